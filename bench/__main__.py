@@ -1,0 +1,5 @@
+import sys
+
+from disbench.cli import main
+
+sys.exit(main())

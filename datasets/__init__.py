@@ -1,0 +1,9 @@
+"""Datasets with known factors: official files and their procedural twins.
+
+``disbench.datasets.get(name, source="auto"|"official"|"synthetic", split=...)``.
+"""
+from disbench.datasets.registry import DATASETS, get, names, register, spec
+
+# Importing a module registers its datasets (each module adds its own line here).
+
+__all__ = ["DATASETS", "get", "names", "register", "spec"]
