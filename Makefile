@@ -36,7 +36,7 @@ perf: install
 	$(PY) -m disbench.perf
 
 lint: install
-	$(VENV)/bin/ruff check bench datasets metrics baselines tests
+	$(VENV)/bin/ruff check --line-length 100 bench datasets metrics baselines tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
