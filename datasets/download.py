@@ -1,16 +1,25 @@
 """Official files: download with a progress bar, verify a checksum, cache atomically.
 
 A file is fetched to a temp file next to its destination, verified, then renamed, so
-nothing half-written ever sits in the cache under the real name.
+nothing half-written ever sits in the cache under the real name: a failed, truncated,
+interrupted or corrupted download leaves neither the real name nor a temp file behind.
+
+A gzip file may also be accepted by the checksum of its decompressed content
+(``OfficialFile.gunzip_sha256``): Debian's ``dataset-fashion-mnist`` ships the official
+Fashion-MNIST files recompressed without the gzip name/mtime header, so the bytes differ
+from the published ones while the data are identical.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
+import http.client
 import logging
 import os
 import shutil
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +34,10 @@ _CHUNK = 1 << 20
 class OfficialFile:
     """One published file: where it lives and how to check it.
 
-    ``sha256`` is used where the publisher gives one, else ``md5``.
+    ``sha256`` is used where the publisher gives one, else ``md5``. ``gunzip_sha256`` is
+    the sha256 of the decompressed content of a ``.gz`` file; when set, a file whose
+    bytes differ but whose content matches is accepted too (same data, other gzip
+    header). ``size`` (bytes), when known, is checked before hashing.
     """
 
     name: str
@@ -33,6 +45,7 @@ class OfficialFile:
     sha256: str | None = None
     md5: str | None = None
     size: int | None = None
+    gunzip_sha256: str | None = None
 
     @property
     def algorithm(self) -> str:
@@ -52,25 +65,52 @@ def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def verify(path: str | os.PathLike, spec: OfficialFile) -> None:
-    """Raise :class:`DisbenchError` unless ``path`` matches ``spec``'s size and checksum."""
+def gunzip_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str | None:
+    """Hex digest of the decompressed content of a gzip file; None if it is not valid gzip."""
+    h = hashlib.new(algorithm)
+    try:
+        with gzip.open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(_CHUNK), b""):
+                h.update(chunk)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return h.hexdigest()
+
+
+def verify(path: str | os.PathLike, spec: OfficialFile, *, label: str | None = None) -> None:
+    """Raise :class:`DisbenchError` unless ``path`` matches ``spec``'s checksum (and size).
+
+    ``label`` names the file in messages when ``path`` is a temp file.
+    """
     path = Path(path)
-    if spec.size is not None:
-        actual_size = path.stat().st_size
-        if actual_size != spec.size:
-            raise DisbenchError(
-                f"{path}: size {actual_size} bytes, expected {spec.size} (truncated or wrong "
-                f"file); delete it and download again from {spec.url}"
-            )
+    label = label or str(path)
+    fix = (f"delete it and download it again from {spec.url} (or place the official "
+           f"{spec.name} there)")
     if spec.expected is None:
+        if spec.size is not None and path.stat().st_size != spec.size:
+            raise DisbenchError(
+                f"{label}: size {path.stat().st_size} bytes, expected {spec.size} (truncated "
+                f"or wrong file); {fix}"
+            )
         return
     actual = file_hash(path, spec.algorithm)
-    if actual != spec.expected:
-        raise DisbenchError(
-            f"{path}: {spec.algorithm} {actual} does not match the published {spec.expected} "
-            f"(corrupt, truncated or a different file); delete it and download again from "
-            f"{spec.url}"
-        )
+    if actual == spec.expected:
+        return
+    if spec.gunzip_sha256 is not None:
+        content = gunzip_hash(path)
+        if content == spec.gunzip_sha256:
+            return
+        detail = (f"; decompressed content sha256 {content or '(not valid gzip)'}, expected "
+                  f"{spec.gunzip_sha256}")
+    else:
+        detail = ""
+    size = path.stat().st_size
+    size_note = (f", {size} bytes instead of {spec.size}"
+                 if spec.size is not None and size != spec.size else f", {size} bytes")
+    raise DisbenchError(
+        f"{label}: {spec.algorithm} {actual} does not match the published {spec.expected}"
+        f"{detail}{size_note} (corrupt, truncated or a different file); {fix}"
+    )
 
 
 def _marker(path: Path) -> Path:
@@ -102,7 +142,7 @@ def ensure_file(spec: OfficialFile, folder: str | os.PathLike, *, download: bool
     DisbenchError
         If the file is missing and ``download`` is False or the download fails (the
         message names the URL and the exact path to place the file at), or if the
-        checksum does not match (the bad file is not kept under its real name).
+        checksum does not match (the bad download is not kept, under any name).
     """
     folder = Path(folder)
     path = folder / spec.name
@@ -120,35 +160,54 @@ def ensure_file(spec: OfficialFile, folder: str | os.PathLike, *, download: bool
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         try:
-            _download(spec.url, tmp, progress=progress, timeout=timeout, expected_size=spec.size)
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            _download(spec, tmp, progress=progress, timeout=timeout)
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             raise DisbenchError(
-                f"could not download {spec.url} ({exc}); if you are offline, fetch the file "
-                f"elsewhere and place it at {path}"
+                f"could not download {spec.name} from {spec.url} ({_reason(exc)}); nothing "
+                f"was kept. Retry, or fetch the file elsewhere and place it at {path}"
             ) from exc
-        verify(tmp, spec)
+        try:
+            verify(tmp, spec, label=f"downloaded {spec.name}")
+        except DisbenchError as exc:
+            raise DisbenchError(
+                f"{exc}. The download was discarded; retry, or place a good copy at {path}"
+            ) from None
     _mark(path, spec)
     log.info("downloaded and verified %s", path)
     return path
 
 
-def _download(url: str, dest: Path, *, progress: bool, timeout: float,
-              expected_size: int | None) -> None:
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"connection closed after {len(exc.partial)} bytes, more were expected"
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    return str(exc) or type(exc).__name__
+
+
+def _download(spec: OfficialFile, dest: Path, *, progress: bool, timeout: float) -> None:
     from tqdm.auto import tqdm
 
-    req = urllib.request.Request(url, headers={"User-Agent": "disbench"})
+    req = urllib.request.Request(spec.url, headers={"User-Agent": "disbench"})
     with urllib.request.urlopen(req, timeout=timeout) as resp, open(dest, "wb") as out:
+        ctype = resp.headers.get("Content-Type", "")
+        if ctype.startswith("text/html") and not spec.name.endswith((".html", ".htm")):
+            # Google Drive answers a quota or virus-scan page instead of the file.
+            raise OSError(f"the server sent a web page ({ctype}) instead of the file; "
+                          f"download it in a browser")
         total = resp.headers.get("Content-Length")
-        total = int(total) if total else expected_size
-        with tqdm(total=total, unit="B", unit_scale=True, desc=Path(url).name,
+        total = int(total) if total else spec.size
+        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=spec.name,
                   disable=not progress, leave=False) as bar:
             received = 0
             for chunk in iter(lambda: resp.read(_CHUNK), b""):
                 out.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
-        if total is not None and received < total:
-            raise OSError(f"connection closed after {received} of {total} bytes")
+        if total is not None and received != total:
+            raise OSError(f"received {received} bytes, expected {total}")
 
 
 def import_file(src: str | os.PathLike, spec: OfficialFile, folder: str | os.PathLike) -> Path:
@@ -156,6 +215,9 @@ def import_file(src: str | os.PathLike, spec: OfficialFile, folder: str | os.Pat
     src = Path(src)
     verify(src, spec)
     dest = Path(folder) / spec.name
+    if dest.exists() and dest.samefile(src):
+        _mark(dest, spec)
+        return dest
     with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
     _mark(dest, spec)
