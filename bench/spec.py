@@ -1,0 +1,397 @@
+"""Sweep specs: a YAML file naming datasets, model variants, training settings, seeds and metrics.
+
+A spec looks like::
+
+    name: tiny
+    datasets: [{name: dsprites, source: synthetic}]
+    models: [{name: vae}, {name: beta_vae, beta: [2, 4]}]
+    train: {steps: 30, batch_size: 16}
+    seeds: [0, 1]
+    metrics: [mig, dci, sap]
+    eval: {num_train: 1000, num_test: 500}      # optional
+
+Rules
+-----
+- A list value is swept: every model entry expands into the product of its list-valued
+  hyperparameters, and the runs are the product datasets x model variants x train
+  variants x seeds. A hyperparameter whose value really is a list is written as a list
+  of one list (``variances: [[1, 2, 3]]``).
+- ``datasets`` entries are a name or ``{name, source, split}`` (source defaults to
+  ``auto``); list values there are swept too.
+- ``train`` keys: ``steps`` (required), ``batch_size``, ``lr``, ``log_every``, ``amp``,
+  ``compile``, ``device``.
+- ``eval`` keys (passed to :func:`disbench.metrics.evaluate`): ``num_train``,
+  ``num_test``, ``codes``, ``random_state``, ``batch_size``.
+- A malformed spec raises :class:`~disbench.errors.DisbenchError` naming the file, the
+  key path (``models[1].beta``) and the line.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from disbench.errors import DisbenchError
+
+TOP_KEYS = ("name", "description", "datasets", "models", "train", "seeds", "metrics", "eval")
+REQUIRED_TOP = ("datasets", "models", "train", "metrics")
+TRAIN_KEYS = {
+    "steps": int,
+    "batch_size": int,
+    "lr": (int, float, type(None)),
+    "log_every": int,
+    "amp": (str, type(None)),
+    "compile": bool,
+    "device": str,
+}
+EVAL_KEYS = {
+    "num_train": int,
+    "num_test": int,
+    "codes": str,
+    "random_state": int,
+    "batch_size": int,
+}
+DATASET_KEYS = ("name", "source", "split")
+SOURCES = ("auto", "official", "synthetic")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class Spec:
+    """A parsed, validated sweep spec.
+
+    Attributes
+    ----------
+    name : str
+        The spec's name (defaults to the file stem).
+    datasets : list of dict
+        Expanded dataset entries ``{"name", "source", "split"}``.
+    models : list of dict
+        Expanded model variants ``{"name": str, "hparams": dict}``.
+    train : list of dict
+        Expanded training settings (one dict per train variant).
+    seeds : list of int
+    metrics : list of str
+        Evaluator names for :func:`disbench.metrics.evaluate`.
+    eval : dict
+        Keyword options for :func:`disbench.metrics.evaluate`.
+    path : Path or None
+        The file the spec came from.
+    """
+
+    name: str
+    datasets: list[dict[str, Any]]
+    models: list[dict[str, Any]]
+    train: list[dict[str, Any]]
+    seeds: list[int]
+    metrics: list[str]
+    eval: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    path: Path | None = None
+
+    def run_dicts(self) -> list[dict[str, Any]]:
+        """The runs as keyword dicts for :class:`disbench.runs.RunConfig`, in a fixed order."""
+        runs = []
+        for ds, model, train, seed in itertools.product(
+            self.datasets, self.models, self.train, self.seeds
+        ):
+            kw = {
+                "model": model["name"],
+                "hparams": dict(model["hparams"]),
+                "dataset": ds["name"],
+                "source": ds["source"],
+                "split": ds["split"],
+                "seed": seed,
+            }
+            kw.update(train)
+            runs.append(kw)
+        return runs
+
+    def run_configs(self) -> list[Any]:
+        """The runs as :class:`disbench.runs.RunConfig` objects (datasets x models x seeds)."""
+        from disbench.runs import RunConfig
+
+        return [RunConfig(**kw) for kw in self.run_dicts()]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_spec(path: str | os.PathLike) -> Spec:
+    """Read and validate a sweep spec from a YAML file.
+
+    Raises
+    ------
+    DisbenchError
+        When the file is missing, is not valid YAML, or a key is missing or malformed;
+        the message names the file, the key and (where YAML gives one) the line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DisbenchError(f"sweep spec {path} not found; pass the path of a YAML spec file")
+    return parse_spec(path.read_text(), source=str(path), default_name=path.stem, path=path)
+
+
+def parse_spec(
+    text: str,
+    *,
+    source: str = "<spec>",
+    default_name: str = "sweep",
+    path: Path | None = None,
+) -> Spec:
+    """Parse and validate spec text (see the module docstring for the format)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise DisbenchError(f"{source}:{where}: not valid YAML: {problem}") from None
+    lines = _line_map(node)
+    return _Validator(source, lines).spec(data, default_name, path)
+
+
+def _line_map(node: Any, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map each key path (tuple of keys / indices) to its 1-based line in the YAML text."""
+    out = {} if out is None else out
+    if node is None:
+        return out
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            sub = path + (key_node.value,)
+            out[sub] = key_node.start_mark.line + 1
+            _line_map(value_node, sub, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_map(item, path + (i,), out)
+    return out
+
+
+def _fmt_path(path: tuple) -> str:
+    s = ""
+    for p in path:
+        s += f"[{p}]" if isinstance(p, int) else (f".{p}" if s else str(p))
+    return s or "<top level>"
+
+
+class _Validator:
+    """Checks one spec, raising a DisbenchError that names key path and line."""
+
+    def __init__(self, source: str, lines: dict[tuple, int]):
+        self.source = source
+        self.lines = lines
+
+    def fail(self, path: tuple, msg: str) -> None:
+        line = None
+        for n in range(len(path), -1, -1):  # nearest enclosing key that YAML placed
+            line = self.lines.get(path[:n])
+            if line is not None:
+                break
+        where = f" (line {line})" if line is not None else ""
+        raise DisbenchError(f"{self.source}: key '{_fmt_path(path)}'{where}: {msg}")
+
+    # -- top level
+    def spec(self, data: Any, default_name: str, path: Path | None) -> Spec:
+        if not isinstance(data, dict):
+            self.fail((), "a spec must be a YAML mapping with keys " + ", ".join(TOP_KEYS))
+        for key in data:
+            if key not in TOP_KEYS:
+                self.fail((key,), f"unknown key; valid keys are {', '.join(TOP_KEYS)}")
+        for key in REQUIRED_TOP:
+            if key not in data:
+                self.fail((key,), "missing required key")
+        name = data.get("name", default_name)
+        if not isinstance(name, str) or not name:
+            self.fail(("name",), "must be a non-empty string")
+        description = data.get("description", "")
+        if not isinstance(description, str):
+            self.fail(("description",), "must be a string")
+        return Spec(
+            name=name,
+            datasets=self.datasets(data["datasets"]),
+            models=self.models(data["models"]),
+            train=self.train(data["train"]),
+            seeds=self.seeds(data.get("seeds", [0])),
+            metrics=self.metrics(data["metrics"]),
+            eval=self.eval(data.get("eval") or {}),
+            description=description,
+            path=path,
+        )
+
+    def _nonempty_list(self, value: Any, key: tuple) -> list:
+        if not isinstance(value, list) or not value:
+            self.fail(key, "must be a non-empty list")
+        return value
+
+    # -- sections
+    def datasets(self, value: Any) -> list[dict[str, Any]]:
+        out = []
+        for i, entry in enumerate(self._nonempty_list(value, ("datasets",))):
+            key = ("datasets", i)
+            if isinstance(entry, str):
+                entry = {"name": entry}
+            if not isinstance(entry, dict):
+                self.fail(key, "must be a dataset name or a mapping {name, source, split}")
+            for k in entry:
+                if k not in DATASET_KEYS:
+                    self.fail(key + (k,), f"unknown key; valid keys are {', '.join(DATASET_KEYS)}")
+            if "name" not in entry:
+                self.fail(key + ("name",), "missing required key")
+            entry = {"source": "auto", "split": None, **entry}
+            for variant in self._expand(entry, key):
+                if not isinstance(variant["name"], str):
+                    self.fail(key + ("name",), "must be a dataset name")
+                self._check_dataset_name(variant["name"], key + ("name",))
+                if variant["source"] not in SOURCES:
+                    self.fail(key + ("source",), f"must be one of {', '.join(SOURCES)}")
+                if variant["split"] is not None and not isinstance(variant["split"], str):
+                    self.fail(key + ("split",), "must be a split name (string)")
+                out.append(variant)
+        return out
+
+    def models(self, value: Any) -> list[dict[str, Any]]:
+        out = []
+        for i, entry in enumerate(self._nonempty_list(value, ("models",))):
+            key = ("models", i)
+            if isinstance(entry, str):
+                entry = {"name": entry}
+            if not isinstance(entry, dict):
+                self.fail(key, "must be a mapping {name: MODEL, hyperparameter: value, ...}")
+            if "name" not in entry:
+                self.fail(key + ("name",), "missing required key")
+            if not isinstance(entry["name"], str):
+                self.fail(key + ("name",), "must be a model name (a string; not swept)")
+            self._check_model_name(entry["name"], key + ("name",))
+            for k, v in entry.items():
+                self._check_value(v, key + (k,))
+            for variant in self._expand(entry, key):
+                name = variant.pop("name")
+                out.append({"name": name, "hparams": variant})
+        return out
+
+    def train(self, value: Any) -> list[dict[str, Any]]:
+        key = ("train",)
+        if not isinstance(value, dict):
+            self.fail(key, "must be a mapping, e.g. {steps: 1000, batch_size: 64}")
+        if "steps" not in value:
+            self.fail(key + ("steps",), "missing required key")
+        variants = self._expand(value, key)
+        for variant in variants:
+            for k, v in variant.items():
+                if k not in TRAIN_KEYS:
+                    self.fail(key + (k,), f"unknown key; valid keys are {', '.join(TRAIN_KEYS)}")
+                typ = TRAIN_KEYS[k]
+                if isinstance(v, bool) and typ is not bool or not isinstance(v, typ):
+                    self.fail(key + (k,), f"must be of type {_typename(typ)}, got {v!r}")
+                if k in ("steps", "batch_size", "log_every") and v <= 0:
+                    self.fail(key + (k,), f"must be a positive integer, got {v}")
+                if k == "lr" and v is not None and v <= 0:
+                    self.fail(key + (k,), f"must be positive, got {v}")
+                if k == "device" and v not in DEVICES:
+                    self.fail(key + (k,), f"must be one of {', '.join(DEVICES)}")
+                if k == "amp" and v not in (None, "bf16"):
+                    self.fail(key + (k,), "must be null or 'bf16'")
+        return variants
+
+    def seeds(self, value: Any) -> list[int]:
+        key = ("seeds",)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        value = self._nonempty_list(value, key)
+        for i, s in enumerate(value):
+            if not isinstance(s, int) or isinstance(s, bool) or s < 0:
+                self.fail(key + (i,), f"a seed must be a non-negative integer, got {s!r}")
+        if len(set(value)) != len(value):
+            self.fail(key, "seeds must be distinct")
+        return list(value)
+
+    def metrics(self, value: Any) -> list[str]:
+        key = ("metrics",)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        value = self._nonempty_list(value, key)
+        known = _known_metrics()
+        for i, m in enumerate(value):
+            if not isinstance(m, str):
+                self.fail(key + (i,), f"a metric must be a name, got {m!r}")
+            if known is not None and m not in known:
+                self.fail(key + (i,), f"unknown metric {m!r}; choose from {', '.join(known)}")
+        if len(set(value)) != len(value):
+            self.fail(key, "metrics must be distinct")
+        return list(value)
+
+    def eval(self, value: Any) -> dict[str, Any]:
+        key = ("eval",)
+        if not isinstance(value, dict):
+            self.fail(key, "must be a mapping, e.g. {num_train: 10000, num_test: 5000}")
+        for k, v in value.items():
+            if k not in EVAL_KEYS:
+                self.fail(key + (k,), f"unknown key; valid keys are {', '.join(EVAL_KEYS)}")
+            typ = EVAL_KEYS[k]
+            if isinstance(v, bool) or not isinstance(v, typ):
+                self.fail(key + (k,), f"must be of type {_typename(typ)}, got {v!r}")
+            if k in ("num_train", "num_test", "batch_size") and v <= 0:
+                self.fail(key + (k,), f"must be a positive integer, got {v}")
+            if k == "codes" and v not in ("mean", "sampled"):
+                self.fail(key + (k,), "must be 'mean' or 'sampled'")
+        return dict(value)
+
+    # -- helpers
+    def _check_value(self, v: Any, key: tuple) -> None:
+        if isinstance(v, dict):
+            self.fail(key, "a hyperparameter value must be a scalar or a list of scalars")
+        if isinstance(v, list):
+            if not v:
+                self.fail(key, "an empty list sweeps over nothing; give at least one value")
+            for item in v:
+                if isinstance(item, dict):
+                    self.fail(key, "a swept value must be a scalar (or a list for a list value)")
+
+    def _expand(self, entry: dict[str, Any], key: tuple) -> list[dict[str, Any]]:
+        """The product over the list-valued keys of ``entry`` (a list of one list is literal)."""
+        keys = list(entry)
+        choices = []
+        for k in keys:
+            v = entry[k]
+            if isinstance(v, list):
+                if not v:
+                    self.fail(key + (k,), "an empty list sweeps over nothing")
+                choices.append(v)
+            else:
+                choices.append([v])
+        return [dict(zip(keys, combo)) for combo in itertools.product(*choices)]
+
+    def _check_dataset_name(self, name: str, key: tuple) -> None:
+        from disbench import datasets
+
+        known = datasets.names()
+        if known and name not in known:
+            self.fail(key, f"unknown dataset {name!r}; choose one of {', '.join(known)}")
+
+    def _check_model_name(self, name: str, key: tuple) -> None:
+        from disbench import baselines
+
+        known = baselines.names()
+        if known and name not in known:
+            self.fail(key, f"unknown model {name!r}; choose one of {', '.join(known)}")
+
+
+def _known_metrics() -> list[str] | None:
+    """Registered evaluator names, or None when the evaluator registry is not available."""
+    try:
+        from disbench.metrics.evaluators import EVALUATORS
+    except ImportError:
+        return None
+    return sorted(EVALUATORS) or None
+
+
+def _typename(typ: Any) -> str:
+    if isinstance(typ, tuple):
+        return " or ".join("null" if t is type(None) else t.__name__ for t in typ)
+    return typ.__name__
