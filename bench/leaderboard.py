@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
 from disbench.errors import DisbenchError
 
 log = logging.getLogger(__name__)

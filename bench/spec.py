@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from disbench.errors import DisbenchError
 
 TOP_KEYS = ("name", "description", "datasets", "models", "train", "seeds", "metrics", "eval")

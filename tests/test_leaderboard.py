@@ -5,7 +5,6 @@ import math
 
 import pandas as pd
 import pytest
-
 from disbench import export, leaderboard
 from disbench.cli import main
 
@@ -57,7 +56,7 @@ def test_runs_table(runs_root):
 
 
 def test_aggregate_by_hand(runs_root):
-    runs, board, hib = leaderboard.build(runs_root)
+    _runs, board, _hib = leaderboard.build(runs_root)
     row = board.set_index("variant")
     # vae: mig (0.1, 0.3) -> mean 0.2, sample std sqrt((0.01 + 0.01) / 1)
     assert row.loc["vae", "mig_mean"] == pytest.approx(0.2)
@@ -77,7 +76,7 @@ def test_aggregate_by_hand(runs_root):
 
 
 def test_latex_and_markdown_bold_best(runs_root):
-    runs, board, hib = leaderboard.build(runs_root)
+    _runs, board, hib = leaderboard.build(runs_root)
     md = export.to_markdown(board, hib)
     # mig best = beta=4 (0.4, higher is better); TC best = beta=4 (1.0, lower is better)
     line = next(ln for ln in md.splitlines() if ln.startswith("| beta_vae (beta=4)"))
