@@ -1,0 +1,252 @@
+"""The model base class and hyperparameter handling shared by every baseline.
+
+A model is an ``nn.Module`` built from one hyperparameter dataclass (``Model.Hparams``).
+``from_hparams(**kw)`` checks the keys (unknown ones are a :class:`DisbenchError` listing
+the valid ones), coerces values that arrive as YAML/CLI scalars (``4`` for a float,
+``[1, 64, 64]`` for a shape) and fills the paper defaults.
+
+Optimiser defaults follow Locatello et al. 2019 ("Challenging common assumptions...",
+appendix / disentanglement_lib): Adam with learning rate 1e-4, beta1 = 0.9,
+beta2 = 0.999, eps = 1e-8. Models whose paper prescribes another optimiser override
+:attr:`Model.default_lr` / :meth:`Model.make_optimizers` and say so.
+
+Forward code is kept ``torch.func``-friendly (no in-place updates of parameters or
+buffers inside ``loss``, no ``.item()`` on the hot path) so that
+``torch.func.functional_call`` and ``vmap`` can batch many models into one ensemble.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import torch
+from disbench.errors import DisbenchError
+from torch import nn
+
+LIKELIHOODS = ("bernoulli", "gaussian", "laplace")
+IMAGE_SIZES = ((64, 64), (28, 28))
+
+
+@dataclass
+class ModelHparams:
+    """Hyperparameters every model accepts.
+
+    Attributes
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the input images; H x W must be 64 x 64 or 28 x 28.
+    latent_dim : int
+        Number of latent dimensions (10 as in Locatello et al. 2019).
+    likelihood : {"bernoulli", "gaussian", "laplace"}
+        Decoder likelihood; the trainer picks ``bernoulli`` for binary data (dSprites)
+        and ``gaussian`` otherwise unless set.
+    likelihood_scale : float or None
+        Fixed scale of the Gaussian (sigma) or Laplace (b) likelihood. ``None`` resolves
+        to the default of :func:`disbench.baselines.likelihoods.default_scale`
+        (Gaussian: sqrt(1/2), so the negative log-likelihood is the summed squared
+        error plus a constant, the ``l2`` loss of disentanglement_lib; Laplace: 1, the
+        summed absolute error plus a constant). Ignored for Bernoulli.
+    """
+
+    image_shape: tuple[int, int, int] = (1, 64, 64)
+    latent_dim: int = 10
+    likelihood: str = "bernoulli"
+    likelihood_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        from disbench.baselines.likelihoods import default_scale
+
+        shape = tuple(int(s) for s in self.image_shape)
+        if len(shape) != 3 or shape[0] < 1 or shape[1:] not in IMAGE_SIZES:
+            raise DisbenchError(
+                f"image_shape must be (C, 64, 64) or (C, 28, 28), got {self.image_shape!r}"
+            )
+        self.image_shape = shape
+        if self.latent_dim < 1:
+            raise DisbenchError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if self.likelihood not in LIKELIHOODS:
+            raise DisbenchError(
+                f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}"
+            )
+        if self.likelihood_scale is None:
+            self.likelihood_scale = default_scale(self.likelihood)
+        if self.likelihood_scale is not None and not self.likelihood_scale > 0:
+            raise DisbenchError(f"likelihood_scale must be > 0, got {self.likelihood_scale}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Coerce a YAML/CLI scalar ``value`` to the annotated type ``hint`` of field ``name``."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None and len(args) < len(typing.get_args(hint)):
+            return None
+        errors = []
+        for arg in args:
+            try:
+                return _coerce(name, value, arg)
+            except DisbenchError as exc:
+                errors.append(str(exc))
+        raise DisbenchError(errors[0] if errors else f"bad value for {name}: {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise DisbenchError(f"hyperparameter {name} must be a list, got {value!r}")
+        args = typing.get_args(hint)
+        item = args[0] if args else Any
+        return tuple(_coerce(name, v, item) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise DisbenchError(f"hyperparameter {name} must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise DisbenchError(f"hyperparameter {name} must be an integer, got {value!r}")
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DisbenchError(f"hyperparameter {name} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise DisbenchError(f"hyperparameter {name} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def build_hparams(hp_cls: type, model_name: str, kw: dict[str, Any]) -> Any:
+    """Instantiate dataclass ``hp_cls`` from ``kw`` with key checks and coercion."""
+    valid = [f.name for f in fields(hp_cls)]
+    unknown = sorted(set(kw) - set(valid))
+    if unknown:
+        raise DisbenchError(
+            f"unknown hyperparameter(s) {', '.join(unknown)} for model {model_name!r}; "
+            f"valid keys: {', '.join(valid)}"
+        )
+    hints = typing.get_type_hints(hp_cls)
+    values = {k: _coerce(k, v, hints.get(k, Any)) for k, v in kw.items()}
+    return hp_cls(**values)
+
+
+class Model(nn.Module):
+    """Base class of every baseline.
+
+    Subclasses set ``Hparams`` (a dataclass deriving from :class:`ModelHparams`),
+    build their networks in ``__init__(hparams)`` and implement :meth:`loss`,
+    :meth:`encode`, :meth:`decode` and :meth:`sample_prior`.
+    """
+
+    Hparams: ClassVar[type] = ModelHparams
+    registry_name: ClassVar[str] = "model"
+    #: Locatello et al. 2019: Adam, lr 1e-4, beta1 0.9, beta2 0.999, eps 1e-8.
+    default_lr: ClassVar[float] = 1e-4
+    default_betas: ClassVar[tuple[float, float]] = (0.9, 0.999)
+    default_eps: ClassVar[float] = 1e-8
+
+    def __init__(self, hparams: ModelHparams | None = None) -> None:
+        super().__init__()
+        self.hparams = hparams if hparams is not None else self.Hparams()
+        #: autocast dtype set by the trainer (``torch.bfloat16``) or None
+        self.amp_dtype: torch.dtype | None = None
+
+    # -- construction ------------------------------------------------------------
+    @classmethod
+    def from_hparams(cls, **kw: Any) -> Model:
+        """Build the model from keyword hyperparameters (unknown keys are an error)."""
+        return cls(build_hparams(cls.Hparams, cls.registry_name, kw))
+
+    @classmethod
+    def hparam_names(cls) -> list[str]:
+        """Names of the accepted hyperparameters."""
+        return [f.name for f in fields(cls.Hparams)]
+
+    # -- interface ---------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return self.hparams.latent_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def loss(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """Objective on a batch ``x`` (floats in [0, 1]); key ``"loss"`` plus all terms."""
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation: posterior means (or deterministic codes), shape (N, D)."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder means, images in [0, 1] of shape (N, C, H, W)."""
+        raise NotImplementedError
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` draws from the prior p(z), shape (n, D)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decode the encoded means of ``x``."""
+        return self.decode(self.encode(x))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` images decoded from prior samples."""
+        return self.decode(self.sample_prior(n, generator=generator))
+
+    # -- training ----------------------------------------------------------------
+    def model_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters updated by the main ("model") optimiser (adversaries excluded)."""
+        return self.parameters()
+
+    def make_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
+        """Adam as Locatello et al. 2019 (lr 1e-4, betas (0.9, 0.999), eps 1e-8)."""
+        return {
+            "model": torch.optim.Adam(
+                self.model_parameters(),
+                lr=self.default_lr if lr is None else lr,
+                betas=self.default_betas,
+                eps=self.default_eps,
+            )
+        }
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Autocast context for the forward pass (a no-op unless ``amp_dtype`` is set)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def train_step_tensors(
+        self, x: torch.Tensor, step: int, optimizers: dict[str, torch.optim.Optimizer]
+    ) -> dict[str, torch.Tensor]:
+        """One optimisation step; returns the detached loss terms as tensors.
+
+        The trainer uses this form so that no device sync happens except when it logs.
+        Default: zero_grad, loss, backward, step the "model" optimiser.
+        """
+        opt = optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        with self.autocast():
+            terms = self.loss(x, step)
+        terms["loss"].backward()
+        opt.step()
+        return {k: v.detach().float() for k, v in terms.items()}
+
+    def training_step(
+        self, x: torch.Tensor, step: int, optimizers: dict[str, torch.optim.Optimizer]
+    ) -> dict[str, float]:
+        """One optimisation step; returns every loss term as a float."""
+        return {k: float(v) for k, v in self.train_step_tensors(x, step, optimizers).items()}
+
+    def extra_repr(self) -> str:
+        return f"hparams={self.hparams}"
