@@ -6,5 +6,7 @@ from disbench.datasets.registry import DATASETS, get, names, register, spec
 
 # Importing a module registers its datasets (each module adds its own line here).
 from disbench.datasets import sprites  # noqa: E402,F401
+from disbench.datasets import mnist  # noqa: E402,F401
+from disbench.datasets import dsprites  # noqa: E402,F401
 
 __all__ = ["DATASETS", "get", "names", "register", "spec"]

@@ -37,7 +37,8 @@ class OfficialFile:
     ``sha256`` is used where the publisher gives one, else ``md5``. ``gunzip_sha256`` is
     the sha256 of the decompressed content of a ``.gz`` file; when set, a file whose
     bytes differ but whose content matches is accepted too (same data, other gzip
-    header). ``size`` (bytes), when known, is checked before hashing.
+    header). ``size`` (bytes), when known, is reported on a mismatch. ``mirrors`` are
+    tried in order when ``url`` fails.
     """
 
     name: str
@@ -46,6 +47,7 @@ class OfficialFile:
     md5: str | None = None
     size: int | None = None
     gunzip_sha256: str | None = None
+    mirrors: tuple[str, ...] = ()
 
     @property
     def algorithm(self) -> str:
@@ -158,23 +160,36 @@ def ensure_file(spec: OfficialFile, folder: str | os.PathLike, *, download: bool
             f"{path} (or run 'disbench datasets import NAME DIR' on a folder holding it)"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    failures = []
+    for url in (spec.url, *spec.mirrors):
         try:
-            _download(spec, tmp, progress=progress, timeout=timeout)
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-            raise DisbenchError(
-                f"could not download {spec.name} from {spec.url} ({_reason(exc)}); nothing "
-                f"was kept. Retry, or fetch the file elsewhere and place it at {path}"
-            ) from exc
-        try:
-            verify(tmp, spec, label=f"downloaded {spec.name}")
-        except DisbenchError as exc:
-            raise DisbenchError(
-                f"{exc}. The download was discarded; retry, or place a good copy at {path}"
-            ) from None
+            with atomic_path(path) as tmp:
+                try:
+                    _download(spec, url, tmp, progress=progress, timeout=timeout)
+                except (urllib.error.URLError, http.client.HTTPException, OSError,
+                        ValueError) as exc:
+                    raise _Failed(f"could not download {spec.name} from {url} "
+                                  f"({_reason(exc)})") from exc
+                try:
+                    verify(tmp, spec, label=f"{spec.name} downloaded from {url}")
+                except DisbenchError as exc:
+                    raise _Failed(str(exc)) from None
+            break
+        except _Failed as exc:
+            failures.append(str(exc))
+            log.warning("%s", exc)
+    else:
+        raise DisbenchError(
+            f"{'; '.join(failures)}. Nothing was kept. Retry, or fetch the file elsewhere and "
+            f"place it at {path}"
+        )
     _mark(path, spec)
     log.info("downloaded and verified %s", path)
     return path
+
+
+class _Failed(Exception):
+    """One source failed; the next mirror is tried."""
 
 
 def _reason(exc: BaseException) -> str:
@@ -187,10 +202,11 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _download(spec: OfficialFile, dest: Path, *, progress: bool, timeout: float) -> None:
+def _download(spec: OfficialFile, url: str, dest: Path, *, progress: bool,
+              timeout: float) -> None:
     from tqdm.auto import tqdm
 
-    req = urllib.request.Request(spec.url, headers={"User-Agent": "disbench"})
+    req = urllib.request.Request(url, headers={"User-Agent": "disbench"})
     with urllib.request.urlopen(req, timeout=timeout) as resp, open(dest, "wb") as out:
         ctype = resp.headers.get("Content-Type", "")
         if ctype.startswith("text/html") and not spec.name.endswith((".html", ".htm")):
