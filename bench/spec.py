@@ -267,7 +267,11 @@ class _Validator:
             if not isinstance(entry["name"], str):
                 self.fail(key + ("name",), "must be a model name (a string; not swept)")
             self._check_model_name(entry["name"], key + ("name",))
+            valid = _hparam_names(entry["name"])
             for k, v in entry.items():
+                if valid is not None and k != "name" and k not in valid:
+                    self.fail(key + (k,), f"unknown hyperparameter of {entry['name']}; valid "
+                              f"ones are {', '.join(sorted(valid))}")
                 self._check_value(v, key + (k,))
             for variant in self._expand(entry, key):
                 name = variant.pop("name")
@@ -379,6 +383,19 @@ class _Validator:
         known = baselines.names()
         if known and name not in known:
             self.fail(key, f"unknown model {name!r}; choose one of {', '.join(known)}")
+
+
+def _hparam_names(model: str) -> set[str] | None:
+    """The hyperparameter names of a registered model (None when it does not declare them)."""
+    import dataclasses
+
+    from disbench import baselines
+
+    cls = baselines.MODELS.get(model)
+    hp = getattr(cls, "Hparams", None)
+    if hp is None or not dataclasses.is_dataclass(hp):
+        return None
+    return {f.name for f in dataclasses.fields(hp)}
 
 
 def _known_metrics() -> list[str] | None:

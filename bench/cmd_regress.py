@@ -1,0 +1,57 @@
+"""``disbench regress``: the CI gate comparing a small deterministic suite with a baseline."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "regress",
+        help="run the CI suite and fail when a score leaves its tolerance",
+        description=(
+            "Run a small deterministic CPU suite (bench/suites/<suite>.yaml) in a fresh "
+            "folder and compare each model variant's mean score with "
+            "results/baseline/<suite>.csv (columns dataset, model, metric, value, tolerance). "
+            "Exits 1 naming dataset, model, metric, baseline and new value when a score "
+            "moves outside its tolerance. --update rewrites the baseline on purpose."
+        ),
+    )
+    p.add_argument("--suite", default="ci", help="suite name or spec path (default: ci)")
+    p.add_argument("--baseline", default=None,
+                   help="baseline CSV (default: results/baseline/<suite>.csv)")
+    p.add_argument("--update", action="store_true",
+                   help="rewrite the baseline with the new scores (keeps stated tolerances)")
+    p.add_argument("--out", default=None,
+                   help="keep the runs in this folder (default: a temporary folder; a kept "
+                        "folder skips complete runs, so use a fresh one)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="runs in parallel (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    from disbench.regress import default_baseline, run_regress, suite_path
+
+    start = time.perf_counter()
+    res = run_regress(args.suite, baseline=args.baseline, update=args.update, out=args.out,
+                      jobs=args.jobs, progress=not args.no_progress)
+    took = time.perf_counter() - start
+    baseline = args.baseline or default_baseline(str(suite_path(args.suite)))
+    if res.updated:
+        print(f"regress: wrote {len(res.scores)} scores to {baseline} ({took:.0f} s)")
+        return 0
+    for note in res.notes:
+        print(f"note: {note}")
+    for run in res.failed_runs:
+        print(f"failed run: {run}", file=sys.stderr)
+    if res.failures:
+        print(f"regress: {len(res.failures)} score(s) outside tolerance vs {baseline}:",
+              file=sys.stderr)
+        for f in res.failures:
+            print(f"  REGRESSION {f}", file=sys.stderr)
+        return 1
+    print(f"regress: {len(res.scores)} scores within tolerance of {baseline} ({took:.0f} s)")
+    return 0

@@ -1,0 +1,305 @@
+"""Figures with matplotlib (Agg backend): per run and per leaderboard; each saved as PNG and PDF.
+
+Per run (:func:`run_figures`): latent traversals, reconstructions, prior samples (and sprite
+GIFs for sequence data, through ``disbench.sprite_gifs`` when it is installed).
+Per leaderboard (:func:`leaderboard_figures`): metric bars with error bars (std over seeds)
+and ROC curves of out-of-distribution detection (from the ``roc_*.npz`` files that the OoD
+evaluation saves in run folders).
+
+The array-level functions (:func:`image_grid`, :func:`plot_image_grid`,
+:func:`plot_metric_bars`, :func:`plot_roc_curves`) take plain arrays and tables, so they work
+without a model.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("png", "pdf")
+
+
+def save_figure(fig: Any, stem: str | os.PathLike) -> list[Path]:
+    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` (atomically) and close it."""
+    from disbench.atomic import atomic_path
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in FORMATS:
+        path = stem.with_suffix(f".{fmt}")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+# --------------------------------------------------------------------------- image grids
+
+
+def image_grid(images: Any, nrow: int, pad: int = 1) -> np.ndarray:
+    """Tile ``images`` (N, C, H, W) in [0, 1] (or uint8) into one (rows*H, nrow*W, C) array.
+
+    Rows are filled left to right; empty cells stay white.
+    """
+    arr = np.asarray(images, dtype=np.float32)
+    if arr.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {arr.shape}")
+    if arr.max(initial=0) > 1.0:
+        arr = arr / 255.0
+    n, c, h, w = arr.shape
+    ncol = max(1, nrow)
+    nrows = math.ceil(n / ncol)
+    grid = np.ones((nrows * (h + pad) + pad, ncol * (w + pad) + pad, c), dtype=np.float32)
+    for i in range(n):  # a few dozen tiles per figure: not a hot path
+        r, q = divmod(i, ncol)
+        y, x = pad + r * (h + pad), pad + q * (w + pad)
+        grid[y:y + h, x:x + w] = arr[i].transpose(1, 2, 0)
+    return np.clip(grid, 0.0, 1.0)
+
+
+def plot_image_grid(
+    images: Any,
+    nrow: int,
+    stem: str | os.PathLike,
+    *,
+    title: str = "",
+    row_labels: Sequence[str] | None = None,
+) -> list[Path]:
+    """Save a tiled image grid (see :func:`image_grid`) as PNG and PDF."""
+    grid = image_grid(images, nrow)
+    h, w = grid.shape[:2]
+    fig, ax = plt.subplots(figsize=(max(2.0, w / 40), max(2.0, h / 40)))
+    ax.imshow(grid[..., 0] if grid.shape[2] == 1 else grid, cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if row_labels is not None:
+        n_rows = len(row_labels)
+        ax.set_yticks([(i + 0.5) * h / n_rows for i in range(n_rows)])
+        ax.set_yticklabels(row_labels, fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return save_figure(fig, stem)
+
+
+# --------------------------------------------------------------------------- per run
+
+
+def traversal_images(model: Any, x: Any, *, steps: int = 9, span: float = 2.0) -> np.ndarray:
+    """Decoded latent traversals: row d varies latent d over ``linspace(-span, span, steps)``.
+
+    The other latents stay at the posterior mean of ``x`` (one image). Returns
+    (D * steps, C, H, W) in [0, 1].
+    """
+    import torch
+
+    with torch.no_grad():
+        z = model.encode(x[:1]).reshape(1, -1)
+        d = z.shape[1]
+        values = torch.linspace(-span, span, steps, dtype=z.dtype, device=z.device)
+        codes = z.repeat(d * steps, 1)
+        rows = torch.arange(d, device=z.device).repeat_interleave(steps)
+        codes[torch.arange(d * steps, device=z.device), rows] = values.repeat(d)
+        out = model.decode(codes)
+    return out.float().clamp(0, 1).cpu().numpy()
+
+
+def run_figures(
+    run_dir: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    num_images: int = 8,
+    seed: int = 0,
+    device: str = "cpu",
+) -> list[Path]:
+    """Latent traversals, reconstructions and prior samples of one run (PNG + PDF).
+
+    Figures go to ``out_dir`` (default ``RUN_DIR/figures``). Images are drawn from the
+    run's dataset with a fixed ``seed``, so repeated calls give the same figures.
+    """
+    import torch
+    from disbench import datasets
+    from disbench.runs import load_run
+
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir else run_dir / "figures"
+    model, cfg, data_spec = load_run(run_dir, device=device)
+    model.eval()
+    spec = data_spec if isinstance(data_spec, dict) else vars(data_spec)
+    dataset = datasets.get(
+        spec.get("name", getattr(cfg, "dataset", None)),
+        source=spec.get("source", getattr(cfg, "source", "auto")),
+        split=spec.get("split", getattr(cfg, "split", None)),
+    )
+    images = dataset.images
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(images), size=min(num_images, len(images)), replace=False))
+    if np.asarray(images[idx[:1]]).ndim == 5:
+        return _sequence_figures(run_dir, out_dir, model, dataset)
+    x = torch.as_tensor(np.asarray(images[idx])).float().div(255).to(device)
+    written: list[Path] = []
+    label = f"{getattr(cfg, 'model', '')} seed {getattr(cfg, 'seed', '')}"
+    with torch.no_grad():
+        recon = model.reconstruct(x).float().clamp(0, 1).cpu().numpy()
+        pair = np.concatenate([x.cpu().numpy(), recon], axis=0)
+        written += plot_image_grid(pair, len(idx), out_dir / "reconstructions",
+                                   title=f"{label}: data (top), reconstructions (bottom)")
+        trav = traversal_images(model, x)
+        steps = 9
+        d = trav.shape[0] // steps
+        written += plot_image_grid(trav, steps, out_dir / "traversals",
+                                   title=f"{label}: latent traversals (-2..2)",
+                                   row_labels=[f"z{i}" for i in range(d)])
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        try:
+            samples = model.sample(64, generator=gen)
+        except TypeError:  # a model whose sample() takes no generator
+            torch.manual_seed(seed)
+            samples = model.sample(64)
+        samples = samples.float().clamp(0, 1).cpu().numpy()
+        written += plot_image_grid(samples, 8, out_dir / "prior_samples",
+                                   title=f"{label}: samples from the prior")
+    return written
+
+
+def _sequence_figures(run_dir: Path, out_dir: Path, model: Any, dataset: Any) -> list[Path]:
+    try:
+        from disbench import sprite_gifs
+    except ImportError:
+        log.warning("%s: sequence data and no disbench.sprite_gifs; no figures", run_dir)
+        return []
+    for name in ("run_gifs", "write_run_gifs", "make_gifs"):
+        fn = getattr(sprite_gifs, name, None)
+        if fn is not None:
+            return [Path(p) for p in (fn(run_dir, out_dir) or [])]
+    log.warning("disbench.sprite_gifs has no run_gifs(run_dir, out_dir); no GIFs written")
+    return []
+
+
+# --------------------------------------------------------------------------- leaderboards
+
+
+def plot_metric_bars(
+    board: pd.DataFrame,
+    metrics: Sequence[str],
+    stem: str | os.PathLike,
+    *,
+    title: str = "",
+    higher_is_better: dict[str, bool] | None = None,
+) -> list[Path]:
+    """Bars of each metric's mean per variant with std error bars (one panel per metric)."""
+    metrics = [m for m in metrics if f"{m}_mean" in board and board[f"{m}_mean"].notna().any()]
+    if not metrics:
+        return []
+    n = len(metrics)
+    ncol = min(3, n)
+    nrow = math.ceil(n / ncol)
+    labels = list(board["variant"].astype(str))
+    width = max(4.0, 0.45 * len(labels) + 1.5)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(width * ncol, 3.2 * nrow), squeeze=False)
+    pos = np.arange(len(labels))
+    for ax, m in zip(axes.flat, metrics):
+        mean = board[f"{m}_mean"].to_numpy(dtype=float)
+        std = np.nan_to_num(board[f"{m}_std"].to_numpy(dtype=float))
+        ax.bar(pos, mean, yerr=std, capsize=3, color="tab:blue", alpha=0.8)
+        arrow = ""
+        if higher_is_better and m in higher_is_better:
+            arrow = " (higher is better)" if higher_is_better[m] else " (lower is better)"
+        ax.set_title(m + arrow, fontsize=9)
+        ax.set_xticks(pos)
+        ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def plot_roc_curves(
+    curves: dict[str, tuple[Any, Any, float]], stem: str | os.PathLike, *, title: str = ""
+) -> list[Path]:
+    """ROC curves ``{label: (fpr, tpr, auroc)}`` with the chance diagonal."""
+    if not curves:
+        return []
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for label, (fpr, tpr, auc) in curves.items():
+        ax.plot(np.asarray(fpr), np.asarray(tpr), label=f"{label} (AUROC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return save_figure(fig, stem)
+
+
+def _roc_files(run_dir: Path) -> list[Path]:
+    files = set(run_dir.glob("roc_*.npz"))
+    mpath = run_dir / "metrics.json"
+    if mpath.is_file():
+        try:
+            for rec in json.loads(mpath.read_text()).get("records", []):
+                name = (rec.get("spec") or {}).get("roc_file")
+                if name and (run_dir / name).is_file():
+                    files.add(run_dir / name)
+        except (OSError, json.JSONDecodeError):
+            pass
+    return sorted(files)
+
+
+def leaderboard_figures(
+    runs: pd.DataFrame,
+    board: pd.DataFrame,
+    higher_is_better: dict[str, bool],
+    out_dir: str | os.PathLike,
+) -> list[Path]:
+    """Per dataset: metric bars (``bars_<dataset>``) and ROC curves (``roc_<dataset>``).
+
+    ROC curves: for each variant, the first seed's curve (lowest seed) from its run folder.
+    """
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    metrics = list(higher_is_better)
+    for (dataset, source), sub in board.groupby(["dataset", "source"], dropna=False):
+        tag = _safe(f"{dataset}_{source}")
+        written += plot_metric_bars(
+            sub, metrics, out_dir / f"bars_{tag}", title=f"{dataset} ({source})",
+            higher_is_better=higher_is_better,
+        )
+        curves: dict[str, tuple[Any, Any, float]] = {}
+        rsub = runs[(runs["dataset"] == dataset) & (runs["source"] == source)]
+        for variant, vruns in rsub.sort_values("seed").groupby("variant", sort=True):
+            for run_dir in vruns["run_dir"]:
+                files = _roc_files(Path(run_dir))
+                for f in files:
+                    with np.load(f) as z:
+                        key = variant if f.stem == "roc" else f"{variant} vs {f.stem[4:]}"
+                        curves.setdefault(key, (z["fpr"], z["tpr"], float(z["auroc"])))
+                if files:  # one seed per variant keeps the figure readable
+                    break
+        written += plot_roc_curves(curves, out_dir / f"roc_{tag}",
+                                   title=f"{dataset} ({source}): OoD detection")
+    return written

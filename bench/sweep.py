@@ -1,0 +1,353 @@
+"""Run a sweep: train and evaluate every run of a spec, resumably, in parallel.
+
+Each run has a content-addressed folder ``OUT/<dataset>/<model>/<run_id>-s<seed>/`` (the
+trainer's layout). For each run, :func:`run_one`
+
+1. skips it when it is trained and every requested metric is in ``metrics.json`` with the
+   spec's evaluation options;
+2. takes the run's lock (:mod:`disbench.lock`); when another live sweep holds it, waits for
+   that sweep to finish the run instead of training it a second time;
+3. trains it (resuming from ``model.pt`` when an earlier sweep was interrupted), evaluates
+   it, and on any error writes ``error.json`` (type, message, traceback, stage, config) and
+   returns, so the sweep goes on.
+
+Backends: ``loky`` (joblib's local processes, the default) and ``ray`` (each run a Ray task
+on the cluster at ``$RAY_ADDRESS``, or on a local cluster; one GPU per task when training on
+CUDA). Every file is written atomically by the trainer and the evaluator.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from disbench.atomic import write_json
+from disbench.errors import DisbenchError
+from disbench.spec import Spec
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("loky", "ray")
+ERROR_FILE = "error.json"
+
+
+@dataclass
+class RunResult:
+    """What happened to one run of a sweep."""
+
+    run_dir: str
+    status: str  # "done" | "skipped" | "failed"
+    seconds: float = 0.0
+    error: str = ""
+    stage: str = ""
+
+
+@dataclass
+class SweepSummary:
+    """The outcome of :func:`run_sweep`."""
+
+    out: Path
+    results: list[RunResult] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def failed(self) -> list[RunResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.results)} runs: {self.count('done')} trained and evaluated, "
+            f"{self.count('skipped')} already complete, {self.count('failed')} failed"
+        )
+
+
+def run_dir_for(cfg: Any, out_root: str | os.PathLike) -> Path:
+    """The folder of run ``cfg`` under ``out_root`` (``<dataset>/<model>/<run_id>-s<seed>``)."""
+    from disbench import runs
+
+    if hasattr(runs, "run_dir"):
+        return Path(runs.run_dir(cfg, out_root))
+    return Path(out_root) / cfg.dataset / cfg.model / f"{cfg.run_id()}-s{cfg.seed}"
+
+
+def is_complete(run_dir: Path, metrics: list[str], eval_options: dict[str, Any]) -> bool:
+    """Trained, and every metric evaluated with these options."""
+    from disbench.evaluate_run import missing_metrics
+    from disbench.runs import is_trained
+
+    return (
+        (run_dir / "config.json").is_file()
+        and is_trained(run_dir)
+        and not missing_metrics(run_dir, metrics, eval_options)
+    )
+
+
+def run_one(
+    cfg: Any,
+    out_root: str | os.PathLike,
+    metrics: list[str],
+    eval_options: dict[str, Any] | None = None,
+    *,
+    threads: int | None = None,
+) -> RunResult:
+    """Train (or resume) and evaluate one run; never raises for a failure of the run itself.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+    out_root : path
+        The sweep's output folder.
+    metrics : list of str
+        Evaluator names.
+    eval_options : dict, optional
+        Keyword options for :func:`disbench.evaluate_run.evaluate_run`.
+    threads : int, optional
+        torch intra-op threads for this process (worker processes share the cores).
+    """
+    from disbench.lock import wait_lock
+
+    eval_options = dict(eval_options or {})
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    run_dir = run_dir_for(cfg, out_root)
+    if is_complete(run_dir, metrics, eval_options):
+        return RunResult(str(run_dir), "skipped")
+    # Another sweep may hold the run; wait for it rather than train the run twice.
+    lock = wait_lock(run_dir)
+    assert lock is not None  # no timeout given
+    with lock:
+        if is_complete(run_dir, metrics, eval_options):
+            return RunResult(str(run_dir), "skipped", time.perf_counter() - start)
+        stage = "train"
+        try:
+            _train(cfg, out_root, run_dir)
+            stage = "evaluate"
+            from disbench.evaluate_run import evaluate_run
+
+            evaluate_run(run_dir, metrics, **eval_options)
+        except Exception as exc:  # noqa: BLE001 -- recorded; the sweep goes on
+            _record_error(run_dir, cfg, stage, exc)
+            return RunResult(
+                str(run_dir), "failed", time.perf_counter() - start,
+                f"{type(exc).__name__}: {exc}", stage,
+            )
+        err = run_dir / ERROR_FILE
+        if err.exists():
+            err.unlink()
+    return RunResult(str(run_dir), "done", time.perf_counter() - start)
+
+
+def _train(cfg: Any, out_root: str | os.PathLike, run_dir: Path) -> None:
+    from disbench.runs import is_trained
+    from disbench.trainer import train
+
+    if (run_dir / "config.json").is_file() and is_trained(run_dir):
+        return
+    resume = (run_dir / "model.pt").is_file()
+    got = Path(train(cfg, out_root, resume=resume, progress=False))
+    if got.resolve() != run_dir.resolve():
+        raise RuntimeError(f"trainer wrote {got}, expected {run_dir}")
+
+
+def _record_error(run_dir: Path, cfg: Any, stage: str, exc: BaseException) -> None:
+    try:
+        cfg_dict = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg))
+    except Exception:  # noqa: BLE001 -- a bad config must not hide the real error
+        cfg_dict = {"repr": repr(cfg)}
+    write_json(
+        run_dir / ERROR_FILE,
+        {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "stage": stage,
+            "traceback": traceback.format_exc(),
+            "config": cfg_dict,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
+
+
+# --------------------------------------------------------------------------- requirements
+
+
+def check_requirements(spec: Spec, backend: str = "loky") -> None:
+    """Raise a DisbenchError listing everything the spec needs that this machine lacks.
+
+    Official data must already be in the cache (a sweep never starts downloads in its
+    workers), and ``device: cuda`` needs a CUDA GPU (checked on the Ray cluster for
+    ``--backend ray``).
+    """
+    from disbench import datasets
+    from disbench.paths import dataset_dir
+
+    problems: list[str] = []
+    seen = set()
+    for ds in spec.datasets:
+        key = (ds["name"], ds["source"], ds["split"])
+        if key in seen or ds["source"] != "official":
+            continue
+        seen.add(key)
+        cls = datasets.spec(ds["name"])
+        split = ds["split"] or cls.default_split
+        if not cls.official_available(split):
+            problems.append(
+                f"the official {ds['name']} files (split {split}) are not in "
+                f"{dataset_dir(ds['name'])}: run 'disbench datasets prepare {ds['name']} "
+                f"--source official' to download them, or 'disbench datasets import "
+                f"{ds['name']} DIR' for files you already have"
+            )
+    if any(t.get("device") == "cuda" for t in spec.train) and backend != "ray":
+        import torch
+
+        if not torch.cuda.is_available():
+            problems.append(
+                "a CUDA GPU (train.device is cuda; torch.cuda.is_available() is False here: "
+                "install a CUDA build of torch, e.g. make install TORCH_SPEC='torch>=2.1', "
+                "on a GPU machine)"
+            )
+    if problems:
+        name = spec.path or spec.name
+        raise DisbenchError(f"sweep {name} needs " + "; and ".join(problems))
+
+
+# --------------------------------------------------------------------------- sweeping
+
+
+def run_sweep(
+    spec: Spec,
+    out: str | os.PathLike,
+    jobs: int = 1,
+    backend: str = "loky",
+    *,
+    progress: bool = True,
+) -> SweepSummary:
+    """Train and evaluate every run of ``spec`` under ``out``.
+
+    Parameters
+    ----------
+    spec : Spec
+        From :func:`disbench.spec.load_spec`.
+    out : path
+        Output folder; runs land in ``out/<dataset>/<model>/<run_id>-s<seed>/``.
+    jobs : int
+        Runs in parallel (loky processes, or concurrent Ray tasks on a local cluster).
+    backend : {"loky", "ray"}
+    progress : bool
+        Show one tqdm progress bar for the sweep.
+    """
+    if backend not in BACKENDS:
+        raise DisbenchError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if jobs < 1:
+        raise DisbenchError(f"--jobs must be at least 1, got {jobs}")
+    check_requirements(spec, backend)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfgs = spec.run_configs()
+    summary = SweepSummary(out)
+    # Complete runs are skipped here, without starting a worker for them.
+    todo = []
+    for cfg in cfgs:
+        rd = run_dir_for(cfg, out)
+        if is_complete(rd, spec.metrics, spec.eval):
+            summary.results.append(RunResult(str(rd), "skipped"))
+        else:
+            todo.append(cfg)
+    bar = _bar(len(cfgs), progress, spec.name)
+    bar.update(len(cfgs) - len(todo))
+    try:
+        if backend == "ray":
+            results = _run_ray(todo, out, spec, jobs)
+        else:
+            results = _run_loky(todo, out, spec, jobs)
+        for res in results:
+            summary.results.append(res)
+            bar.update(1)
+            if res.status == "failed":
+                bar.write(f"failed: {res.run_dir} ({res.stage}): {res.error}")
+            bar.set_postfix(failed=summary.count("failed"))
+    finally:
+        bar.close()
+    return summary
+
+
+def _bar(total: int, enabled: bool, name: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=f"sweep {name}", unit="run")
+
+
+def _threads(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _run_loky(todo: list, out: Path, spec: Spec, jobs: int):
+    if not todo:
+        return
+    if jobs == 1:  # in this process: simpler tracebacks, no worker start-up
+        for cfg in todo:
+            yield run_one(cfg, out, spec.metrics, spec.eval)
+        return
+    from joblib import Parallel, delayed
+
+    par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
+    yield from par(
+        delayed(run_one)(cfg, out, spec.metrics, spec.eval, threads=_threads(jobs))
+        for cfg in todo
+    )
+
+
+def _uses_cuda(cfg: Any, cluster_gpus: float) -> bool:
+    device = getattr(cfg, "device", "auto")
+    return device == "cuda" or (device == "auto" and cluster_gpus > 0)
+
+
+def _run_ray(todo: list, out: Path, spec: Spec, jobs: int):
+    try:
+        import ray
+    except ImportError:
+        raise DisbenchError(
+            "--backend ray needs Ray: pip install 'disbench[ray]' (or pip install 'ray[default]')"
+        ) from None
+    started = False
+    if not ray.is_initialized():
+        address = os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        gpus = float(ray.cluster_resources().get("GPU", 0))
+        if any(getattr(c, "device", None) == "cuda" for c in todo) and gpus == 0:
+            raise DisbenchError(
+                "the sweep trains on CUDA but the Ray cluster has no GPUs; "
+                "add GPU nodes or set train.device to cpu"
+            )
+        task = ray.remote(run_one)
+        refs = [
+            task.options(num_cpus=1, num_gpus=1 if _uses_cuda(cfg, gpus) else 0).remote(
+                cfg, str(out.resolve()), spec.metrics, spec.eval, threads=1
+            )
+            for cfg in todo
+        ]
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                yield ray.get(ref)
+    finally:
+        if started:
+            ray.shutdown()

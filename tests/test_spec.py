@@ -1,0 +1,121 @@
+"""Sweep specs: expansion into runs, and malformed specs named by key and line."""
+import pytest
+from disbench.errors import DisbenchError
+from disbench.spec import load_spec, parse_spec
+
+GOOD = """\
+name: tiny
+datasets: [{name: mnist, source: synthetic}]
+models:
+  - {name: vae}
+  - {name: beta_vae, beta: [2, 4]}
+  - {name: ab_vae, prior: sparse, alpha: [0, 100], beta: [1, 2]}
+train: {steps: 30, batch_size: 16}
+seeds: [0, 1]
+metrics: [mig, sap]
+eval: {num_train: 300, num_test: 200}
+"""
+
+
+def test_expansion_is_the_product():
+    spec = parse_spec(GOOD)
+    assert spec.name == "tiny"
+    # variants: 1 + 2 + 2*2 = 7; runs: 1 dataset x 7 variants x 2 seeds
+    assert len(spec.models) == 7
+    runs = spec.run_dicts()
+    assert len(runs) == 14
+    ab = [r for r in runs if r["model"] == "ab_vae"]
+    assert {(r["hparams"]["alpha"], r["hparams"]["beta"], r["seed"]) for r in ab} == {
+        (a, b, s) for a in (0, 100) for b in (1, 2) for s in (0, 1)
+    }
+    assert all(r["hparams"]["prior"] == "sparse" for r in ab)
+    assert runs[0] == {
+        "model": "vae", "hparams": {}, "dataset": "mnist", "source": "synthetic",
+        "split": None, "seed": 0, "steps": 30, "batch_size": 16,
+    }
+    assert spec.eval == {"num_train": 300, "num_test": 200}
+
+
+def test_list_of_one_list_is_a_literal_list_and_train_lists_sweep():
+    spec = parse_spec(GOOD.replace("prior: sparse", "prior: anisotropic, prior_variances: [[1, 2, 3]]")
+                      .replace("steps: 30", "steps: [30, 60]"))
+    ab = [r for r in spec.run_dicts() if r["model"] == "ab_vae"]
+    assert all(r["hparams"]["prior_variances"] == [1, 2, 3] for r in ab)
+    vae = [r for r in spec.run_dicts() if r["model"] == "vae"]
+    assert sorted({r["steps"] for r in vae}) == [30, 60]
+    assert len(spec.run_dicts()) == 28
+
+
+def test_name_defaults_to_file_stem(tmp_path):
+    p = tmp_path / "mysweep.yaml"
+    p.write_text(GOOD.replace("name: tiny\n", ""))
+    assert load_spec(p).name == "mysweep"
+
+
+def _err(text):
+    with pytest.raises(DisbenchError) as info:
+        parse_spec(text, source="s.yaml")
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expect"),
+    [
+        ("seeds: [0, 1]", "seeds: [0, 1]\nseedz: 3", ["'seedz'", "line 9", "unknown key"]),
+        ("train: {steps: 30, batch_size: 16}", "train: {batch_size: 16}",
+         ["'train.steps'", "line 7", "missing"]),
+        ("steps: 30", "steps: -5", ["'train.steps'", "positive"]),
+        ("steps: 30", "steps: many", ["'train.steps'", "int"]),
+        ("batch_size: 16", "batch_size: 16, lr: fast", ["'train.lr'"]),
+        ("batch_size: 16}", "batch_size: 16, optimiser: sgd}", ["'train.optimiser'", "unknown"]),
+        ("seeds: [0, 1]", "seeds: [0, -1]", ["'seeds[1]'", "line 8"]),
+        ("seeds: [0, 1]", "seeds: [0, 0]", ["'seeds'", "distinct"]),
+        ("  - {name: vae}", "  - {name: vea}", ["'models[0].name'", "line 4", "unknown model"]),
+        ("  - {name: vae}", "  - {beta: 2}", ["'models[0].name'", "missing"]),
+        ("beta: [2, 4]", "beta: []", ["'models[1].beta'", "line 5"]),
+        ("beta: [2, 4]", "beta: {a: 1}", ["'models[1].beta'"]),
+        ("beta: [2, 4]", "betta: [2, 4]", ["'models[1].betta'", "line 5", "hyperparameter"]),
+        ("source: synthetic", "source: offical", ["'datasets[0].source'", "line 2"]),
+        ("{name: mnist, source: synthetic}", "{name: mnsit}", ["'datasets[0].name'", "mnist"]),
+        ("metrics: [mig, sap]", "metrics: []", ["'metrics'", "non-empty"]),
+        ("num_test: 200", "num_test: 0", ["'eval.num_test'"]),
+        ("num_test: 200", "num_tst: 200", ["'eval.num_tst'", "unknown"]),
+    ],
+)
+def test_malformed_spec_names_key_and_line(old, new, expect):
+    assert old in GOOD
+    msg = _err(GOOD.replace(old, new))
+    assert msg.startswith("s.yaml")
+    for e in expect:
+        assert e in msg, (e, msg)
+
+
+def test_missing_required_top_key():
+    msg = _err(GOOD.replace("metrics: [mig, sap]\n", ""))
+    assert "'metrics'" in msg and "missing" in msg
+
+
+def test_invalid_yaml_names_line():
+    msg = _err(GOOD.replace("seeds: [0, 1]", "seeds: [0, 1"))
+    assert "not valid YAML" in msg and "line" in msg
+
+
+def test_not_a_mapping():
+    assert "mapping" in _err("- a\n- b\n")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DisbenchError, match="not found"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_suites_parse():
+    from pathlib import Path
+
+    import disbench
+
+    suites = Path(disbench.__file__).parent / "suites"
+    files = sorted(suites.glob("*.yaml"))
+    for f in files:
+        spec = load_spec(f)
+        assert spec.run_dicts()
