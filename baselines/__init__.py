@@ -2,8 +2,16 @@
 
 ``disbench.baselines.create(name, **hparams)``, ``disbench.baselines.names()``.
 """
+# ruff: noqa: I001  (one import line per model module, appended by each module's owner)
 from disbench.baselines.registry import MODELS, create, names, register
 
 # Importing a module registers its models (each module adds its own line here).
+from disbench.baselines import vae  # noqa: F401
+from disbench.baselines import tcvae  # noqa: F401
+from disbench.baselines import factor_vae  # noqa: F401
+from disbench.baselines import dip_vae  # noqa: F401
+from disbench.baselines import wae  # noqa: F401
+from disbench.baselines import ab_vae  # noqa: F401
+from disbench.baselines import gwae  # noqa: F401
 
 __all__ = ["MODELS", "create", "names", "register"]

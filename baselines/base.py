@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import keyword
 import types
 import typing
 from collections.abc import Iterator
@@ -125,6 +126,8 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
 
 def build_hparams(hp_cls: type, model_name: str, kw: dict[str, Any]) -> Any:
     """Instantiate dataclass ``hp_cls`` from ``kw`` with key checks and coercion."""
+    # Python keywords cannot be field names: ``lambda`` is stored as ``lambda_``.
+    kw = {(k + "_" if keyword.iskeyword(k) else k): v for k, v in kw.items()}
     valid = [f.name for f in fields(hp_cls)]
     unknown = sorted(set(kw) - set(valid))
     if unknown:
