@@ -18,7 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("spec", metavar="SPEC.yaml", help="sweep spec file (e.g. bench/suites/ci.yaml)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<spec name>)")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="runs in parallel (default 1)")
+    p.add_argument(
+        "--jobs", "-j", type=int, default=None,
+        help="runs in parallel (default: one per CPU core when training on CPU, 1 on CUDA)",
+    )
     p.add_argument(
         "--backend", choices=("loky", "ray"), default="loky",
         help="loky: local processes (default); ray: Ray tasks on $RAY_ADDRESS or a local cluster",

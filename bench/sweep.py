@@ -229,7 +229,7 @@ def check_requirements(spec: Spec, backend: str = "loky") -> None:
 def run_sweep(
     spec: Spec,
     out: str | os.PathLike,
-    jobs: int = 1,
+    jobs: int | None = 1,
     backend: str = "loky",
     *,
     progress: bool = True,
@@ -242,14 +242,17 @@ def run_sweep(
         From :func:`disbench.spec.load_spec`.
     out : path
         Output folder; runs land in ``out/<dataset>/<model>/<run_id>-s<seed>/``.
-    jobs : int
-        Runs in parallel (loky processes, or concurrent Ray tasks on a local cluster).
+    jobs : int or None
+        Runs in parallel (loky processes, or concurrent Ray tasks on a local cluster);
+        None: :func:`default_jobs`.
     backend : {"loky", "ray"}
     progress : bool
         Show one tqdm progress bar for the sweep.
     """
     if backend not in BACKENDS:
         raise DisbenchError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if jobs is None:
+        jobs = default_jobs(spec)
     if jobs < 1:
         raise DisbenchError(f"--jobs must be at least 1, got {jobs}")
     check_requirements(spec, backend)
@@ -281,6 +284,22 @@ def run_sweep(
     finally:
         bar.close()
     return summary
+
+
+def default_jobs(spec: Spec) -> int:
+    """One single-threaded process per CPU core when training on CPU; 1 on CUDA.
+
+    Small conv models use cores better as parallel one-thread runs than as one run with
+    several intra-op threads.
+    """
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if any(t.get("device") == "cuda" or (t.get("device", "auto") == "auto" and cuda)
+           for t in spec.train):
+        return 1
+    n_runs = len(spec.datasets) * len(spec.models) * len(spec.train) * len(spec.seeds)
+    return max(1, min(os.cpu_count() or 1, n_runs))
 
 
 def _bar(total: int, enabled: bool, name: str):
