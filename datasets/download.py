@@ -79,15 +79,17 @@ def gunzip_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str | Non
     return h.hexdigest()
 
 
-def verify(path: str | os.PathLike, spec: OfficialFile, *, label: str | None = None) -> None:
+def verify(path: str | os.PathLike, spec: OfficialFile, *, label: str | None = None,
+           fix: str | None = None) -> None:
     """Raise :class:`DisbenchError` unless ``path`` matches ``spec``'s checksum (and size).
 
-    ``label`` names the file in messages when ``path`` is a temp file.
+    ``label`` names the file in messages when ``path`` is a temp file; ``fix`` replaces
+    the default advice.
     """
     path = Path(path)
     label = label or str(path)
-    fix = (f"delete it and download it again from {spec.url} (or place the official "
-           f"{spec.name} there)")
+    fix = fix or (f"delete it and download it again from {spec.url} (or place the official "
+                  f"{spec.name} there)")
     if spec.expected is None:
         if spec.size is not None and path.stat().st_size != spec.size:
             raise DisbenchError(
@@ -171,7 +173,8 @@ def ensure_file(spec: OfficialFile, folder: str | os.PathLike, *, download: bool
                     raise _Failed(f"could not download {spec.name} from {url} "
                                   f"({_reason(exc)})") from exc
                 try:
-                    verify(tmp, spec, label=f"{spec.name} downloaded from {url}")
+                    verify(tmp, spec, label=f"{spec.name} downloaded from {url}",
+                           fix="the download was discarded")
                 except DisbenchError as exc:
                     raise _Failed(str(exc)) from None
             break
