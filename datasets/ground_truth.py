@@ -249,7 +249,7 @@ class GroundTruthDataset:
             for s in range(0, len(arr), step):
                 out[s:s + step] = torch.from_numpy(arr[s:s + step])
             return out.to(device)
-        return torch.from_numpy(np.ascontiguousarray(arr)).to(device)
+        return torch.from_numpy(np.array(arr, dtype=np.uint8)).to(device)  # memmaps are read-only
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name={self.name!r}, source={self.source!r}, "

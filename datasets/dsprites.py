@@ -1,0 +1,464 @@
+"""dSprites (Matthey et al. 2017): 737,280 binary 64x64 sprites on a full factor grid.
+
+Official file
+    ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` from the deepmind/dsprites-dataset
+    GitHub repository. The authors publish no checksum; we pin the MD5
+    ``7da33b31b13a06f4b04a70402ce90c2e`` that the widely used loaders record for this
+    file. Keys: ``imgs`` (737280, 64, 64) uint8 0/1, ``latents_values`` (737280, 6)
+    float64, ``latents_classes`` (737280, 6) int64 and ``metadata`` (a Python-2 pickle;
+    the one pickle disbench ever loads, and only from a file whose checksum matched).
+    Factors color(1), shape(3: square, ellipse, heart), scale(6: 0.5..1), orientation(40:
+    linspace(0, 2*pi) both ends), posX(32), posY(32) (values linspace(0, 1)); row-major,
+    posY fastest. The dataset exposes the five non-constant factors (K = 5).
+
+Random-access layout
+    The npz is compressed (each load would inflate 3 GB), so it is converted once, in
+    chunks, to an uncompressed ``.npy`` of uint8 0/255 of shape (N, 1, 64, 64) in the cache
+    and opened with ``mmap_mode="r"``; a JSON stamp beside it names the source it came from.
+
+Twin (``source="synthetic"``)
+    Binary, no anti-aliasing, all 737,280 images, deterministic (no seed is involved). Each
+    pixel is on when its centre lies inside the rotated, scaled shape (implicit-function
+    sampling of the shape itself, not a rotated raster, so the area is constant under
+    rotation up to boundary pixels). Geometry (measured on official renders): sprite centre
+    at pixel ``15.5 + 32 * pos`` on each axis (pixel centres at integer coordinates, rows
+    downwards, posX along columns and posY along rows); square side ``20 * scale``;
+    ellipse semi-axes ``13 * scale`` (along x at orientation 0) by ``7 * scale``; heart the
+    curve ``x^2 + (y - 1.25 |x|^(2/3))^2 <= 1`` stretched to 20 x 17 px at scale 1 with its
+    bounding box centred on the sprite centre (its centroid lies ~1.8 px above);
+    orientation turns the shape counter-clockwise on screen about the sprite centre.
+
+    Without ``prepare`` the twin's ``images`` is a lazy :class:`RenderedImages`: any rows
+    are rendered on demand (about a millisecond per few hundred images), so tests and
+    small experiments never render the whole grid. ``prepare("synthetic")`` renders the
+    whole grid into the official container (an npz with the same four keys; ``metadata``
+    is stored as a JSON string instead of a pickle, holding the same dict), loads that
+    through the same parser as the official file, and caches the random-access layout.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from disbench.atomic import atomic_path, write_json
+from disbench.datasets.download import OfficialFile, ensure_file, import_file
+from disbench.datasets.ground_truth import (
+    GroundTruthDataset,
+    RenderedImages,
+    grid_factors,
+)
+from disbench.datasets.registry import register
+from disbench.errors import DisbenchError
+from disbench.paths import dataset_dir
+
+log = logging.getLogger(__name__)
+
+OFFICIAL = OfficialFile(
+    name="dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
+    url="https://raw.githubusercontent.com/deepmind/dsprites-dataset/master/"
+        "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
+    md5="7da33b31b13a06f4b04a70402ce90c2e",
+)
+TWIN_VERSION = "dsprites1"
+
+ALL_NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
+ALL_SIZES = (1, 3, 6, 40, 32, 32)
+NUM_IMAGES = int(np.prod(ALL_SIZES))
+SHAPE_NAMES = ("square", "ellipse", "heart")
+SCALES = np.linspace(0.5, 1.0, 6)
+ORIENTATIONS = np.linspace(0.0, 2 * np.pi, 40)
+POSITIONS = np.linspace(0.0, 1.0, 32)
+ALL_VALUES = (np.ones(1), np.arange(1.0, 4.0), SCALES, ORIENTATIONS, POSITIONS, POSITIONS)
+KEYS = ("imgs", "latents_values", "latents_classes", "metadata")
+
+# heart curve x^2 + (y - K |x|^(2/3))^2 = 1; K sets how far the centroid sits above the
+# box centre (K = 1.25: ~1.8 px at 20 x 17 px; the official hearts measure about 2 px).
+_HEART_K = 1.25
+_HEART_W, _HEART_H = 20.0, 17.8  # 17.8 continuous -> 17 pixel rows at most positions
+
+
+def _heart_top(k: float) -> float:
+    """max over x in [0, 1] of k x^(2/3) + sqrt(1 - x^2) (the top of the lobes)."""
+    x = np.linspace(0.0, 1.0, 200001)
+    i = int(np.argmax(k * np.cbrt(x * x) + np.sqrt(1.0 - x * x)))
+    x = np.linspace(x[max(i - 1, 0)], x[min(i + 1, len(x) - 1)], 200001)
+    return float(np.max(k * np.cbrt(x * x) + np.sqrt(1.0 - x * x)))
+
+
+_HEART_YMAX = _heart_top(_HEART_K)
+_RADIUS = 10.0 * np.sqrt(2.0)  # farthest sprite pixel from the centre at scale 1 (square)
+_CHUNK = 4096
+
+
+# ---------------------------------------------------------------------------- rendering
+def _half_window(scale: float) -> int:
+    # the largest sprite reaches 10 * sqrt(2) * scale px from its centre (square corner)
+    return int(np.ceil(_RADIUS * scale)) + 1
+
+
+def _window_origin(k: np.ndarray, half: int) -> np.ndarray:
+    # first pixel of the window: floor(centre) - half + 1 with centre = 15.5 + 32 k / 31
+    return (961 + 64 * k) // 62 - half + 1
+
+
+def _offsets(k: np.ndarray, origin: np.ndarray, width: int) -> np.ndarray:
+    """Offsets (px) of the window's pixel centres from the sprite centre, (n, width).
+
+    ``j - (15.5 + 32 k / 31) = (62 j - 961 - 64 k) / 62``: computed from integers so every
+    code path gets bit-identical offsets (odd multiples of 1/62: never exactly on an
+    axis-aligned edge).
+    """
+    j = origin[:, None] + np.arange(width)
+    return (62 * j - 961 - 64 * k[:, None]) / 62.0
+
+
+def _inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Membership at unit scale; ``u`` to the right, ``v`` up, in pixels of a scale-1 sprite."""
+    if shape == 0:  # square, side 20
+        return (np.abs(u) <= 10.0) & (np.abs(v) <= 10.0)
+    if shape == 1:  # ellipse, semi-axes 13 x 7
+        a = u / 13.0
+        b = v / 7.0
+        return a * a + b * b <= 1.0
+    # heart: x^2 + (y - t)^2 <= 1 with t = K |x|^(2/3), x in [-1, 1], y in [-1, YMAX], its
+    # box centred. Cube-root free: t in [y - w, y + w] (w = sqrt(1 - x^2)) <=> K^3 x^2 in
+    # [(y - w)^3, (y + w)^3], the cube being monotone.
+    x = u * (2.0 / _HEART_W)
+    y = v * ((_HEART_YMAX + 1.0) / _HEART_H) + (_HEART_YMAX - 1.0) / 2.0
+    x2 = x * x
+    w = np.sqrt(np.maximum(1.0 - x2, 0.0))
+    lo = y - w
+    hi = y + w
+    t3 = x2 * _HEART_K ** 3
+    return (x2 <= 1.0) & (lo * lo * lo <= t3) & (t3 <= hi * hi * hi)
+
+
+def render_masks(factors: np.ndarray) -> np.ndarray:
+    """bool (n, 64, 64) sprites for (n, 5) factor classes (shape, scale, orientation, posX,
+    posY). Vectorised per chunk of rows of one scale; only a window around each sprite
+    (32x32 at scale 1, 18x18 at scale 0.5) is evaluated."""
+    factors = np.asarray(factors, dtype=np.int64)
+    out = np.zeros((len(factors), 64, 64), dtype=bool)
+    for sc in np.unique(factors[:, 1]) if len(factors) else ():
+        rows_of_scale = np.flatnonzero(factors[:, 1] == sc)
+        for s in range(0, len(rows_of_scale), _CHUNK):
+            dst = rows_of_scale[s:s + _CHUNK]
+            _render_window(factors[dst], int(sc), out, dst)
+    return out
+
+
+def _render_window(f: np.ndarray, sc: int, out: np.ndarray, dst: np.ndarray) -> None:
+    scale = SCALES[sc]
+    half = _half_window(scale)
+    t = np.arange(2 * half)
+    theta = ORIENTATIONS[f[:, 2]]
+    c = np.cos(theta)[:, None, None]
+    sn = np.sin(theta)[:, None, None]
+    x0 = _window_origin(f[:, 3], half)
+    y0 = _window_origin(f[:, 4], half)
+    dx = (_offsets(f[:, 3], x0, 2 * half) / scale)[:, None, :]
+    dy = (-_offsets(f[:, 4], y0, 2 * half) / scale)[:, :, None]  # rows go down, v goes up
+    # inverse rotation of the pixel centres into the sprite's frame
+    u = c * dx + sn * dy
+    v = c * dy - sn * dx
+    win = np.zeros(u.shape, dtype=bool)
+    for shape in range(3):
+        sel = np.flatnonzero(f[:, 0] == shape)
+        if sel.size == len(f):
+            win = _inside(shape, u, v)
+        elif sel.size:
+            win[sel] = _inside(shape, u[sel], v[sel])
+    rows = (y0[:, None] + t)[:, :, None]
+    cols = (x0[:, None] + t)[:, None, :]
+    out[dst[:, None, None], rows, cols] = win
+
+
+def render(factors: np.ndarray) -> np.ndarray:
+    """uint8 (n, 1, 64, 64) images in 0/255 for (n, 5) factor classes."""
+    return (render_masks(factors).view(np.uint8) * np.uint8(255))[:, None]
+
+
+def _render_indices(idx: np.ndarray) -> np.ndarray:
+    f = np.stack(np.unravel_index(np.asarray(idx, np.int64), ALL_SIZES[1:]), axis=1)
+    return render(f.astype(np.int64))
+
+
+# ---------------------------------------------------------------------------- container
+def _metadata() -> dict:
+    return {
+        "title": "dSprites dataset (disbench procedural twin)",
+        "description": "Procedural twin of dSprites rendered by disbench; same factors, "
+                       "order and array layout as the official file.",
+        "version": 1,
+        "author": "disbench",
+        "date": "synthetic",
+        "latents_names": list(ALL_NAMES),
+        "latents_sizes": list(ALL_SIZES),
+        "latents_possible_values": {n: v.tolist() for n, v in zip(ALL_NAMES, ALL_VALUES)},
+    }
+
+
+def _latents(num_images: int) -> tuple[np.ndarray, np.ndarray]:
+    classes = grid_factors(ALL_SIZES)[:num_images]
+    values = np.stack([ALL_VALUES[k][classes[:, k]] for k in range(6)], axis=1)
+    return classes, values
+
+
+def write_npz(path: str | Path, *, num_images: int | None = None, progress: bool = True) -> Path:
+    """Render the twin's first ``num_images`` grid rows into the official npz container.
+
+    ``imgs`` is streamed into the zip member chunk by chunk (never all 3 GB in memory);
+    ``metadata`` is a JSON string (no pickle). Written atomically.
+    """
+    from tqdm.auto import tqdm
+
+    path = Path(path)
+    num_images = NUM_IMAGES if num_images is None else int(num_images)
+    classes, values = _latents(num_images)
+    with atomic_path(path) as tmp, zipfile.ZipFile(
+        tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
+    ) as zf:
+        with zf.open("imgs.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": "|u1", "fortran_order": False, "shape": (num_images, 64, 64)})
+            with tqdm(total=num_images, desc="dsprites twin", unit="img",
+                      disable=not progress, leave=False) as bar:
+                for s in range(0, num_images, 8 * _CHUNK):
+                    rows = classes[s:s + 8 * _CHUNK, 1:]
+                    f.write(render_masks(rows).view(np.uint8).tobytes())
+                    bar.update(len(rows))
+        for key, arr in (("latents_values", values), ("latents_classes", classes),
+                         ("metadata", np.array(json.dumps(_metadata())))):
+            with zf.open(f"{key}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, arr, allow_pickle=False)
+    return path
+
+
+def _read_member(zf: zipfile.ZipFile, key: str, path: Path, *, trusted: bool) -> Any:
+    with zf.open(f"{key}.npy") as f:
+        try:
+            return np.lib.format.read_array(f, allow_pickle=trusted,
+                                            pickle_kwargs={"encoding": "latin1"})
+        except ValueError as exc:
+            if "pickle" in str(exc).lower():
+                raise DisbenchError(
+                    f"{path}: '{key}' is a pickle and the file's checksum was not verified; "
+                    f"disbench only unpickles the official dSprites file after its MD5 matched"
+                ) from None
+            raise DisbenchError(f"{path}: cannot read '{key}' ({exc})") from None
+
+
+def convert_npz(path: str | Path, dest: str | Path, *, trusted: bool,
+                num_images: int | None = None, progress: bool = True) -> dict:
+    """Parse a dSprites npz and write its images as uint8 0/255 (N, 1, 64, 64) ``.npy``.
+
+    Parameters
+    ----------
+    path : path of the npz (official file or a twin in the same container).
+    dest : the ``.npy`` to write (atomically).
+    trusted : whether the file's checksum matched; only then may ``metadata`` be a pickle.
+    num_images : expected row count, default the full 737,280 (what the loaders use); a
+        smaller value is a test hook for a prefix of the grid (a short file is otherwise an
+        error).
+
+    Returns the metadata dict. Raises :class:`DisbenchError` naming the file on a missing
+    key, wrong shape/dtype, values other than 0/1, or latents off the official grid.
+    """
+    from tqdm.auto import tqdm
+
+    path, dest = Path(path), Path(dest)
+    num_images = NUM_IMAGES if num_images is None else int(num_images)
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DisbenchError(f"{path}: not a readable npz archive ({exc}); delete it and "
+                            f"download again from {OFFICIAL.url}") from None
+    with zf:
+        members = {n.removesuffix(".npy") for n in zf.namelist()}
+        missing = [k for k in KEYS if k not in members]
+        if missing:
+            raise DisbenchError(f"{path}: missing key(s) {', '.join(missing)}; expected "
+                                f"{', '.join(KEYS)} (is this the dSprites npz?)")
+        classes = _read_member(zf, "latents_classes", path, trusted=False)
+        values = _read_member(zf, "latents_values", path, trusted=False)
+        meta = _read_member(zf, "metadata", path, trusted=trusted)
+        exp_classes, exp_values = _latents(num_images)
+        for key, arr, dtype in (("latents_classes", classes, "i"),
+                                ("latents_values", values, "f")):
+            if arr.shape != (num_images, 6) or arr.dtype.kind != dtype:
+                raise DisbenchError(f"{path}: '{key}' has shape {arr.shape} dtype {arr.dtype}, "
+                                    f"expected ({num_images}, 6) {'int64' if dtype == 'i' else 'float64'}")
+        if not np.array_equal(classes, exp_classes):
+            raise DisbenchError(f"{path}: 'latents_classes' is not the row-major grid of sizes "
+                                f"{ALL_SIZES} (posY fastest)")
+        if not np.allclose(values, exp_values, rtol=0, atol=1e-6):
+            raise DisbenchError(f"{path}: 'latents_values' differ from the official factor values")
+        meta = _metadata_dict(meta, path)
+        with zf.open("imgs.npy") as f:
+            version = np.lib.format.read_magic(f)
+            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = reader(f)
+            if shape != (num_images, 64, 64) or dtype != np.uint8 or fortran:
+                raise DisbenchError(f"{path}: 'imgs' has shape {shape} dtype {dtype}, expected "
+                                    f"({num_images}, 64, 64) uint8")
+            with atomic_path(dest) as tmp:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                                shape=(num_images, 1, 64, 64))
+                step = 16384
+                with tqdm(total=num_images, desc=f"converting {path.name}", unit="img",
+                          disable=not progress, leave=False) as bar:
+                    for s in range(0, num_images, step):
+                        m = min(step, num_images - s)
+                        buf = f.read(m * 4096)
+                        if len(buf) != m * 4096:
+                            raise DisbenchError(f"{path}: 'imgs' is truncated")
+                        chunk = np.frombuffer(buf, np.uint8).reshape(m, 1, 64, 64)
+                        if chunk.max(initial=0) > 1:
+                            raise DisbenchError(f"{path}: 'imgs' holds values other than 0/1")
+                        out[s:s + m] = chunk * np.uint8(255)
+                        bar.update(m)
+                out.flush()
+                del out
+    return meta
+
+
+def _metadata_dict(meta: np.ndarray, path: Path) -> dict:
+    obj = meta.item() if isinstance(meta, np.ndarray) and meta.shape == () else meta
+    if isinstance(obj, str):
+        try:
+            obj = json.loads(obj)
+        except json.JSONDecodeError:
+            raise DisbenchError(f"{path}: 'metadata' is neither a dict nor JSON") from None
+    if not isinstance(obj, dict):
+        raise DisbenchError(f"{path}: 'metadata' is {type(obj).__name__}, expected a dict")
+    obj = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
+    sizes = obj.get("latents_sizes")
+    if sizes is not None and tuple(int(s) for s in np.asarray(sizes).ravel()) != ALL_SIZES:
+        raise DisbenchError(f"{path}: metadata latents_sizes {list(sizes)} != {list(ALL_SIZES)}")
+    return obj
+
+
+# ---------------------------------------------------------------------------- dataset
+def _layout(path: Path, source: str) -> np.ndarray | None:
+    """The cached random-access images if ``path`` was converted from ``source``."""
+    stamp = path.with_suffix(".json")
+    if not (path.exists() and stamp.exists()):
+        return None
+    try:
+        if json.loads(stamp.read_text()).get("source") != source:
+            return None
+    except (json.JSONDecodeError, OSError):
+        return None
+    arr = np.load(path, mmap_mode="r")
+    return arr if arr.shape == (NUM_IMAGES, 1, 64, 64) else None
+
+
+@register("dsprites")
+class DSprites(GroundTruthDataset):
+    """dSprites: factors shape(3), scale(6), orientation(40), posX(32), posY(32)."""
+
+    summary = "dSprites: 737,280 binary 64x64 2D shapes; 5 factors (Matthey et al. 2017)"
+    default_split = "train"
+    splits = ("train",)
+    factor_names = ("shape", "scale", "orientation", "posX", "posY")
+    factor_sizes = (3, 6, 40, 32, 32)
+    factor_values = (np.arange(1.0, 4.0), SCALES, ORIENTATIONS, POSITIONS, POSITIONS)
+    image_shape = (1, 64, 64)
+    binary = True
+
+    def sample_observations_from_factors(self, factors: Any, rng: Any = None) -> np.ndarray:
+        """uint8 (n, 1, 64, 64) images (0/255) of the given factor classes."""
+        f = self.check_factors(factors)
+        if isinstance(self.images, RenderedImages):
+            return render(f)  # the twin renders on demand, straight from the factors
+        return self.images_at(f @ self.strides)
+
+    # -------------------------------------------------------------- registry interface
+    @classmethod
+    def folder(cls) -> Path:
+        return dataset_dir("dsprites")
+
+    @classmethod
+    def _check_split(cls, split: str | None) -> str:
+        split = split or cls.default_split
+        if split not in cls.splits:
+            raise DisbenchError(f"dsprites has only the split 'train', got {split!r}")
+        return split
+
+    @classmethod
+    def official_available(cls, split: str | None = None) -> bool:
+        return (cls.folder() / OFFICIAL.name).exists()
+
+    @classmethod
+    def load_official(cls, split: str | None = None, *, download: bool = True,
+                      progress: bool = True) -> DSprites:
+        """The published dSprites (downloaded and verified on first use)."""
+        split = cls._check_split(split)
+        path = ensure_file(OFFICIAL, cls.folder(), download=download, progress=progress)
+        dest = cls.folder() / "official_images.npy"
+        source = f"md5-{OFFICIAL.md5}"
+        images = _layout(dest, source)
+        if images is None:
+            convert_npz(path, dest, trusted=True, progress=progress)
+            write_json(dest.with_suffix(".json"), {"source": source, "file": OFFICIAL.name})
+            images = _layout(dest, source)
+        return cls(images, source="official", split=split, fingerprint=f"md5-{OFFICIAL.md5[:12]}")
+
+    @classmethod
+    def load_synthetic(cls, split: str | None = None) -> DSprites:
+        """The procedural twin: the cached grid after ``prepare``, else rendered on demand."""
+        split = cls._check_split(split)
+        images = _layout(cls.folder() / "synthetic_images.npy", TWIN_VERSION)
+        if images is None:
+            images = RenderedImages((NUM_IMAGES, 1, 64, 64), _render_indices)
+        return cls(images, source="synthetic", split=split,
+                   fingerprint=f"synthetic-{TWIN_VERSION}-seed0")
+
+    @classmethod
+    def prepare(cls, source: str = "official", *, progress: bool = True) -> Path:
+        """Download + verify + convert (official) or render the whole twin (synthetic)."""
+        if source == "official":
+            cls.load_official(progress=progress)
+            return cls.folder()
+        if source != "synthetic":
+            raise DisbenchError(f"source must be 'official' or 'synthetic', got {source!r}")
+        npz = cls.folder() / "synthetic" / OFFICIAL.name
+        write_npz(npz, progress=progress)
+        dest = cls.folder() / "synthetic_images.npy"
+        convert_npz(npz, dest, trusted=False, progress=progress)
+        write_json(dest.with_suffix(".json"), {"source": TWIN_VERSION, "file": str(npz)})
+        return cls.folder()
+
+    @classmethod
+    def import_dir(cls, folder: str | Path) -> list[Path]:
+        """Copy ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` from ``folder``, verified."""
+        src = Path(folder) / OFFICIAL.name
+        if not src.exists():
+            raise DisbenchError(f"{folder} does not hold {OFFICIAL.name} (download it from "
+                                f"{OFFICIAL.url})")
+        return [import_file(src, OFFICIAL, cls.folder())]
+
+    @classmethod
+    def describe(cls) -> dict:
+        folder = cls.folder()
+        return {
+            "name": "dsprites",
+            "summary": cls.summary,
+            "splits": list(cls.splits),
+            "num_images": NUM_IMAGES,
+            "image_shape": list(cls.image_shape),
+            "binary": True,
+            "factors": dict(zip(cls.factor_names, cls.factor_sizes)),
+            "official_files": [{"name": OFFICIAL.name, "url": OFFICIAL.url, "md5": OFFICIAL.md5}],
+            "cache": str(folder),
+            "official_cached": cls.official_available(),
+            "synthetic_prepared": _layout(folder / "synthetic_images.npy", TWIN_VERSION)
+            is not None,
+            "twin": f"{TWIN_VERSION}: rendered on demand; 'prepare --source synthetic' caches "
+                    f"the whole grid (~3 GB)",
+        }
