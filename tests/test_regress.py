@@ -1,0 +1,90 @@
+"""The regression gate: passes on its own baseline, fails naming an injected regression."""
+import json
+
+import pandas as pd
+import pytest
+from disbench import regress
+from disbench.errors import DisbenchError
+
+
+def _fixture_runs(root, mig_values):
+    for seed, mig in enumerate(mig_values):
+        d = root / "dsprites" / "beta_vae" / f"abc-s{seed}"
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({
+            "model": "beta_vae", "hparams": {"beta": 4}, "dataset": "dsprites",
+            "source": "synthetic", "seed": seed, "steps": 10,
+        }))
+        recs = [
+            {"metric": "mig", "value": mig, "higher_is_better": True, "version": "1", "spec": {}},
+            {"metric": "hoyer", "value": 0.5, "higher_is_better": True, "version": "1",
+             "spec": {}},
+        ]
+        (d / "metrics.json").write_text(json.dumps({"records": recs}))
+
+
+def test_compare_passes_on_baseline_and_fails_on_injected_regression(tmp_path):
+    _fixture_runs(tmp_path / "runs", [0.2, 0.4])
+    new = regress.scores(tmp_path / "runs")
+    assert set(new["metric"]) == {"mig", "hoyer"}
+    assert new.set_index("metric").loc["mig", "value"] == pytest.approx(0.3)
+    base_path = tmp_path / "ci.csv"
+    regress.write_baseline(base_path, new, "ci")
+    base = regress.read_baseline(base_path)
+    assert base.set_index("metric").loc["mig", "tolerance"] == regress.DEFAULT_TOLERANCE["mig"]
+    failures, notes = regress.compare(new, base)
+    assert failures == [] and notes == []
+
+    # Inject a regression: mig drops by 0.1 (tolerance 0.05).
+    worse = new.copy()
+    worse.loc[worse["metric"] == "mig", "value"] -= 0.1
+    failures, _ = regress.compare(worse, base)
+    assert len(failures) == 1
+    msg = str(failures[0])
+    for part in ("dsprites", "beta_vae", "mig", "0.3000", "0.2000"):
+        assert part in msg, msg
+    # Within tolerance: passes.
+    close = new.copy()
+    close.loc[close["metric"] == "mig", "value"] += 0.04
+    assert regress.compare(close, base)[0] == []
+
+
+def test_missing_score_fails_and_new_score_is_a_note(tmp_path):
+    base = pd.DataFrame([
+        {"dataset": "d", "model": "vae", "metric": "mig", "value": 0.1, "tolerance": 0.01},
+    ])
+    new = pd.DataFrame([{"dataset": "d", "model": "vae", "metric": "sap", "value": 0.2}])
+    failures, notes = regress.compare(new, base)
+    assert len(failures) == 1 and "missing" in str(failures[0])
+    assert len(notes) == 1 and "sap" in notes[0]
+
+
+def test_update_keeps_stated_tolerances(tmp_path):
+    new = pd.DataFrame([{"dataset": "d", "model": "vae", "metric": "mig", "value": 0.1}])
+    old = pd.DataFrame([
+        {"dataset": "d", "model": "vae", "metric": "mig", "value": 0.5, "tolerance": 0.123},
+    ])
+    regress.write_baseline(tmp_path / "b.csv", new, "ci", old)
+    text = (tmp_path / "b.csv").read_text()
+    assert text.startswith("#")
+    got = regress.read_baseline(tmp_path / "b.csv")
+    assert got.iloc[0]["tolerance"] == pytest.approx(0.123)
+    assert got.iloc[0]["value"] == pytest.approx(0.1)
+
+
+def test_bad_baseline_files(tmp_path):
+    with pytest.raises(DisbenchError, match="not found"):
+        regress.read_baseline(tmp_path / "none.csv")
+    (tmp_path / "b.csv").write_text("dataset,model,metric,value\nd,vae,mig,0.1\n")
+    with pytest.raises(DisbenchError, match="tolerance"):
+        regress.read_baseline(tmp_path / "b.csv")
+    (tmp_path / "c.csv").write_text(
+        "dataset,model,metric,value,tolerance\nd,vae,mig,high,0.1\n"
+    )
+    with pytest.raises(DisbenchError, match="value is not a number"):
+        regress.read_baseline(tmp_path / "c.csv")
+
+
+def test_unknown_suite():
+    with pytest.raises(DisbenchError, match="unknown suite"):
+        regress.suite_path("nosuchsuite")
