@@ -12,5 +12,6 @@ from disbench.baselines import factor_vae  # noqa: F401
 from disbench.baselines import dip_vae  # noqa: F401
 from disbench.baselines import wae  # noqa: F401
 from disbench.baselines import ab_vae  # noqa: F401
+from disbench.baselines import gwae  # noqa: F401
 
 __all__ = ["MODELS", "create", "names", "register"]
