@@ -279,5 +279,7 @@ class OfficialFileSet:
             "default split": cls.default_split,
             "splits": {s: list(names) for s, names in cls.splits.items()},
             "official splits cached": cls.available_splits(),
-            "files": {f.name: {"url": f.url, f.algorithm: f.expected} for f in cls.files},
+            "files": {f.name: {k: v for k, v in (
+                ("url", f.url), ("sha256", f.sha256), ("md5", f.md5), ("bytes", f.size))
+                if v is not None} for f in cls.files},
         }
