@@ -15,9 +15,15 @@ Model scorers (``SCORERS``), each returning one score per image, higher = more i
 - ``"prior_log_density"``: ``log p(z)`` of the encoded mean ``z = encode(x)`` under the
   model's (learned or structured) prior, for ab_vae's priors (Mathieu et al., "Disentangling
   disentanglement in variational autoencoders", ICML 2019);
-- ``"critic"``: the GWAE critic, i.e. the Kantorovich potential of the Wasserstein critic,
-  evaluated at ``(x, encode(x))`` (Nakagawa et al., "Gromov-Wasserstein autoencoders",
-  ICLR 2023); a model that defines its own ``ood_score(x)`` uses that.
+- ``"critic"``: the GWAE critic f, the Kantorovich potential of the W1 critic between
+  inference pairs (x, z) and generative pairs (Nakagawa et al., "Gromov-Wasserstein
+  autoencoders", ICLR 2023), at ``(x, encode(x))``. disbench's gwae drives f *low* on data
+  pairs, so the score is ``-f(x, encode(x))``, which is what ``model.ood_score(x)`` returns;
+  the scorer uses ``ood_score`` when the model has it, else ``-critic(x, encode(x))``.
+
+Scores that draw noise (the ELBO's posterior sample) are computed under
+``torch.manual_seed(random_state)`` in a forked RNG, so a call is reproducible and leaves
+the global RNG untouched; deterministic scores do not depend on ``batch_size``.
 
 :func:`gwae_ood_protocol` is the ready-made GWAE evaluation: a model trained on MNIST,
 in = MNIST test, out = Omniglot evaluation split at 28x28.
@@ -149,7 +155,7 @@ def _prior_log_density(model: Any, x: Any) -> Any:
 def _critic(model: Any, x: Any) -> Any:
     if hasattr(model, "ood_score"):
         return model.ood_score(x)
-    return model.critic(x, model.encode(x))
+    return -model.critic(x, model.encode(x))  # f is low on data pairs: negate
 
 
 SCORERS: dict[str, Callable[[Any, Any], Any]] = {
@@ -188,6 +194,7 @@ def ood_scores(
     scorer: str = "auto",
     batch_size: int = 256,
     device: Any = None,
+    random_state: int = 0,
 ) -> np.ndarray:
     """Per-image OoD scores of ``model`` (higher = more in-distribution), float64 (N,).
 
@@ -203,6 +210,8 @@ def ood_scores(
         Images per forward pass (the scores do not depend on it).
     device : torch.device or str, optional
         Defaults to the device of the model's parameters.
+    random_state : int
+        Seed of the noise a stochastic score draws (e.g. the ELBO's posterior sample).
     """
     import torch
     from disbench.errors import DisbenchError
@@ -222,8 +231,11 @@ def ood_scores(
     out = np.empty(n, dtype=np.float64)
     was_training = model.training
     model.eval()
+    device = torch.device(device)
+    forked = [device] if device.type == "cuda" else []
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.random.fork_rng(devices=forked):
+            torch.manual_seed(random_state)
             for start in range(0, n, batch_size):
                 chunk = torch.as_tensor(np.asarray(imgs[start:start + batch_size]))
                 x = chunk.to(device=device, dtype=torch.float32) / 255.0
@@ -320,8 +332,10 @@ def gwae_ood_protocol(
 
     x_in = pick(ds_in, num_in, in_dataset)
     x_out = pick(ds_out, num_out, out_dataset)
-    s_in = ood_scores(model, x_in, scorer=scorer, batch_size=batch_size, device=device)
-    s_out = ood_scores(model, x_out, scorer=scorer, batch_size=batch_size, device=device)
+    s_in = ood_scores(model, x_in, scorer=scorer, batch_size=batch_size, device=device,
+                      random_state=random_state)
+    s_out = ood_scores(model, x_out, scorer=scorer, batch_size=batch_size, device=device,
+                       random_state=random_state + 1)
     auroc = ood_auroc(s_in, s_out)
     spec: dict[str, Any] = {
         "scorer": scorer,

@@ -107,7 +107,11 @@ def test_scorers_compute_the_stated_quantities_batch_independently():
                                -(x.flatten(1) ** 2).sum(1).double().numpy(), rtol=1e-6)
     mean = x.flatten(1).mean(1).double().numpy()
     np.testing.assert_allclose(ood_scores(ab, imgs, batch_size=8), -0.5 * mean**2, rtol=1e-5)
-    np.testing.assert_allclose(ood_scores(gw, imgs, batch_size=64), 2 * mean, rtol=1e-6)
+    # critic f is low on data pairs: the score is -f
+    np.testing.assert_allclose(ood_scores(gw, imgs, batch_size=64), -2 * mean, rtol=1e-6)
+    gw.ood_score = lambda x: x.flatten(1).sum(1)  # a model's own ood_score takes precedence
+    np.testing.assert_allclose(ood_scores(gw, imgs), x.flatten(1).sum(1).double().numpy(),
+                               rtol=1e-6)
     np.testing.assert_array_equal(ood_scores(vae, imgs, batch_size=1),
                                   ood_scores(vae, imgs, batch_size=37))
     with pytest.raises(DisbenchError, match="unknown OoD scorer"):
@@ -148,3 +152,30 @@ def test_gwae_protocol_record_and_roc_file(tmp_path, monkeypatch):
         assert z["scores_in"].shape == (60,) and z["scores_out"].shape == (40,)
         assert float(z["auroc"]) == rec["value"]
         assert np.trapezoid(z["tpr"], z["fpr"]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["vae", "ab_vae", "gwae"])
+def test_registered_models_scores(name):
+    from disbench import baselines
+
+    if name not in baselines.names():
+        pytest.skip(f"model {name} not registered")
+    torch.manual_seed(0)
+    model = baselines.create(name, image_shape=(1, 28, 28), latent_dim=4)
+    expected_scorer = {"vae": "elbo", "ab_vae": "prior_log_density", "gwae": "critic"}[name]
+    assert default_scorer(model) == expected_scorer
+    imgs = _images(6, 3).repeat(7, 2).repeat(7, 3)
+    s = ood_scores(model, imgs, batch_size=4)
+    assert s.shape == (6,) and np.isfinite(s).all()
+    np.testing.assert_array_equal(s, ood_scores(model, imgs, batch_size=4))  # reproducible
+    x = torch.from_numpy(imgs).float() / 255
+    model.eval()
+    with torch.no_grad():
+        if name == "gwae":
+            ref = -model.critic(x, model.encode(x))
+        elif name == "ab_vae":
+            ref = model.prior.log_prob(model.encode(x))
+        else:
+            ref = None
+    if ref is not None:
+        np.testing.assert_allclose(s, ref.double().numpy(), rtol=1e-4, atol=1e-5)
