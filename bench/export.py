@@ -76,7 +76,7 @@ def to_markdown(
             for m in ms:
                 cell = format_mean_std(row[f"{m}_mean"], row[f"{m}_std"], digits)
                 cells.append(f"**{cell}**" if i in best[m] else cell)
-            cells.append(str(int(row["n"])))
+            cells.append(_n_cell(row))
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     out.append(_footnote())
@@ -130,13 +130,19 @@ def to_latex(
                     cells.append(f"$\\mathbf{{{cell}}}$")
                 else:
                     cells.append(f"${cell}$")
-            cells.append(str(int(row["n"])))
+            cells.append(_n_cell(row))
             out.append(" & ".join(cells) + " \\\\")
         out.append("\\bottomrule")
         out.append("\\end{tabular}")
         out.append("\\end{table}")
         out.append("")
     return "\n".join(out)
+
+
+def _n_cell(row: pd.Series) -> str:
+    n = str(int(row["n"]))
+    failed = int(row.get("n_failed", 0) or 0)
+    return f"{n} (+{failed} failed)" if failed else n
 
 
 def _label(s: str) -> str:

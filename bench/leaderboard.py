@@ -184,12 +184,15 @@ def _variant_labels(df: pd.DataFrame, settings: list[dict[str, Any]]) -> tuple[l
             for k in settings[i]:
                 if k not in keys:
                     keys.append(k)
+        # A key a run lacks (e.g. a failed run's unresolved default) is not a difference.
         varying = [
             k for k in keys
-            if len({json.dumps(settings[i].get(k), sort_keys=True) for i in idx}) > 1
+            if len({json.dumps(settings[i][k], sort_keys=True) for i in idx
+                    if k in settings[i]}) > 1
         ]
         for i in idx:
-            parts = [f"{k}={_fmt_value(_scalar(settings[i].get(k)))}" for k in varying]
+            parts = [f"{k}={_fmt_value(_scalar(settings[i][k]))}" for k in varying
+                     if k in settings[i]]
             labels[i] = f"{model} ({', '.join(parts)})" if parts else str(model)
         varying_all += [k for k in varying if k not in varying_all]
     return labels, varying_all

@@ -19,7 +19,7 @@ Rules
 - ``datasets`` entries are a name or ``{name, source, split}`` (source defaults to
   ``auto``); list values there are swept too.
 - ``train`` keys: ``steps`` (required), ``batch_size``, ``lr``, ``log_every``, ``amp``,
-  ``compile``, ``device``.
+  ``compile``, ``device``, ``checkpoint_every``.
 - ``eval`` keys (passed to :func:`disbench.metrics.evaluate`): ``num_train``,
   ``num_test``, ``codes``, ``random_state``, ``batch_size``.
 - A malformed spec raises :class:`~disbench.errors.DisbenchError` naming the file, the
@@ -46,6 +46,7 @@ TRAIN_KEYS = {
     "amp": (str, type(None)),
     "compile": bool,
     "device": str,
+    "checkpoint_every": int,
 }
 EVAL_KEYS = {
     "num_train": int,
@@ -111,10 +112,30 @@ class Spec:
         return runs
 
     def run_configs(self) -> list[Any]:
-        """The runs as :class:`disbench.runs.RunConfig` objects (datasets x models x seeds)."""
+        """The runs as :class:`disbench.runs.RunConfig` objects (datasets x models x seeds).
+
+        Each config is resolved once (model defaults filled, hyperparameter values checked by
+        the model), so a bad value fails here naming the spec entry, before any training.
+        """
         from disbench.runs import RunConfig
 
-        return [RunConfig(**kw) for kw in self.run_dicts()]
+        out = []
+        for kw, where in zip(self.run_dicts(), self._wheres()):
+            try:
+                cfg = RunConfig(**kw)
+                cfg.run_id()
+            except DisbenchError as exc:
+                raise DisbenchError(f"{where}: {exc}") from None
+            out.append(cfg)
+        return out
+
+    def _wheres(self) -> list[str]:
+        return [
+            model.get("where", f"model {model['name']}")
+            for _, model, _, _ in itertools.product(
+                self.datasets, self.models, self.train, self.seeds
+            )
+        ]
 
 
 # --------------------------------------------------------------------------- loading
@@ -273,9 +294,10 @@ class _Validator:
                     self.fail(key + (k,), f"unknown hyperparameter of {entry['name']}; valid "
                               f"ones are {', '.join(sorted(valid))}")
                 self._check_value(v, key + (k,))
+            where = f"{self.source}: key '{_fmt_path(key)}' (line {self.lines.get(key, '?')})"
             for variant in self._expand(entry, key):
                 name = variant.pop("name")
-                out.append({"name": name, "hparams": variant})
+                out.append({"name": name, "hparams": variant, "where": where})
         return out
 
     def train(self, value: Any) -> list[dict[str, Any]]:
@@ -292,7 +314,7 @@ class _Validator:
                 typ = TRAIN_KEYS[k]
                 if isinstance(v, bool) and typ is not bool or not isinstance(v, typ):
                     self.fail(key + (k,), f"must be of type {_typename(typ)}, got {v!r}")
-                if k in ("steps", "batch_size", "log_every") and v <= 0:
+                if k in ("steps", "batch_size", "log_every", "checkpoint_every") and v <= 0:
                     self.fail(key + (k,), f"must be a positive integer, got {v}")
                 if k == "lr" and v is not None and v <= 0:
                     self.fail(key + (k,), f"must be positive, got {v}")

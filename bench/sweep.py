@@ -71,11 +71,7 @@ class SweepSummary:
 
 def run_dir_for(cfg: Any, out_root: str | os.PathLike) -> Path:
     """The folder of run ``cfg`` under ``out_root`` (``<dataset>/<model>/<run_id>-s<seed>``)."""
-    from disbench import runs
-
-    if hasattr(runs, "run_dir"):
-        return Path(runs.run_dir(cfg, out_root))
-    return Path(out_root) / cfg.dataset / cfg.model / f"{cfg.run_id()}-s{cfg.seed}"
+    return Path(cfg.run_dir(out_root))
 
 
 def is_complete(run_dir: Path, metrics: list[str], eval_options: dict[str, Any]) -> bool:
@@ -160,18 +156,34 @@ def _train(cfg: Any, out_root: str | os.PathLike, run_dir: Path) -> None:
         raise RuntimeError(f"trainer wrote {got}, expected {run_dir}")
 
 
-def _record_error(run_dir: Path, cfg: Any, stage: str, exc: BaseException) -> None:
+def _config_record(cfg: Any) -> dict[str, Any]:
+    """The config as the trainer would resolve it (so leaderboard labels match), else as given."""
     try:
-        cfg_dict = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg))
-    except Exception:  # noqa: BLE001 -- a bad config must not hide the real error
-        cfg_dict = {"repr": repr(cfg)}
+        from disbench import datasets
+        from disbench.runs import resolve_hparams
+
+        res = cfg.resolved()
+        data = datasets.get(res.dataset, source=res.source, split=res.split)
+        out = res.to_dict()
+        out["hparams"] = resolve_hparams(res, data)
+        return out
+    except Exception:  # noqa: BLE001 -- the config itself may be what failed
+        try:
+            return dataclasses.asdict(cfg)
+        except Exception:  # noqa: BLE001 -- a bad config must not hide the real error
+            return {"repr": repr(cfg)}
+
+
+def _record_error(run_dir: Path, cfg: Any, stage: str, exc: BaseException) -> None:
+    tb = traceback.format_exc()
+    cfg_dict = _config_record(cfg)
     write_json(
         run_dir / ERROR_FILE,
         {
             "type": type(exc).__name__,
             "message": str(exc),
             "stage": stage,
-            "traceback": traceback.format_exc(),
+            "traceback": tb,
             "config": cfg_dict,
             "host": socket.gethostname(),
             "pid": os.getpid(),

@@ -119,3 +119,12 @@ def test_suites_parse():
     for f in files:
         spec = load_spec(f)
         assert spec.run_dicts()
+
+
+def test_bad_hyperparameter_value_names_the_entry():
+    pytest.importorskip("disbench.runs")
+    spec = parse_spec(GOOD.replace("alpha: [0, 100]", "alpha: [0, -1]"), source="s.yaml")
+    with pytest.raises(DisbenchError) as info:
+        spec.run_configs()
+    msg = str(info.value)
+    assert "s.yaml" in msg and "'models[2]'" in msg and "line 6" in msg and "alpha" in msg

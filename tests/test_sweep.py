@@ -1,0 +1,183 @@
+"""Sweeps: killed and restarted loses no finished run and repeats none; concurrent sweeps on one
+folder train each run once; a failing run is recorded and the sweep goes on."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from disbench.spec import load_spec
+from disbench.sweep import run_dir_for, run_sweep
+
+pytest.importorskip("disbench.trainer", reason="the trainer (disbench.trainer) is not built yet")
+if not hasattr(__import__("disbench.metrics").metrics, "evaluate"):
+    pytest.skip("disbench.metrics.evaluate is not built yet", allow_module_level=True)
+
+SPEC = """\
+name: tiny
+datasets: [{{name: dsprites, source: synthetic}}]
+models: [{models}]
+train: {{steps: {steps}, batch_size: 8, log_every: 2, device: cpu}}
+seeds: [{seeds}]
+metrics: [hoyer]
+eval: {{num_train: 64, num_test: 32}}
+"""
+
+
+def _spec(tmp_path, *, models="{name: vae, latent_dim: 4}", steps=4, seeds="0, 1"):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(SPEC.format(models=models, steps=steps, seeds=seeds))
+    return path
+
+
+def _env():
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return env
+
+
+def _sweep_cmd(spec, out):
+    return [sys.executable, "-m", "disbench", "sweep", str(spec), "--out", str(out),
+            "--jobs", "1", "--no-progress"]
+
+
+def _counts(stdout):
+    m = re.search(r"(\d+) runs: (\d+) trained and evaluated, (\d+) already complete, "
+                  r"(\d+) failed", stdout)
+    assert m, stdout
+    return tuple(int(g) for g in m.groups())
+
+
+def _complete_dirs(spec_path, out):
+    spec = load_spec(spec_path)
+    dirs = [run_dir_for(cfg, out) for cfg in spec.run_configs()]
+    return dirs, [d for d in dirs if (d / "metrics.json").is_file()]
+
+
+def test_sweep_in_process_then_skips(tmp_path):
+    spec = load_spec(_spec(tmp_path))
+    out = tmp_path / "runs"
+    first = run_sweep(spec, out, jobs=1, progress=False)
+    assert first.count("done") == 2 and first.count("failed") == 0
+    for cfg in spec.run_configs():
+        d = run_dir_for(cfg, out)
+        assert d.parent == out / "dsprites" / "vae"
+        assert d.name.endswith(f"-s{cfg.seed}")
+        for f in ("config.json", "model.pt", "train_log.csv", "metrics.json"):
+            assert (d / f).is_file(), f
+        assert not (d / ".lock").exists()
+        doc = json.loads((d / "metrics.json").read_text())
+        assert {r["metric"] for r in doc["records"]} >= {"hoyer"}
+        prov = doc["provenance"]
+        assert prov["dataset"]["name"] == "dsprites" and prov["dataset"]["fingerprint"]
+        assert prov["disbench_version"] and prov["config_hash"]
+    again = run_sweep(spec, out, jobs=1, progress=False)
+    assert again.count("skipped") == 2 and again.count("done") == 0
+
+
+def test_killed_sweep_restarts_without_losing_or_repeating(tmp_path):
+    spec_path = _spec(tmp_path, steps=40, seeds="0, 1, 2")
+    out = tmp_path / "runs"
+    proc = subprocess.Popen(_sweep_cmd(spec_path, out), env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    done: list[Path] = []
+    while time.time() < deadline and proc.poll() is None:
+        _, done = _complete_dirs(spec_path, out)
+        if done:
+            break
+        time.sleep(0.05)
+    assert done, "no run finished before the deadline"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    dirs, done = _complete_dirs(spec_path, out)
+    assert 1 <= len(done) < len(dirs), "kill came too late to interrupt the sweep"
+    stamps = {d: (d / "metrics.json").stat().st_mtime_ns for d in done}
+    stamps_model = {d: (d / "model.pt").stat().st_mtime_ns for d in done}
+
+    res = subprocess.run(_sweep_cmd(spec_path, out), env=_env(), capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr
+    total, trained, skipped, failed = _counts(res.stdout)
+    assert (total, failed) == (3, 0)
+    assert skipped == len(done) and trained == 3 - len(done)
+    _, now_done = _complete_dirs(spec_path, out)
+    assert len(now_done) == 3
+    for d in done:  # finished runs were neither lost nor redone
+        assert (d / "metrics.json").stat().st_mtime_ns == stamps[d]
+        assert (d / "model.pt").stat().st_mtime_ns == stamps_model[d]
+    for d in dirs:
+        assert not (d / ".lock").exists()
+
+
+def test_two_concurrent_sweeps_train_each_run_once(tmp_path):
+    spec_path = _spec(tmp_path, steps=10, seeds="0, 1, 2")
+    out = tmp_path / "runs"
+    procs = [subprocess.Popen(_sweep_cmd(spec_path, out), env=_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (o, e) in zip(procs, outs):
+        assert p.returncode == 0, e
+    counts = [_counts(o) for o, _ in outs]
+    assert sum(c[1] for c in counts) == 3  # each run trained by exactly one sweep
+    assert all(c[0] == 3 and c[3] == 0 for c in counts)
+    dirs, done = _complete_dirs(spec_path, out)
+    assert len(done) == 3
+    for d in dirs:
+        json.loads((d / "metrics.json").read_text())  # intact JSON
+        assert not (d / ".lock").exists()
+        assert not list(d.glob(".*.tmp"))
+
+
+def test_failed_run_is_recorded_and_sweep_goes_on(tmp_path):
+    spec_path = _spec(tmp_path, models="{name: vae, latent_dim: 4}, "
+                                       "{name: ab_vae, latent_dim: 4}", seeds="0")
+    spec = load_spec(spec_path)
+    out = tmp_path / "runs"
+    # A corrupt checkpoint makes the ab_vae run fail when the trainer loads it.
+    bad = run_dir_for(spec.run_configs()[1], out)
+    bad.mkdir(parents=True)
+    (bad / "model.pt").write_bytes(b"not a checkpoint")
+    summary = run_sweep(spec, out, jobs=1, progress=False)
+    assert summary.count("done") == 1 and summary.count("failed") == 1
+    assert Path(summary.failed[0].run_dir) == bad
+    err = json.loads((bad / "error.json").read_text())
+    assert err["stage"] == "train" and "model.pt" in err["message"]
+    assert "Traceback" in err["traceback"] and err["config"]["model"] == "ab_vae"
+    assert not (bad / ".lock").exists()
+    # The leaderboard lists the failure.
+    from disbench import leaderboard
+
+    runs, board, _ = leaderboard.build(out)
+    assert sorted(runs["status"]) == ["failed", "ok"]
+    assert int(board.loc[board["model"] == "ab_vae", "n_failed"].iloc[0]) == 1
+    # The CLI retries it, exits non-zero and names the failed run.
+    res = subprocess.run(_sweep_cmd(spec_path, out), env=_env(), capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert res.returncode == 1 and str(bad) in res.stdout
+    assert _counts(res.stdout) == (2, 0, 1, 1)
+    # Once the cause is gone, the next sweep trains it and clears the error record.
+    (bad / "model.pt").unlink()
+    summary = run_sweep(spec, out, jobs=1, progress=False)
+    assert summary.count("done") == 1 and summary.count("skipped") == 1
+    assert not (bad / "error.json").exists() and (bad / "metrics.json").is_file()
+
+
+def test_missing_official_data_and_gpu_named(tmp_path, empty_cache, monkeypatch):
+    import torch
+    from disbench.errors import DisbenchError
+    from disbench.sweep import check_requirements
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    text = SPEC.format(models="{name: vae}", steps=10, seeds="0").replace(
+        "source: synthetic", "source: official").replace("device: cpu", "device: cuda")
+    (tmp_path / "p.yaml").write_text(text)
+    with pytest.raises(DisbenchError) as info:
+        check_requirements(load_spec(tmp_path / "p.yaml"))
+    msg = str(info.value)
+    assert "official dsprites" in msg and "disbench datasets prepare dsprites" in msg
+    assert "CUDA GPU" in msg
