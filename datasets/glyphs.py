@@ -118,3 +118,36 @@ def warp_templates(templates: np.ndarray, index: np.ndarray, theta: np.ndarray, 
 def to_uint8(x: np.ndarray) -> np.ndarray:
     """Float 0..1 -> uint8 0..255 (rounded, clipped)."""
     return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def draw_stroke_sets(stroke_sets: Sequence[Sequence[np.ndarray]], size: int,
+                     widths: np.ndarray, chunk: int = 16) -> np.ndarray:
+    """:func:`draw_strokes` for many glyphs at once (torch, chunked): (G, size, size).
+
+    ``stroke_sets[g]`` is the list of polylines of glyph ``g``; ``widths[g]`` its half-width.
+    """
+    import torch
+
+    segs = []
+    for strokes in stroke_sets:
+        s = [np.stack([p[:-1], p[1:]], axis=1) for p in strokes]  # (P-1, 2 ends, 2)
+        segs.append(np.concatenate(s).astype(np.float32))
+    smax = max(len(s) for s in segs)
+    # pad with a far-away zero-length segment (never the nearest)
+    padded = np.full((len(segs), smax, 2, 2), 1e3, dtype=np.float32)
+    for g, s in enumerate(segs):
+        padded[g, : len(s)] = s
+    yy, xx = pixel_centres(size)
+    p = torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], axis=1))[None, :, None, :]
+    out = np.empty((len(segs), size, size), dtype=np.float32)
+    w = torch.from_numpy(np.asarray(widths, dtype=np.float32))
+    for lo in range(0, len(segs), chunk):
+        seg = torch.from_numpy(padded[lo:lo + chunk])
+        a, b = seg[:, None, :, 0, :], seg[:, None, :, 1, :]  # (g, 1, S, 2)
+        ab = b - a
+        ap = p - a
+        t = ((ap * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-12)).clamp(0.0, 1.0)
+        d = (ap - t[..., None] * ab).norm(dim=-1).amin(dim=2)  # (g, HW)
+        ink = ((w[lo:lo + chunk, None] - d) * size + 0.5).clamp(0.0, 1.0)
+        out[lo:lo + chunk] = ink.reshape(-1, size, size).numpy()
+    return out
