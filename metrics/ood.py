@@ -320,7 +320,9 @@ def gwae_ood_protocol(
         scorer = default_scorer(model)
     rng = np.random.default_rng(random_state)
     ds_in = datasets.get(in_dataset, source=source, split=in_split)
-    ds_out = datasets.get(out_dataset, source=source, split=out_split)
+    # Omniglot's own 28x28 view (area down-sampling, ink bright as in MNIST)
+    out_kw = {"size": 28} if out_dataset == "omniglot" else {}
+    ds_out = datasets.get(out_dataset, source=source, split=out_split, **out_kw)
 
     def pick(ds: Any, n: int | None, name: str) -> np.ndarray:
         total = len(ds.images)

@@ -135,13 +135,14 @@ def test_gwae_protocol_record_and_roc_file(tmp_path, monkeypatch):
     calls = []
 
     def fake_get(name, source="auto", split=None, **kw):
-        calls.append((name, source, split))
+        calls.append((name, source, split, kw))
         return sets[(name, split)]
 
     monkeypatch.setattr("disbench.datasets.get", fake_get)
     model = _Toy()  # elbo = -||x||^2: dark images score higher (more "in")
     rec = ood.gwae_ood_protocol(model, source="synthetic", num_out=40, out_dir=tmp_path)
-    assert calls == [("mnist", "synthetic", "test"), ("omniglot", "synthetic", "evaluation")]
+    assert calls == [("mnist", "synthetic", "test", {}),
+                     ("omniglot", "synthetic", "evaluation", {"size": 28})]
     assert rec["metric"] == "ood_auroc" and rec["higher_is_better"] is True
     assert rec["value"] == 1.0
     spec = rec["spec"]
