@@ -1,0 +1,214 @@
+"""Every registered model trains; interface, hyperparameters, likelihoods and networks."""
+import math
+import sys
+
+import pytest
+import torch
+from disbench import baselines
+from disbench.baselines.likelihoods import Likelihood
+from disbench.baselines.networks import ConvDecoder, GaussianEncoder
+from disbench.errors import DisbenchError
+from torch.func import functional_call, stack_module_state, vmap
+
+
+def _prior_choices(name):
+    """The prior names of a model with a ``prior`` hyperparameter (from its module)."""
+    cls = baselines.MODELS[name]
+    if "prior" not in cls.hparam_names():
+        return []
+    module = sys.modules[cls.__module__]
+    for attr in dir(module):
+        if attr.endswith("PRIORS"):
+            return sorted(getattr(module, attr))
+    raise AssertionError(f"{name} has a prior hparam but its module lists no *PRIORS")
+
+
+CASES = [(n, {}) for n in baselines.names()] + [
+    (n, {"prior": p}) for n in baselines.names() for p in _prior_choices(n)
+]
+
+
+def _ids(case):
+    name, hp = case
+    return name + "".join(f"-{v}" for v in hp.values())
+
+
+def _binary_batch(n, size, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(n, 1, size, size)
+    pos = torch.randint(0, size - size // 4, (n, 2), generator=g)
+    for i in range(n):  # test data only
+        r, c = pos[i].tolist()
+        x[i, 0, r:r + size // 4, c:c + size // 4] = 1.0
+    return x
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_every_model_trains_with_finite_losses(case):
+    name, hp = case
+    # 64x64 for each model; prior variants at 28x28 (the prior does not see the image size).
+    size = 28 if hp else 64
+    torch.manual_seed(0)
+    model = baselines.create(name, image_shape=(1, size, size), **hp)
+    opts = model.make_optimizers()
+    assert "model" in opts
+    x = _binary_batch(8, size)
+    for step in range(2):
+        terms = model.training_step(x, step, opts)
+        assert "loss" in terms
+        assert all(math.isfinite(v) for v in terms.values()), terms
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", baselines.names())
+def test_loss_falls_on_a_fixed_batch(name):
+    torch.manual_seed(1)
+    model = baselines.create(name, image_shape=(1, 28, 28), latent_dim=4)
+    # A few times the paper's learning rate (at most 1e-3) so a dozen steps show progress.
+    opts = model.make_optimizers(lr=min(3 * model.default_lr, 1e-3))
+    x = _binary_batch(8, 28, seed=1)
+    with torch.no_grad():
+        torch.manual_seed(2)
+        before = float(model.loss(x, 0)["loss"])
+    for step in range(12):
+        model.training_step(x, step, opts)
+    with torch.no_grad():
+        torch.manual_seed(2)
+        after = float(model.loss(x, 12)["loss"])
+    assert after < before, (before, after)
+
+
+@pytest.mark.parametrize("name", baselines.names())
+def test_interface_shapes(name):
+    torch.manual_seed(0)
+    model = baselines.create(name, image_shape=(3, 64, 64), latent_dim=6).eval()
+    x = torch.rand(5, 3, 64, 64)
+    z = model.encode(x)
+    assert z.shape == (5, 6)
+    out = model.decode(z)
+    assert out.shape == (5, 3, 64, 64) and out.min() >= 0 and out.max() <= 1
+    assert model.reconstruct(x).shape == x.shape
+    s1 = model.sample(4, generator=torch.Generator().manual_seed(7))
+    s2 = model.sample(4, generator=torch.Generator().manual_seed(7))
+    assert s1.shape == (4, 3, 64, 64) and torch.equal(s1, s2)
+    if hasattr(model, "elbo"):
+        assert model.elbo(x).shape == (5,)
+
+
+@pytest.mark.parametrize("name", ["vae", "beta_vae", "beta_tcvae", "factor_vae", "dip_vae_i",
+                                  "dip_vae_ii", "wae_mmd", "wae_gan"])
+def test_functional_ensemble_friendly(name):
+    """Two models stacked with torch.func: vmapped encode equals each model's own; the
+    loss runs under vmap (issue 8: batched ensembles)."""
+    torch.manual_seed(0)
+    models = [baselines.create(name, image_shape=(1, 28, 28), latent_dim=3) for _ in range(2)]
+    params, buffers = stack_module_state(models)
+    base = models[0]
+    x = torch.rand(2, 6, 1, 28, 28)
+
+    def enc(p, b, xi):
+        return _call(base, p, b, "encode", xi)
+
+    codes = vmap(enc)(params, buffers, x)
+    for i, m in enumerate(models):
+        assert torch.allclose(codes[i], m.encode(x[i]), atol=1e-6)
+    losses = vmap(lambda p, b, xi: _call(base, p, b, "loss", xi, 0)["loss"],
+                  randomness="different")(params, buffers, x)
+    assert losses.shape == (2,) and torch.isfinite(losses).all()
+
+
+def _call(module, params, buffers, method, *args):
+    """Call ``module.<method>`` with substituted parameters (torch.func.functional_call)."""
+
+    class _Wrap(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, *a):
+            return getattr(self.m, method)(*a)
+
+    wrapped = _Wrap(module)
+    return functional_call(wrapped, ({f"m.{k}": v for k, v in params.items()},
+                                     {f"m.{k}": v for k, v in buffers.items()}), args)
+
+
+def test_unknown_hparam_lists_valid_keys():
+    with pytest.raises(DisbenchError, match=r"unknown hyperparameter\(s\) gama.*valid keys:.*gamma"):
+        baselines.create("factor_vae", gama=3)
+    with pytest.raises(DisbenchError, match="unknown model"):
+        baselines.create("no_such_model")
+
+
+def test_hparam_coercion_and_validation():
+    m = baselines.create("beta_vae", beta=2, image_shape=[1, 28, 28])
+    assert m.hparams.beta == 2.0 and isinstance(m.hparams.beta, float)
+    assert m.hparams.image_shape == (1, 28, 28)
+    assert baselines.create("wae_mmd", **{"lambda": 3}).hparams.lambda_ == 3.0
+    with pytest.raises(DisbenchError, match="beta must be a number"):
+        baselines.create("beta_vae", beta="big")
+    with pytest.raises(DisbenchError, match="latent_dim must be an integer"):
+        baselines.create("vae", latent_dim=2.5)
+    with pytest.raises(DisbenchError, match="image_shape must be"):
+        baselines.create("vae", image_shape=(1, 32, 32))
+    with pytest.raises(DisbenchError, match="likelihood must be one of"):
+        baselines.create("vae", likelihood="poisson")
+    with pytest.raises(DisbenchError, match="encoder must be one of"):
+        baselines.create("wae_mmd", encoder="random")
+
+
+def test_paper_defaults():
+    assert baselines.create("beta_vae").hparams.beta == 4.0
+    assert baselines.create("beta_tcvae").hparams.beta == 6.0
+    fv = baselines.create("factor_vae")
+    assert fv.hparams.gamma == 35.0
+    opts = fv.make_optimizers()
+    assert opts["model"].defaults["lr"] == 1e-4 and opts["model"].defaults["betas"] == (0.9, 0.999)
+    assert opts["discriminator"].defaults["betas"] == (0.5, 0.9)
+    linears = [m for m in fv.discriminator.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 6 and linears[0].out_features == 1000 and linears[-1].out_features == 2
+    disc_ids = {id(p) for p in fv.discriminator.parameters()}
+    assert not disc_ids & {id(p) for g in opts["model"].param_groups for p in g["params"]}
+    d1, d2 = baselines.create("dip_vae_i").hparams, baselines.create("dip_vae_ii").hparams
+    assert d1.lambda_d == 10 * d1.lambda_od and d2.lambda_d == d2.lambda_od
+    assert baselines.create("wae_mmd").hparams.lambda_ == 10.0
+
+
+@pytest.mark.parametrize("kind", ["bernoulli", "gaussian", "laplace"])
+def test_likelihoods_match_torch_distributions(kind):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 1, 4, 4, generator=g)
+    x = (torch.rand(3, 1, 4, 4, generator=g) > 0.5).float()
+    lik = Likelihood(kind, 0.3 if kind != "bernoulli" else None)
+    mean = torch.sigmoid(logits)
+    if kind == "bernoulli":
+        dist = torch.distributions.Bernoulli(logits=logits)
+    elif kind == "gaussian":
+        dist = torch.distributions.Normal(mean, 0.3)
+    else:
+        dist = torch.distributions.Laplace(mean, 0.3)
+    expected = dist.log_prob(x).flatten(1).sum(1)
+    assert torch.allclose(lik.log_prob(x, logits), expected, atol=1e-5)
+    assert torch.allclose(lik.mean(logits), mean)
+
+
+def test_default_gaussian_scale_gives_squared_error():
+    lik = Likelihood("gaussian")
+    x, logits = torch.rand(2, 1, 3, 3), torch.randn(2, 1, 3, 3)
+    sse = ((x - torch.sigmoid(logits)) ** 2).flatten(1).sum(1)
+    const = 9 * (0.5 * math.log(2 * math.pi) + math.log(math.sqrt(0.5)))
+    assert torch.allclose(-lik.log_prob(x, logits), sse + const, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 64, 64), (3, 64, 64), (1, 28, 28)])
+def test_networks_locatello_architecture(shape):
+    enc, dec = GaussianEncoder(shape, 10), ConvDecoder(10, shape)
+    convs = [m for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 32, 64, 64]
+    assert all(c.kernel_size == (4, 4) and c.stride == (2, 2) for c in convs)
+    assert enc.mean.in_features == 256
+    mean, logvar = enc(torch.rand(2, *shape))
+    assert mean.shape == logvar.shape == (2, 10)
+    assert dec(mean).shape == (2, *shape)
+    deconvs = [m for m in dec.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [c.out_channels for c in deconvs] == [64, 32, 32, shape[0]]
