@@ -116,25 +116,57 @@ def _offsets(k: np.ndarray, origin: np.ndarray, width: int) -> np.ndarray:
     return (62 * j - 961 - 64 * k[:, None]) / 62.0
 
 
-def _inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Membership at unit scale; ``u`` to the right, ``v`` up, in pixels of a scale-1 sprite."""
-    if shape == 0:  # square, side 20
-        return (np.abs(u) <= 10.0) & (np.abs(v) <= 10.0)
-    if shape == 1:  # ellipse, semi-axes 13 x 7
-        a = u / 13.0
-        b = v / 7.0
-        return a * a + b * b <= 1.0
-    # heart: x^2 + (y - t)^2 <= 1 with t = K |x|^(2/3), x in [-1, 1], y in [-1, YMAX], its
-    # box centred. Cube-root free: t in [y - w, y + w] (w = sqrt(1 - x^2)) <=> K^3 x^2 in
-    # [(y - w)^3, (y + w)^3], the cube being monotone.
-    x = u * (2.0 / _HEART_W)
-    y = v * ((_HEART_YMAX + 1.0) / _HEART_H) + (_HEART_YMAX - 1.0) / 2.0
-    x2 = x * x
-    w = np.sqrt(np.maximum(1.0 - x2, 0.0))
+# Each shape is tested in its own normalised frame X = AX * u, Y = AY * v + BY (u to the
+# right, v up, in pixels of a scale-1 sprite); the affine maps are folded into the
+# per-row / per-column factors so the per-pixel work is only the shape test itself.
+_FRAMES = {
+    0: (1 / 10.0, 1 / 10.0, 0.0),  # square, side 20: |X| <= 1 and |Y| <= 1
+    1: (1 / 13.0, 1 / 7.0, 0.0),  # ellipse, semi-axes 13 x 7: X^2 + Y^2 <= 1
+    # heart x^2 + (y - K |x|^(2/3))^2 <= 1, x in [-1, 1], y in [-1, YMAX], its box centred
+    2: (2.0 / _HEART_W, (_HEART_YMAX + 1.0) / _HEART_H, (_HEART_YMAX - 1.0) / 2.0),
+}
+
+
+def _inside(shape: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Membership of points in the normalised frame of ``shape`` (arrays are overwritten)."""
+    if shape == 0:
+        np.abs(x, out=x)
+        np.abs(y, out=y)
+        return (x <= 1.0) & (y <= 1.0)
+    if shape == 1:
+        np.multiply(x, x, out=x)
+        np.multiply(y, y, out=y)
+        x += y
+        return x <= 1.0
+    # heart, cube-root free: t = K |x|^(2/3) lies in [y - w, y + w] (w = sqrt(1 - x^2))
+    # <=> K^3 x^2 lies in [(y - w)^3, (y + w)^3], the cube being monotone; |x| > 1 gives
+    # w = nan and fails both comparisons.
+    np.multiply(x, x, out=x)
+    with np.errstate(invalid="ignore"):
+        w = np.sqrt(1.0 - x)
     lo = y - w
-    hi = y + w
-    t3 = x2 * _HEART_K ** 3
-    return (x2 <= 1.0) & (lo * lo * lo <= t3) & (t3 <= hi * hi * hi)
+    hi = np.add(y, w, out=w)
+    x *= np.float32(_HEART_K ** 3)
+    lo3 = lo * lo
+    lo3 *= lo
+    hi3 = hi * hi
+    hi3 *= hi
+    return (lo3 <= x) & (x <= hi3)
+
+
+def _frame(shape: int, c: np.ndarray, sn: np.ndarray, dx: np.ndarray,
+           dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel centres (n, W, W) in the shape's normalised frame, float32.
+
+    The inverse rotation u = c dx + s dy, v = c dy - s dx is split into a per-column and a
+    per-row term, scaled by the frame's factors before broadcasting.
+    """
+    ax, ay, by = _FRAMES[shape]
+    xc = (ax * c * dx).astype(np.float32)[:, None, :]
+    xr = (ax * sn * dy).astype(np.float32)[:, :, None]
+    yc = (-ay * sn * dx).astype(np.float32)[:, None, :]
+    yr = (ay * c * dy + by).astype(np.float32)[:, :, None]
+    return xc + xr, yc + yr
 
 
 def render_masks(factors: np.ndarray) -> np.ndarray:
@@ -156,25 +188,21 @@ def _render_window(f: np.ndarray, sc: int, out: np.ndarray, dst: np.ndarray) -> 
     half = _half_window(scale)
     t = np.arange(2 * half)
     theta = ORIENTATIONS[f[:, 2]]
-    c = np.cos(theta)[:, None, None]
-    sn = np.sin(theta)[:, None, None]
+    c = np.cos(theta)[:, None]
+    sn = np.sin(theta)[:, None]
     x0 = _window_origin(f[:, 3], half)
     y0 = _window_origin(f[:, 4], half)
-    dx = (_offsets(f[:, 3], x0, 2 * half) / scale)[:, None, :]
-    dy = (-_offsets(f[:, 4], y0, 2 * half) / scale)[:, :, None]  # rows go down, v goes up
-    # inverse rotation of the pixel centres into the sprite's frame
-    u = c * dx + sn * dy
-    v = c * dy - sn * dx
-    win = np.zeros(u.shape, dtype=bool)
+    dx = _offsets(f[:, 3], x0, 2 * half) / scale
+    dy = -_offsets(f[:, 4], y0, 2 * half) / scale  # rows go down, v goes up
     for shape in range(3):
         sel = np.flatnonzero(f[:, 0] == shape)
-        if sel.size == len(f):
-            win = _inside(shape, u, v)
-        elif sel.size:
-            win[sel] = _inside(shape, u[sel], v[sel])
-    rows = (y0[:, None] + t)[:, :, None]
-    cols = (x0[:, None] + t)[:, None, :]
-    out[dst[:, None, None], rows, cols] = win
+        if not sel.size:
+            continue
+        x, y = _frame(shape, c[sel], sn[sel], dx[sel], dy[sel])
+        win = _inside(shape, x, y)
+        rows = (y0[sel, None] + t)[:, :, None]
+        cols = (x0[sel, None] + t)[:, None, :]
+        out[dst[sel, None, None], rows, cols] = win
 
 
 def render(factors: np.ndarray) -> np.ndarray:

@@ -243,12 +243,13 @@ class GroundTruthDataset:
 
         arr = self.images
         if isinstance(arr, RenderedImages):
-            # Render in chunks straight into the tensor: never two full copies in memory.
-            out = torch.empty(arr.shape, dtype=torch.uint8)
+            # Render in chunks straight into the tensor on ``device``: never a second full
+            # copy in host memory (the whole shapes3d twin is 5.9 GB).
+            out = torch.empty(arr.shape, dtype=torch.uint8, device=device)
             step = 16384
             for s in range(0, len(arr), step):
-                out[s:s + step] = torch.from_numpy(arr[s:s + step])
-            return out.to(device)
+                out[s:s + step] = torch.from_numpy(arr[s:s + step]).to(device)
+            return out
         return torch.from_numpy(np.array(arr, dtype=np.uint8)).to(device)  # memmaps are read-only
 
     def __repr__(self) -> str:

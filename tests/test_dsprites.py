@@ -239,3 +239,38 @@ def test_official_flow_on_a_verified_file(empty_cache, monkeypatch, tmp_path):
     with pytest.raises(DisbenchError, match="does not hold"):
         dsp.DSprites.import_dir(tmp_path / "nowhere")
 
+
+
+def test_ground_truth_base_with_lazy_images():
+    from disbench.datasets.ground_truth import GroundTruthDataset, RenderedImages
+
+    class Tiny(GroundTruthDataset):
+        name = "tiny"
+        factor_names = ("a", "b")
+        factor_sizes = (3, 5)
+        image_shape = (1, 2, 2)
+
+    calls = []
+
+    def render(idx):
+        calls.append(len(idx))
+        return np.broadcast_to(idx.astype(np.uint8)[:, None, None, None], (len(idx), 1, 2, 2)).copy()
+
+    ds = Tiny(RenderedImages((15, 1, 2, 2), render), source="synthetic", split="train",
+              fingerprint="t")
+    assert ds.strides.tolist() == [5, 1] and len(ds) == 15
+    np.testing.assert_array_equal(ds.images[-1], np.full((1, 2, 2), 14))
+    np.testing.assert_array_equal(ds.images[np.array([[1], [7]])][:, 0, 0, 0, 0], [1, 7])
+    np.testing.assert_array_equal(ds.images[np.arange(15) % 4 == 0, 0, 0, 0], [0, 4, 8, 12])
+    np.testing.assert_array_equal(ds.images[2:9:3, 0, 1, 1], [2, 5, 8])
+    with pytest.raises(IndexError):
+        ds.images[15]
+    t = ds.tensor("cpu")
+    assert t.dtype == torch.uint8 and t.shape == (15, 1, 2, 2)
+    np.testing.assert_array_equal(t.numpy(), np.asarray(ds.images))
+    f = np.array([[2, 4], [0, 1]])
+    np.testing.assert_array_equal(ds.sample_observations_from_factors(f)[:, 0, 0, 0], [14, 1])
+    with pytest.raises(ValueError, match="images must have shape"):
+        Tiny(np.zeros((14, 1, 2, 2), np.uint8), source="official", split="train", fingerprint="x")
+    with pytest.raises(ValueError, match="n must be"):
+        ds.sample_factors(-1, np.random.default_rng(0))
