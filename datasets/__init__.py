@@ -8,6 +8,7 @@ from disbench.datasets.registry import DATASETS, get, names, register, spec
 from disbench.datasets import sprites  # noqa: E402,F401
 from disbench.datasets import mnist  # noqa: E402,F401
 from disbench.datasets import omniglot  # noqa: E402,F401
+from disbench.datasets import celeba  # noqa: E402,F401
 from disbench.datasets import dsprites  # noqa: E402,F401
 from disbench.datasets import shapes3d  # noqa: E402,F401
 
