@@ -120,6 +120,20 @@ def try_lock(run_dir: str | os.PathLike) -> RunLock | None:
     return None
 
 
+def clear_stale(run_dir: str | os.PathLike) -> bool:
+    """Remove the lock of ``run_dir`` if it is stale (e.g. left by a killed sweep)."""
+    run_dir = Path(run_dir)
+    path = run_dir / LOCK_NAME
+    if not path.exists():
+        return False
+    with _guard(run_dir):
+        if is_stale(path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return True
+    return False
+
+
 @contextlib.contextmanager
 def _guard(run_dir: Path) -> Iterator[None]:
     fd = os.open(run_dir / GUARD_NAME, os.O_CREAT | os.O_RDWR, 0o644)

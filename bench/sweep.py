@@ -267,6 +267,8 @@ def run_sweep(
         jobs = default_jobs(spec)
     if jobs < 1:
         raise DisbenchError(f"--jobs must be at least 1, got {jobs}")
+    from disbench.lock import clear_stale
+
     check_requirements(spec, backend)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -277,6 +279,7 @@ def run_sweep(
     for cfg in cfgs:
         rd = run_dir_for(cfg, out)
         if is_complete(rd, spec.metrics, spec.eval):
+            clear_stale(rd)  # a sweep killed between finishing and unlocking leaves one
             summary.results.append(RunResult(str(rd), "skipped"))
         else:
             todo.append(cfg)

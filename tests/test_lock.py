@@ -83,3 +83,13 @@ def test_racing_processes_one_winner_even_over_a_stale_lock(tmp_path):
     ]
     outs = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert sorted(outs) == ["lost", "lost", "lost", "won"], outs
+
+
+def test_clear_stale_removes_only_stale(tmp_path):
+    held = lock.try_lock(tmp_path)
+    assert not lock.clear_stale(tmp_path) and (tmp_path / ".lock").exists()
+    held.release()
+    (tmp_path / ".lock").write_text(
+        json.dumps({"pid": _dead_pid(), "host": socket.gethostname(), "time": 0})
+    )
+    assert lock.clear_stale(tmp_path) and not (tmp_path / ".lock").exists()

@@ -80,7 +80,7 @@ def test_sweep_in_process_then_skips(tmp_path):
 
 
 def test_killed_sweep_restarts_without_losing_or_repeating(tmp_path):
-    spec_path = _spec(tmp_path, steps=40, seeds="0, 1, 2")
+    spec_path = _spec(tmp_path, steps=20, seeds="0, 1, 2")
     out = tmp_path / "runs"
     proc = subprocess.Popen(_sweep_cmd(spec_path, out), env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -115,7 +115,7 @@ def test_killed_sweep_restarts_without_losing_or_repeating(tmp_path):
 
 
 def test_two_concurrent_sweeps_train_each_run_once(tmp_path):
-    spec_path = _spec(tmp_path, steps=10, seeds="0, 1, 2")
+    spec_path = _spec(tmp_path, steps=4, seeds="0, 1, 2")
     out = tmp_path / "runs"
     procs = [subprocess.Popen(_sweep_cmd(spec_path, out), env=_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
