@@ -281,3 +281,71 @@ def ood_record(
         num_out=num_samples, random_state=random_state, batch_size=batch_size, device=device,
         out_dir=out_dir,
     )
+
+
+# ----------------------------------------------------------------------------- evaluators
+# Evaluators take the options of disbench.metrics.evaluate; ``num_test`` is the number of
+# images in each compared set (capped at the dataset size), options they do not use
+# (num_train, codes) are accepted and ignored.
+def evaluate_fid(model: Any, dataset: Any, *, num_test: int = DEFAULT_NUM_SAMPLES,
+                 random_state: int = 0, batch_size: int = 256, device: Any = None,
+                 **_: Any) -> list[dict]:
+    """``fid``: Inception FID of prior samples vs dataset images."""
+    return [frechet_record(model, dataset, features="inception", mode="generation",
+                           num_samples=num_test, random_state=random_state,
+                           batch_size=batch_size, device=device)]
+
+
+def evaluate_fid_recon(model: Any, dataset: Any, *, num_test: int = DEFAULT_NUM_SAMPLES,
+                       random_state: int = 0, batch_size: int = 256, device: Any = None,
+                       **_: Any) -> list[dict]:
+    """``fid_recon``: Inception FID of reconstructions vs the images."""
+    return [frechet_record(model, dataset, features="inception", mode="reconstruction",
+                           num_samples=num_test, random_state=random_state,
+                           batch_size=batch_size, device=device)]
+
+
+def evaluate_fd_classifier(model: Any, dataset: Any, *, num_test: int = DEFAULT_NUM_SAMPLES,
+                           random_state: int = 0, batch_size: int = 256, device: Any = None,
+                           **_: Any) -> list[dict]:
+    """``fd_classifier``: Frechet distance in the feature classifier's space (samples)."""
+    return [frechet_record(model, dataset, features="classifier", mode="generation",
+                           num_samples=num_test, random_state=random_state,
+                           batch_size=batch_size, device=device)]
+
+
+def evaluate_fd_classifier_recon(model: Any, dataset: Any, *,
+                                 num_test: int = DEFAULT_NUM_SAMPLES, random_state: int = 0,
+                                 batch_size: int = 256, device: Any = None,
+                                 **_: Any) -> list[dict]:
+    """``fd_classifier_recon``: the same for reconstructions."""
+    return [frechet_record(model, dataset, features="classifier", mode="reconstruction",
+                           num_samples=num_test, random_state=random_state,
+                           batch_size=batch_size, device=device)]
+
+
+def evaluate_psnr(model: Any, dataset: Any, *, num_test: int = DEFAULT_NUM_SAMPLES,
+                  random_state: int = 0, batch_size: int = 256, device: Any = None,
+                  **_: Any) -> list[dict]:
+    """``psnr``: mean per-image reconstruction PSNR, data_range 1.0."""
+    return [psnr_record(model, dataset, num_samples=num_test, random_state=random_state,
+                        batch_size=batch_size, device=device)]
+
+
+def evaluate_ood_auroc(model: Any, dataset: Any, *, num_test: int | None = None,
+                       random_state: int = 0, batch_size: int = 256, device: Any = None,
+                       out_dir: Any = None, **_: Any) -> list[dict]:
+    """``ood_auroc``: see :func:`ood_record`; ``out_dir`` (a run folder) receives the
+    ``roc_<out dataset>.npz`` curve when given."""
+    return [ood_record(model, dataset, num_samples=num_test, random_state=random_state,
+                       batch_size=batch_size, device=device, out_dir=out_dir)]
+
+
+EVALUATOR_FUNCTIONS = {
+    "fid": evaluate_fid,
+    "fid_recon": evaluate_fid_recon,
+    "fd_classifier": evaluate_fd_classifier,
+    "fd_classifier_recon": evaluate_fd_classifier_recon,
+    "psnr": evaluate_psnr,
+    "ood_auroc": evaluate_ood_auroc,
+}

@@ -125,3 +125,13 @@ def test_ood_record_needs_a_known_pair():
     with pytest.raises(DisbenchError, match="no out-of-distribution set"):
         generation.ood_record(_ToyModel(), _dataset())
     assert generation.OOD_PAIRS["mnist"] == ("omniglot", "evaluation")
+
+
+def test_evaluator_functions_take_evaluate_options():
+    ds, model = _dataset(), _ToyModel(scale=0.5)
+    assert set(generation.EVALUATOR_FUNCTIONS) == set(generation.HIGHER_IS_BETTER)
+    recs = generation.EVALUATOR_FUNCTIONS["psnr"](model, ds, num_train=100, num_test=25,
+                                                  codes="mean", random_state=2, batch_size=8)
+    assert [r["metric"] for r in recs] == ["psnr"] and recs[0]["spec"]["num_samples"] == 25
+    direct = generation.psnr_record(model, ds, num_samples=25, random_state=2)
+    assert recs[0]["value"] == direct["value"]
