@@ -24,12 +24,14 @@ Twin (``source="synthetic"``)
     at pixel ``15.5 + 32 * pos`` on each axis (pixel centres at integer coordinates, rows
     downwards, posX along columns and posY along rows); square side ``20 * scale``;
     ellipse semi-axes ``13 * scale`` (along x at orientation 0) by ``7 * scale``; heart the
-    curve ``x^2 + (y - 1.25 |x|^(2/3))^2 <= 1`` stretched to 20 x 17 px at scale 1 with its
-    bounding box centred on the sprite centre (its centroid lies ~1.8 px above);
-    orientation turns the shape counter-clockwise on screen about the sprite centre.
+    curve ``x^2 + (y - 1.25 |x|^(2/3))^2 <= 1`` stretched to 20 x 17.8 (17 pixel rows at
+    most positions) at scale 1 with its bounding box centred on the sprite centre (its
+    centroid lies ~1.8 px above); orientation turns the shape counter-clockwise on screen
+    about the sprite centre. The per-pixel test runs in float32 on offsets computed
+    exactly from integers, so any batch of rows renders bit-identical pixels.
 
     Without ``prepare`` the twin's ``images`` is a lazy :class:`RenderedImages`: any rows
-    are rendered on demand (about a millisecond per few hundred images), so tests and
+    are rendered on demand (about 0.1 ms per image), so tests and
     small experiments never render the whole grid. ``prepare("synthetic")`` renders the
     whole grid into the official container (an npz with the same four keys; ``metadata``
     is stored as a JSON string instead of a pickle, holding the same dict), loads that
