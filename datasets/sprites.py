@@ -511,6 +511,8 @@ class SpritesData:
     dynamic_factor_sizes: tuple[int, ...] = (NUM_ACTIONS,)
     action_names: tuple[str, ...] = ACTION_NAMES
     num_actions: int = NUM_ACTIONS
+    #: the split was cut to its first k characters (None: the whole split)
+    max_characters: int | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -645,7 +647,8 @@ class Sprites:
         ds = SpritesData(images=data["images"], static_labels=data["static_labels"],
                          action_labels=data["action_labels"], characters=data["characters"],
                          source="official", split=split,
-                         fingerprint=data["attrs"].get("fingerprint", "unknown"))
+                         fingerprint=data["attrs"].get("fingerprint", "unknown"),
+                         max_characters=None if path == full else max_characters)
         if path == full and max_characters is not None:
             ds = _first_characters(ds, max_characters)
         return ds
@@ -674,7 +677,8 @@ class Sprites:
         return SpritesData(images=data["images"], static_labels=data["static_labels"],
                            action_labels=data["action_labels"], characters=data["characters"],
                            source="synthetic", split=split,
-                           fingerprint=fingerprint + _subset_suffix(max_characters))
+                           fingerprint=fingerprint + _subset_suffix(max_characters),
+                           max_characters=max_characters)
 
     @classmethod
     def prepare(cls, source: str = "official", progress: bool = True, render: bool = True,
@@ -737,7 +741,7 @@ def _first_characters(ds: SpritesData, k: int) -> SpritesData:
     return SpritesData(images=ds.images[:n], static_labels=ds.static_labels[:n],
                        action_labels=ds.action_labels[:n], characters=ds.characters[:n],
                        source=ds.source, split=ds.split,
-                       fingerprint=f"{ds.fingerprint}-first{int(k)}")
+                       fingerprint=f"{ds.fingerprint}-first{int(k)}", max_characters=int(k))
 
 
 def _import_sheets(src: Path) -> list[Path]:
