@@ -24,6 +24,8 @@ eval: {num_train: 64, num_test: 32}
 @pytest.fixture
 def local_ray(monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    # On a loaded 2-core machine the raylet can take longer than Ray's default to register.
+    monkeypatch.setenv("RAY_raylet_start_wait_time_s", "120")
     ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1",
              log_to_driver=False)
     try:
