@@ -1,0 +1,397 @@
+"""Batched ensembles: K models of one kind trained together in one pass.
+
+A disentanglement study is thousands of small models, and at the protocol's batch size
+of 64 a GPU is nearly idle. :class:`Ensemble` stacks the parameters of K models of one
+kind (``torch.func.stack_module_state``) and evaluates all K objectives with one
+``torch.vmap`` over ``torch.func.functional_call``: the convolutions become batched
+(grouped) kernels over K x 64 images. Each member still
+
+- sees its own batches of 64, drawn by its own batch generator exactly as
+  :class:`disbench.trainer.BatchSampler` draws them for a single run,
+- draws its own sampling noise from its own generator, in the same order as a single
+  run draws it from the global generator (the draws are recorded once and replayed
+  inside ``vmap`` by a :class:`~torch.overrides.TorchFunctionMode`),
+- has its own Adam state: Adam is element-wise, so one Adam over the stacked (K, ...)
+  parameters is K independent Adams, and the gradient of the summed losses with
+  respect to member k's slice is member k's own gradient,
+- may differ from the others in scalar hyperparameters (e.g. ``beta``), which are fed
+  as a vmapped (K,) tensor.
+
+So on CPU a member and the same model trained alone with the same seed agree to float
+tolerance (the batched kernels sum in another order), and each member gets its own run
+folder in the single-run layout (``config.json``, ``model.pt``, ``train_log.csv``) which
+:func:`disbench.runs.load_run` and ``--resume`` read like any other run.
+
+Models qualify when they train with the default single-optimiser step (no adversary or
+critic) and every hyperparameter that differs between members is a float; see
+:func:`compatible`.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import platform
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from disbench import __version__
+from disbench.atomic import torch_save, write_json
+from disbench.errors import DisbenchError
+from disbench.runs import FORMAT_VERSION, RunConfig, load_checkpoint, resolve_hparams
+from torch.overrides import TorchFunctionMode
+
+log = logging.getLogger(__name__)
+
+# Random functions whose draws are recorded in a single run and replayed per member.
+_RANDOM_FUNCS = {torch.randn_like, torch.rand_like, torch.randn, torch.rand}
+# Fields of RunConfig that must agree for runs to train together.
+_GROUP_FIELDS = ("model", "dataset", "source", "split", "steps", "batch_size", "lr", "amp",
+                 "compile", "device")
+
+
+# -- random draws: record once, replay inside vmap -------------------------------------------
+class _RecordRandom(TorchFunctionMode):
+    """Pass random calls through, recording (function, shape, dtype) of each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[Callable, tuple[int, ...], torch.dtype]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func in _RANDOM_FUNCS:
+            if kwargs and kwargs.get("generator") is not None:
+                raise DisbenchError("ensembles cannot replay draws from an explicit generator")
+            self.calls.append((func, tuple(out.shape), out.dtype))
+        return out
+
+
+class _ReplayRandom(TorchFunctionMode):
+    """Answer each random call with the next pre-drawn tensor (same shape)."""
+
+    def __init__(self, draws: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.draws = list(draws)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _RANDOM_FUNCS:
+            if not self.draws:
+                raise RuntimeError("ensemble: more random draws than recorded")
+            return self.draws.pop(0)
+        return func(*args, **(kwargs or {}))
+
+
+def _draw(calls, generator: torch.Generator, device: torch.device) -> list[torch.Tensor]:
+    """The draws a single run makes in one step, from ``generator``."""
+    out = []
+    for func, shape, dtype in calls:
+        gen = torch.randn if func in (torch.randn, torch.randn_like) else torch.rand
+        out.append(gen(shape, generator=generator, device=device, dtype=dtype))
+    return out
+
+
+# -- compatibility ---------------------------------------------------------------------------
+def _differing(cfgs: list[RunConfig]) -> list[str]:
+    keys = sorted(set().union(*(c.hparams for c in cfgs)))
+    return [k for k in keys if len({repr(c.hparams.get(k)) for c in cfgs}) > 1]
+
+
+def group_key(cfg: RunConfig) -> tuple:
+    """Runs with equal keys may train together (hyperparameter values may differ)."""
+    return tuple(repr(getattr(cfg, f)) for f in _GROUP_FIELDS) + (tuple(sorted(cfg.hparams)),)
+
+
+def compatible(model_cls: type, cfgs: list[RunConfig]) -> str | None:
+    """``None`` when ``cfgs`` can form one ensemble of ``model_cls``, else the reason."""
+    from disbench.baselines.base import Model
+
+    if len({group_key(c) for c in cfgs}) > 1:
+        return "the runs differ in more than model hyperparameters and seed"
+    if model_cls.train_step_tensors is not Model.train_step_tensors:
+        return f"{model_cls.registry_name} trains with its own step (adversary or critic)"
+    for k in _differing(cfgs):
+        if not all(isinstance(c.hparams.get(k), (int, float)) and not isinstance(
+                c.hparams.get(k), bool) for c in cfgs):
+            return f"hyperparameter {k!r} differs between runs and is not a number"
+    return None
+
+
+# -- the ensemble ----------------------------------------------------------------------------
+class Ensemble:
+    """K models of one class trained as one vmapped model.
+
+    Parameters
+    ----------
+    models : list of Model
+        Initialised members (same class and architecture), on one device.
+    lr : float or None
+        Learning rate (None: the model's paper default).
+    noise_generators : list of torch.Generator
+        One per member: the source of its sampling noise (reparameterisation etc.).
+    vary : list of str
+        Names of float hyperparameters that differ between members.
+    """
+
+    def __init__(self, models: list[torch.nn.Module], lr: float | None,
+                 noise_generators: list[torch.Generator], vary: list[str]) -> None:
+        from torch.func import stack_module_state
+
+        self.k = len(models)
+        self.models = models
+        self.device = models[0].device
+        self.noise_generators = noise_generators
+        self.vary = list(vary)
+        self.hp_values = {n: torch.tensor([float(getattr(m.hparams, n)) for m in models],
+                                          device=self.device) for n in self.vary}
+        params, buffers = stack_module_state(models)
+        self.params = params
+        self.buffers = buffers
+        base = copy.deepcopy(models[0]).to("meta")
+        base.forward = base.loss  # functional_call calls forward
+        base.amp_dtype = models[0].amp_dtype
+        self.base = base
+        opt0 = models[0].make_optimizers(lr)["model"]
+        group = {k: v for k, v in opt0.param_groups[0].items() if k != "params"}
+        self.optimizer = type(opt0)(list(self.params.values()), **group)
+        self.calls: list | None = None
+
+    # -- one step ------------------------------------------------------------------------
+    def _record(self, x: torch.Tensor, step: int) -> None:
+        """Record the random draws of one member's loss (shapes only; values discarded)."""
+        probe = copy.deepcopy(self.models[0])
+        state = torch.get_rng_state()
+        cuda_state = torch.cuda.get_rng_state() if x.is_cuda else None
+        with _RecordRandom() as rec, torch.no_grad():
+            probe.loss(x, step)
+        torch.set_rng_state(state)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state(cuda_state)
+        self.calls = rec.calls
+
+    def _member_loss(self, params, buffers, x, draws, hp, step):
+        hparams = copy.copy(self.base.hparams)
+        for name, value in hp.items():
+            object.__setattr__(hparams, name, value)
+        saved = self.base.hparams
+        self.base.hparams = hparams
+        try:
+            with _ReplayRandom(draws), self.base.autocast():
+                return torch.func.functional_call(self.base, (params, buffers), (x, step))
+        finally:
+            self.base.hparams = saved
+
+    def step(self, xs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """One optimisation step on member batches ``xs`` (K, B, ...); per-member terms (K,)."""
+        if self.calls is None:
+            self._record(xs[0], step)
+        per_member = [_draw(self.calls, g, self.device) for g in self.noise_generators]
+        draws = [torch.stack([d[i] for d in per_member]) for i in range(len(self.calls))]
+
+        def f(params, buffers, x, draws, hp):
+            return self._member_loss(params, buffers, x, draws, hp, step)
+
+        terms = torch.vmap(f, randomness="error")(self.params, self.buffers, xs, draws,
+                                                  self.hp_values)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].sum().backward()
+        self.optimizer.step()
+        return {k: v.detach().float() for k, v in terms.items()}
+
+    # -- members -------------------------------------------------------------------------
+    def member_state_dict(self, k: int) -> dict[str, torch.Tensor]:
+        """Member ``k``'s model state dict (the single-run layout)."""
+        sd = {n: p.detach()[k].clone() for n, p in self.params.items()}
+        sd.update({n: b[k].clone() for n, b in self.buffers.items()})
+        ref = self.models[k].state_dict()
+        return {n: sd[n] for n in ref}
+
+    def member_optimizer_state(self, k: int) -> dict[str, Any]:
+        """Member ``k``'s optimiser state dict, as a single run's optimiser would save it."""
+        full = self.optimizer.state_dict()
+        state = {}
+        for idx, s in full["state"].items():
+            state[idx] = {n: (v[k].clone() if torch.is_tensor(v) and v.dim() > 0 else
+                              (v.clone() if torch.is_tensor(v) else v)) for n, v in s.items()}
+        return {"state": state, "param_groups": copy.deepcopy(full["param_groups"])}
+
+    def load_member(self, k: int, model_state: dict, opt_state: dict) -> None:
+        """Put a single-run checkpoint into slot ``k`` (for resuming)."""
+        with torch.no_grad():
+            for n, p in self.params.items():
+                p[k].copy_(model_state[n])
+            for n, b in self.buffers.items():
+                b[k].copy_(model_state[n])
+        if opt_state["state"]:
+            full = self.optimizer.state_dict()
+            names = list(self.params)
+            for idx in range(len(names)):
+                src = opt_state["state"][idx]
+                dst = full["state"].setdefault(idx, {})
+                for n, v in src.items():
+                    if torch.is_tensor(v) and v.dim() > 0:
+                        if n not in dst:
+                            dst[n] = torch.zeros((self.k, *v.shape), dtype=v.dtype,
+                                                 device=self.device)
+                        dst[n][k].copy_(v)
+                    else:
+                        dst[n] = v
+            self.optimizer.load_state_dict(full)
+
+
+# -- training a group of runs ----------------------------------------------------------------
+def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: bool = True,
+                   resume: bool = True) -> list[Path]:
+    """Train runs that differ only in seed and float hyperparameters as one ensemble.
+
+    Every member gets its own run folder, written as :func:`disbench.trainer.train` writes
+    it, so evaluation, leaderboards and ``--resume`` treat members like single runs.
+    Members already complete are skipped; a group whose members stopped at different
+    steps (or cannot be batched, see :func:`compatible`) falls back to single training.
+    """
+    from disbench import baselines, datasets
+    from disbench.trainer import (
+        BatchSampler,
+        _fmt,
+        _read_log,
+        _rng_state,
+        _write_log,
+        resolve_device,
+        train,
+    )
+    from tqdm.auto import tqdm
+
+    cfgs = [c.resolved() for c in cfgs]
+    todo, states = [], []
+    for c in cfgs:
+        ckpt = c.run_dir(out_root) / "model.pt"
+        st = load_checkpoint(ckpt) if ckpt.is_file() else None
+        if st is not None and st["step"] >= c.steps:
+            continue
+        todo.append(c)
+        states.append(st)
+    if not todo:
+        return [c.run_dir(out_root) for c in cfgs]
+    cls = baselines.MODELS[todo[0].model]
+    reason = compatible(cls, todo)
+    starts = {int(s["step"]) if s else 0 for s in states}
+    if reason is None and len(starts) > 1:
+        reason = "members stopped at different steps"
+    if reason is not None or len(todo) == 1:
+        if reason:
+            log.info("training %d runs one by one: %s", len(todo), reason)
+        for c in todo:
+            train(c, out_root, resume=resume, progress=progress)
+        return [c.run_dir(out_root) for c in cfgs]
+    start = starts.pop()
+
+    device = resolve_device(todo[0].device)
+    ds = datasets.get(todo[0].dataset, source=todo[0].source, split=todo[0].split)
+    models, noise_gens, samplers, confs = [], [], [], []
+    for c in todo:
+        # The same seeding sequence as a single run, so member k == run k alone.
+        torch.manual_seed(c.seed)
+        np.random.seed(c.seed % 2**32)
+        hparams = resolve_hparams(c, ds)
+        model = baselines.create(c.model, **hparams).to(device)
+        if c.amp == "bf16":
+            model.amp_dtype = torch.bfloat16
+        gen = torch.Generator(device=device)
+        gen.set_state(torch.get_rng_state() if device.type == "cpu"
+                      else torch.cuda.get_rng_state(device))
+        models.append(model)
+        noise_gens.append(gen)
+        samplers.append(BatchSampler(ds, c.batch_size, device, c.seed) if not samplers
+                        else _SharedDataSampler(samplers[0], c.seed))
+        confs.append({
+            **c.to_dict(), "hparams": hparams, "device": device.type, "run_id": c.run_id(),
+            "dataset_fingerprint": getattr(ds, "fingerprint", None), "dataset_size": len(ds),
+            "format_version": FORMAT_VERSION, "disbench_version": __version__,
+            "torch_version": torch.__version__, "python_version": platform.python_version(),
+            "ensemble": {"size": len(todo), "vary": _differing(todo)},
+        })
+    vary = [k for k in _differing(todo)]
+    ens = Ensemble(models, todo[0].lr, noise_gens, vary)
+    if start:
+        for k, (c, st) in enumerate(zip(todo, states)):
+            ens.load_member(k, st["model"], st["optimizers"]["model"])
+            noise_gens[k].set_state(st["rng"]["torch"])
+            samplers[k].generator.set_state(st["rng"]["batch"])
+
+    run_dirs = [c.run_dir(out_root) for c in todo]
+    for d, conf in zip(run_dirs, confs):
+        write_json(d / "config.json", conf)
+    rows = [_read_log(d / "train_log.csv", start) for d in run_dirs]
+    acc: dict[str, torch.Tensor] = {}
+    count = 0
+    c0 = todo[0]
+
+    def checkpoint(step: int) -> None:
+        for k, (c, d) in enumerate(zip(todo, run_dirs)):
+            _write_log(d / "train_log.csv", rows[k])
+            rng = _rng_state(samplers[k])
+            # The member's noise stream is what a single run draws from the global generator.
+            if device.type == "cpu":
+                rng["torch"] = noise_gens[k].get_state()
+            else:
+                rng["cuda"] = [noise_gens[k].get_state()]
+            torch_save(d / "model.pt", {
+                "format_version": FORMAT_VERSION, "disbench_version": __version__,
+                "run_id": c.run_id(), "step": step,
+                "model": ens.member_state_dict(k),
+                "optimizers": {"model": ens.member_optimizer_state(k)},
+                "rng": rng, "log_acc": {}, "log_count": 0,
+            })
+
+    bar = tqdm(total=c0.steps, initial=start, disable=not progress, unit="step",
+               desc=f"{c0.model} ensemble x{len(todo)}", dynamic_ncols=True)
+    try:
+        for step in range(start, c0.steps):
+            xs = torch.stack([s.next() for s in samplers])
+            terms = ens.step(xs, step)
+            for k, v in terms.items():
+                acc[k] = acc[k] + v if k in acc else v.clone()
+            count += 1
+            done = step + 1
+            if done % c0.log_every == 0 or done == c0.steps:
+                for k in range(len(todo)):
+                    rows[k].append({"step": done, **{n: _fmt(v[k] / count)
+                                                     for n, v in acc.items()}})
+                acc, count = {}, 0
+            if done % c0.checkpoint_every == 0 and done != c0.steps:
+                checkpoint(done)
+            bar.update(1)
+        checkpoint(c0.steps)
+    finally:
+        bar.close()
+    return [c.run_dir(out_root) for c in cfgs]
+
+
+class _SharedDataSampler:
+    """A :class:`BatchSampler` with its own generator over another sampler's data."""
+
+    def __init__(self, first: Any, seed: int) -> None:
+        self.__dict__.update({k: v for k, v in first.__dict__.items() if k != "generator"})
+        self.generator = torch.Generator(device=first.generator.device)
+        self.generator.manual_seed(seed)
+        self._next = type(first).next
+
+    def next(self) -> torch.Tensor:
+        return self._next(self)
+
+
+def group_runs(cfgs: list[RunConfig], max_size: int = 32) -> list[list[RunConfig]]:
+    """Split ``cfgs`` into groups that may train as ensembles (at most ``max_size`` each)."""
+    groups: dict[tuple, list[RunConfig]] = {}
+    for c in cfgs:
+        groups.setdefault(group_key(c), []).append(c)
+    out = []
+    for g in groups.values():
+        for i in range(0, len(g), max_size):
+            out.append(g[i:i + max_size])
+    return out
+
+
+__all__ = ["Ensemble", "compatible", "group_runs", "train_ensemble"]
