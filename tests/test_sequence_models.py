@@ -92,3 +92,28 @@ def test_minibatch_mutual_information_closed_form():
     lv = torch.full((5, 3), -10.0)
     est = float(minibatch_mutual_information(means, means, lv))
     assert abs(est - math.log(5)) < 1e-4
+
+
+@pytest.mark.parametrize("name", ["dsvae", "rwae_mmd", "rwae_gan"])
+def test_loss_falls_on_a_fixed_batch(name):
+    torch.manual_seed(1)
+    model = create(name, **SMALL)
+    opts = model.make_optimizers(lr=1e-3)
+    x = _batch(4, seed=3)
+
+    def recon():
+        with torch.no_grad():
+            torch.manual_seed(2)
+            return float(model.loss(x, 0)["recon"])
+
+    before = recon()
+    for step in range(15):
+        model.training_step(x, step, opts)
+    assert recon() < before
+
+
+def test_sequence_models_are_flagged():
+    from disbench.baselines import MODELS
+
+    for name in ("dsvae", "rwae_mmd", "rwae_gan"):
+        assert MODELS[name].is_sequence
