@@ -585,6 +585,11 @@ def _h5_name(split: str, max_characters: int | None) -> str:
     return f"sprites_{split}{_subset_suffix(max_characters)}.h5"
 
 
+def _twin_path(split: str, seed: int, max_characters: int | None) -> Path:
+    return (dataset_dir("sprites") / "synthetic"
+            / f"synthetic-{TWIN_VERSION}-seed{int(seed)}-{_h5_name(split, max_characters)}")
+
+
 def _build_official_h5(split: str, max_characters: int | None, *,
                        progress: bool = True) -> Path:
     from tqdm.auto import tqdm
@@ -621,6 +626,11 @@ class Sprites:
         if (_official_dir() / _h5_name(split, None)).is_file():
             return True
         return not _sheet_dir_problems(_sheets_dir(), USED_SHEETS)
+
+    @classmethod
+    def available_splits(cls) -> list[str]:
+        """Splits whose official data is cached (rendered, or renderable from the sheets)."""
+        return [s for s in ("train", "test") if cls.official_available(s)]
 
     @classmethod
     def load_official(cls, split: str, max_characters: int | None = None,
@@ -663,8 +673,7 @@ class Sprites:
         """
         chars = _select_characters(split, max_characters)
         fingerprint = f"synthetic-{TWIN_VERSION}-seed{int(seed)}"
-        path = (dataset_dir("sprites") / "synthetic"
-                / f"{fingerprint}-{_h5_name(split, max_characters)}")
+        path = _twin_path(split, seed, max_characters)
         if not path.is_file():
             allc, static, actions = sequence_labels(chars)
             block = 100
@@ -682,37 +691,46 @@ class Sprites:
 
     @classmethod
     def prepare(cls, source: str = "official", progress: bool = True, render: bool = True,
-                **kwargs: Any) -> None:
+                **kwargs: Any) -> list[Any]:
         """Download and verify the sheets then render both splits, or render the twin.
 
         ``render=False`` only downloads and verifies the sheets (a split is then rendered on
-        first load).
+        first load). Returns the cached paths.
         """
         if source == "synthetic":
             for split in ("train", "test"):
                 cls.load_synthetic(split, progress=progress, **kwargs)
-            return
+            return [_twin_path(split, kwargs.get("seed", 0), kwargs.get("max_characters"))
+                    for split in ("train", "test")]
         if source != "official":
             raise DisbenchError(f"source must be 'official' or 'synthetic', got {source!r}")
-        for rel in USED_SHEETS:
-            ensure_file(SHEETS[rel], _sheets_dir(), progress=progress)
+        out = [ensure_file(SHEETS[rel], _sheets_dir(), progress=progress) for rel in USED_SHEETS]
         if not render:
-            return
+            return out
         for split in ("train", "test"):
-            if not (_official_dir() / _h5_name(split, None)).is_file():
+            path = _official_dir() / _h5_name(split, None)
+            if not path.is_file():
                 _build_official_h5(split, None, progress=progress)
+            out.append(path)
+        return out
 
     @classmethod
-    def import_dir(cls, folder: str | Path) -> list[Path]:
-        """Import a sheet folder (``body/0.png`` ...) or the six C-DSVAE ``.npy`` arrays."""
+    def import_dir(cls, folder: str | Path) -> dict[str, list[str]]:
+        """Import a sheet folder (``body/0.png`` ...) or the six C-DSVAE ``.npy`` arrays.
+
+        Returns ``{"imported": [cached file names], "splits": [available splits]}``.
+        """
         folder = Path(folder)
         if not folder.is_dir():
             raise DisbenchError(f"{folder}: not a folder")
         if (folder / "body").is_dir() or (folder / "sprites_lpc").is_dir():
             src = folder / "sprites_lpc" if not (folder / "body").is_dir() else folder
-            return _import_sheets(src)
+            paths = _import_sheets(src)
+            names = [str(p.relative_to(_sheets_dir())) for p in paths]
+            return {"imported": names, "splits": cls.available_splits()}
         if any((folder / f"sprites_X_{s}.npy").is_file() for s in ("train", "test")):
-            return _import_npy(folder)
+            paths = _import_npy(folder)
+            return {"imported": [p.name for p in paths], "splits": cls.available_splits()}
         raise DisbenchError(
             f"{folder}: found neither LPC sprite sheets (body/0.png, bottomwear/0.png, ..., "
             f"shoes/1.png as in YingzhenLi/Sprites) nor the arrays sprites_X_train.npy, "

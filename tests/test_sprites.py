@@ -79,8 +79,9 @@ def test_official_import_and_load(realdata, empty_cache):
     assert not S.Sprites.official_available("test")
     with pytest.raises(DisbenchError, match="body/0.png"):
         get("sprites", source="official", split="test")
-    copied = S.Sprites.import_dir(realdata / "sprites_lpc")
-    assert len(copied) == 39
+    out = S.Sprites.import_dir(realdata / "sprites_lpc")
+    assert len(out["imported"]) == 39 and "body/6.png" in out["imported"]
+    assert out["splits"] == ["train", "test"]
     assert S.Sprites.official_available("test")
     ds = get("sprites", source="official", split="test", max_characters=2, progress=False)
     assert len(ds) == 18 and ds.images.shape == (18, 8, 3, 64, 64)
