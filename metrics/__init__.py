@@ -32,5 +32,20 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 }
 
 from ._validate import check_codes, check_factors  # noqa: F401
+from .dci import dci  # noqa: F401
 from .discrete import discrete_entropy, discrete_mutual_info, histogram_discretize  # noqa: F401
+from .hoyer import hoyer_per_sample, hoyer_sparsity  # noqa: F401
 from .mig import mig  # noqa: F401
+from .modularity import modularity_explicitness  # noqa: F401
+from .sap import sap  # noqa: F401
+from .unsupervised import unsupervised  # noqa: F401
+
+# generation, reconstruction and OoD metrics (issue 5)
+HIGHER_IS_BETTER.update({"fid": False, "fid_recon": False, "fd_classifier": False,
+                         "fd_classifier_recon": False, "psnr": True, "ood_auroc": True})
+from . import generation  # noqa: F401
+from .feature_classifier import fd_classifier  # noqa: F401
+from .fid import fid, frechet_distance  # noqa: F401
+from .inception import inception_features  # noqa: F401
+from .ood import ood_auroc, roc_curve  # noqa: F401
+from .psnr import psnr, psnr_pooled  # noqa: F401
