@@ -430,8 +430,13 @@ def render_twin(characters: Any, seed: int = 0) -> np.ndarray:
     chars = np.asarray(characters, dtype=np.int64)
     maps = twin_pose_maps().astype(np.intp)  # (9, T, H, W)
     pal = twin_palettes(chars, seed)  # (n, parts, 3)
-    # palette lookup for all characters and frames at once: (n, 9, T, H, W, 3)
-    img = np.ascontiguousarray(pal[:, maps].transpose(0, 1, 2, 5, 3, 4))
+    # One table lookup per character and channel covers all 72 frames and writes straight
+    # into the channels-first layout (faster than one 6-D gather plus a transpose).
+    pal_c = np.ascontiguousarray(pal.transpose(0, 2, 1))  # (n, 3, parts)
+    img = np.empty((len(chars), NUM_ACTIONS, T, C, H, W), dtype=np.uint8)
+    for j in range(len(chars)):
+        for c in range(C):
+            img[j, :, :, c] = pal_c[j, c][maps]
     return img.reshape(len(chars) * NUM_ACTIONS, T, C, H, W)
 
 
