@@ -83,6 +83,6 @@ def run(quick: bool) -> list[dict]:
     per = 1296 / len(twin_chars)
     rows.append({"name": "sprites twin render (11,664 sequences)", "baseline": t_loop * per,
                  "value": t_vec * per, "unit": "s", "ratio": t_loop / t_vec,
-                 "note": "one palette lookup per character and channel over all 72 frames (incl. the pose "
-                         "maps) vs one lookup per frame (maps given)"})
+                 "note": "one palette lookup per character and channel over all 72 frames "
+                         "(incl. the pose maps) vs one lookup per frame (maps given)"})
     return rows
