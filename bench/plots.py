@@ -1,7 +1,7 @@
 """Figures with matplotlib (Agg backend): per run and per leaderboard; each saved as PNG and PDF.
 
-Per run (:func:`run_figures`): latent traversals, reconstructions, prior samples (and sprite
-GIFs for sequence data, through ``disbench.sprite_gifs`` when it is installed).
+Per run (:func:`run_figures`): latent traversals, reconstructions, prior samples; for
+sequence data (sprites) the GIFs of :func:`disbench.sprite_gifs.write_model_gifs` instead.
 Per leaderboard (:func:`leaderboard_figures`): metric bars with error bars (std over seeds)
 and ROC curves of out-of-distribution detection (from the ``roc_*.npz`` files that the OoD
 evaluation saves in run folders).
@@ -154,7 +154,7 @@ def run_figures(
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(images), size=min(num_images, len(images)), replace=False))
     if np.asarray(images[idx[:1]]).ndim == 5:
-        return _sequence_figures(run_dir, out_dir, model, dataset)
+        return _sequence_figures(run_dir, out_dir, model, dataset, seed=seed, device=device)
     x = torch.as_tensor(np.asarray(images[idx])).float().div(255).to(device)
     written: list[Path] = []
     label = f"{getattr(cfg, 'model', '')} seed {getattr(cfg, 'seed', '')}"
@@ -181,18 +181,17 @@ def run_figures(
     return written
 
 
-def _sequence_figures(run_dir: Path, out_dir: Path, model: Any, dataset: Any) -> list[Path]:
+def _sequence_figures(
+    run_dir: Path, out_dir: Path, model: Any, dataset: Any, *, seed: int, device: str
+) -> list[Path]:
+    """Sprite GIFs (real, reconstructed, swapped, generated) through disbench.sprite_gifs."""
     try:
-        from disbench import sprite_gifs
+        from disbench.sprite_gifs import write_model_gifs
     except ImportError:
-        log.warning("%s: sequence data and no disbench.sprite_gifs; no figures", run_dir)
+        log.warning("%s: sequence data but no disbench.sprite_gifs; no figures written", run_dir)
         return []
-    for name in ("run_gifs", "write_run_gifs", "make_gifs"):
-        fn = getattr(sprite_gifs, name, None)
-        if fn is not None:
-            return [Path(p) for p in (fn(run_dir, out_dir) or [])]
-    log.warning("disbench.sprite_gifs has no run_gifs(run_dir, out_dir); no GIFs written")
-    return []
+    written = write_model_gifs(model, dataset, out_dir, seed=seed, device=device)
+    return [Path(p) for p in written.values()]
 
 
 # --------------------------------------------------------------------------- leaderboards

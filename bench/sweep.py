@@ -144,6 +144,126 @@ def run_one(
     return RunResult(str(run_dir), "done", time.perf_counter() - start)
 
 
+def run_group(
+    cfgs: list[Any],
+    out_root: str | os.PathLike,
+    metrics: list[str],
+    eval_options: dict[str, Any] | None = None,
+    *,
+    threads: int | None = None,
+) -> list[RunResult]:
+    """Train runs together as one batched ensemble (:mod:`disbench.ensemble`), then evaluate each.
+
+    Members held by another sweep are left to :func:`run_one` (which waits for them); each
+    member still gets its own folder, lock, ``metrics.json`` or ``error.json``.
+    """
+    from disbench.evaluate_run import evaluate_run
+    from disbench.lock import try_lock
+
+    eval_options = dict(eval_options or {})
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    results: list[RunResult] = []
+    held: dict[Path, Any] = {}
+    mine: list[Any] = []
+    later: list[Any] = []
+    start = time.perf_counter()
+    try:
+        for cfg in cfgs:
+            rd = run_dir_for(cfg, out_root)
+            if is_complete(rd, metrics, eval_options):
+                results.append(RunResult(str(rd), "skipped"))
+                continue
+            lk = try_lock(rd)
+            if lk is None:
+                later.append(cfg)
+            elif is_complete(rd, metrics, eval_options):
+                lk.release()
+                results.append(RunResult(str(rd), "skipped"))
+            else:
+                held[rd] = lk
+                mine.append(cfg)
+        trained_ok = True
+        if mine:
+            try:
+                from disbench.ensemble import train_ensemble
+
+                train_ensemble(mine, out_root, progress=False, resume=True)
+            except Exception as exc:  # noqa: BLE001 -- recorded for every member
+                trained_ok = False
+                for cfg in mine:
+                    rd = run_dir_for(cfg, out_root)
+                    _record_error(rd, cfg, "train", exc)
+                    results.append(RunResult(str(rd), "failed", time.perf_counter() - start,
+                                             f"{type(exc).__name__}: {exc}", "train"))
+        if trained_ok:
+            for cfg in mine:
+                rd = run_dir_for(cfg, out_root)
+                t0 = time.perf_counter()
+                try:
+                    evaluate_run(rd, metrics, **eval_options)
+                except Exception as exc:  # noqa: BLE001 -- recorded; the sweep goes on
+                    _record_error(rd, cfg, "evaluate", exc)
+                    results.append(RunResult(str(rd), "failed", time.perf_counter() - t0,
+                                             f"{type(exc).__name__}: {exc}", "evaluate"))
+                    continue
+                err = rd / ERROR_FILE
+                if err.exists():
+                    err.unlink()
+                results.append(RunResult(str(rd), "done", time.perf_counter() - t0))
+    finally:
+        for lk in held.values():
+            lk.release()
+    for cfg in later:
+        results.append(run_one(cfg, out_root, metrics, eval_options))
+    return results
+
+
+def run_job(
+    cfgs: list[Any],
+    out_root: str | os.PathLike,
+    metrics: list[str],
+    eval_options: dict[str, Any] | None = None,
+    *,
+    threads: int | None = None,
+) -> list[RunResult]:
+    """One unit of work for a backend: a single run, or a group trained as an ensemble."""
+    if len(cfgs) == 1:
+        return [run_one(cfgs[0], out_root, metrics, eval_options, threads=threads)]
+    return run_group(cfgs, out_root, metrics, eval_options, threads=threads)
+
+
+def plan_jobs(cfgs: list[Any], *, ensembles: bool, max_size: int = 32) -> list[list[Any]]:
+    """Split runs into jobs: with ``ensembles``, compatible runs (same model and training
+    settings, differing only in seed and numeric hyperparameters) share one job."""
+    if not ensembles:
+        return [[c] for c in cfgs]
+    from disbench.baselines.registry import MODELS
+    from disbench.ensemble import compatible, group_runs
+
+    jobs: list[list[Any]] = []
+    for group in group_runs(cfgs, max_size=max_size):
+        if len(group) > 1 and compatible(MODELS[group[0].model], group) is None:
+            jobs.append(group)
+        else:
+            jobs.extend([c] for c in group)
+    return jobs
+
+
+def trains_on_cuda(cfg: Any) -> bool:
+    """Whether ``cfg`` trains on a CUDA device here."""
+    device = getattr(cfg, "device", "auto")
+    if device == "cuda":
+        return True
+    if device == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
 def _train(cfg: Any, out_root: str | os.PathLike, run_dir: Path) -> None:
     from disbench.runs import is_trained
     from disbench.trainer import train
@@ -245,6 +365,7 @@ def run_sweep(
     backend: str = "loky",
     *,
     progress: bool = True,
+    ensembles: bool | None = None,
 ) -> SweepSummary:
     """Train and evaluate every run of ``spec`` under ``out``.
 
@@ -260,6 +381,9 @@ def run_sweep(
     backend : {"loky", "ray"}
     progress : bool
         Show one tqdm progress bar for the sweep.
+    ensembles : bool or None
+        Train compatible runs together as batched ensembles (:mod:`disbench.ensemble`);
+        None: when they train on CUDA (on CPU an ensemble is no faster than single runs).
     """
     if backend not in BACKENDS:
         raise DisbenchError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -283,18 +407,25 @@ def run_sweep(
             summary.results.append(RunResult(str(rd), "skipped"))
         else:
             todo.append(cfg)
+    if ensembles is None:
+        ensembles = any(
+            trains_on_cuda(c) if backend == "loky" else getattr(c, "device", None) == "cuda"
+            for c in todo
+        )
+    work = plan_jobs(todo, ensembles=ensembles)
     bar = _bar(len(cfgs), progress, spec.name)
     bar.update(len(cfgs) - len(todo))
     try:
         if backend == "ray":
-            results = _run_ray(todo, out, spec, jobs)
+            batches = _run_ray(work, out, spec, jobs)
         else:
-            results = _run_loky(todo, out, spec, jobs)
-        for res in results:
-            summary.results.append(res)
-            bar.update(1)
-            if res.status == "failed":
-                bar.write(f"failed: {res.run_dir} ({res.stage}): {res.error}")
+            batches = _run_loky(work, out, spec, jobs)
+        for batch in batches:
+            for res in batch:
+                summary.results.append(res)
+                if res.status == "failed":
+                    bar.write(f"failed: {res.run_dir} ({res.stage}): {res.error}")
+            bar.update(len(batch))
             bar.set_postfix(failed=summary.count("failed"))
     finally:
         bar.close()
@@ -327,19 +458,20 @@ def _threads(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
-def _run_loky(todo: list, out: Path, spec: Spec, jobs: int):
-    if not todo:
+def _run_loky(work: list[list], out: Path, spec: Spec, jobs: int):
+    if not work:
         return
-    if jobs == 1:  # in this process: simpler tracebacks, no worker start-up
-        for cfg in todo:
-            yield run_one(cfg, out, spec.metrics, spec.eval)
+    if jobs == 1 or len(work) == 1:  # in this process: no worker start-up
+        for cfgs in work:
+            yield run_job(cfgs, out, spec.metrics, spec.eval)
         return
     from joblib import Parallel, delayed
 
-    par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
+    par = Parallel(n_jobs=min(jobs, len(work)), backend="loky",
+                   return_as="generator_unordered")
     yield from par(
-        delayed(run_one)(cfg, out, spec.metrics, spec.eval, threads=_threads(jobs))
-        for cfg in todo
+        delayed(run_job)(cfgs, out, spec.metrics, spec.eval, threads=_threads(jobs))
+        for cfgs in work
     )
 
 
@@ -348,7 +480,7 @@ def _uses_cuda(cfg: Any, cluster_gpus: float) -> bool:
     return device == "cuda" or (device == "auto" and cluster_gpus > 0)
 
 
-def _run_ray(todo: list, out: Path, spec: Spec, jobs: int):
+def _run_ray(work: list[list], out: Path, spec: Spec, jobs: int):
     try:
         import ray
     except ImportError:
@@ -365,17 +497,17 @@ def _run_ray(todo: list, out: Path, spec: Spec, jobs: int):
         started = True
     try:
         gpus = float(ray.cluster_resources().get("GPU", 0))
-        if any(getattr(c, "device", None) == "cuda" for c in todo) and gpus == 0:
+        if any(getattr(c, "device", None) == "cuda" for cfgs in work for c in cfgs) and gpus == 0:
             raise DisbenchError(
                 "the sweep trains on CUDA but the Ray cluster has no GPUs; "
                 "add GPU nodes or set train.device to cpu"
             )
-        task = ray.remote(run_one)
+        task = ray.remote(run_job)
         refs = [
-            task.options(num_cpus=1, num_gpus=1 if _uses_cuda(cfg, gpus) else 0).remote(
-                cfg, str(out.resolve()), spec.metrics, spec.eval, threads=1
+            task.options(num_cpus=1, num_gpus=1 if _uses_cuda(cfgs[0], gpus) else 0).remote(
+                cfgs, str(out.resolve()), spec.metrics, spec.eval, threads=1
             )
-            for cfg in todo
+            for cfgs in work
         ]
         pending = list(refs)
         while pending:

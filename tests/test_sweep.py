@@ -181,3 +181,19 @@ def test_missing_official_data_and_gpu_named(tmp_path, empty_cache, monkeypatch)
     msg = str(info.value)
     assert "official dsprites" in msg and "disbench datasets prepare dsprites" in msg
     assert "CUDA GPU" in msg
+
+
+def test_ensemble_jobs_write_the_single_run_layout(tmp_path):
+    from disbench.sweep import plan_jobs
+
+    spec = load_spec(_spec(tmp_path, models="{name: beta_vae, latent_dim: 4, beta: [2, 4]}"))
+    cfgs = spec.run_configs()
+    jobs = plan_jobs(cfgs, ensembles=True)
+    assert [len(j) for j in jobs] == [4]  # seeds and a float hyperparameter batch together
+    out = tmp_path / "runs"
+    summary = run_sweep(spec, out, jobs=1, progress=False, ensembles=True)
+    assert summary.count("done") == 4, summary.results
+    for cfg in cfgs:
+        d = run_dir_for(cfg, out)
+        assert (d / "metrics.json").is_file() and not (d / ".lock").exists()
+    assert run_sweep(spec, out, jobs=1, progress=False, ensembles=True).count("skipped") == 4
