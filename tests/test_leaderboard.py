@@ -118,3 +118,31 @@ def test_cli_bad_format(runs_root, tmp_path, capsys):
     rc = main(["leaderboard", str(runs_root), "--format", "xlsx", "--out", str(tmp_path)])
     assert rc != 0
     assert "xlsx" in capsys.readouterr().err
+
+
+def test_leaderboard_figures(runs_root, tmp_path):
+    import numpy as np
+    from disbench import plots
+
+    # An OoD evaluation left its ROC curve in one run folder.
+    run = next((runs_root / "dsprites" / "vae").iterdir())
+    np.savez(run / "roc_omniglot.npz", fpr=np.array([0.0, 0.2, 1.0]),
+             tpr=np.array([0.0, 0.7, 1.0]), auroc=np.float64(0.75))
+    runs, board, hib = leaderboard.build(runs_root)
+    written = plots.leaderboard_figures(runs, board, hib, tmp_path / "fig")
+    names = sorted(p.name for p in written)
+    assert names == ["bars_dsprites_synthetic.pdf", "bars_dsprites_synthetic.png",
+                     "roc_dsprites_synthetic.pdf", "roc_dsprites_synthetic.png"]
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_image_grid_layout():
+    import numpy as np
+    from disbench.plots import image_grid
+
+    imgs = np.zeros((5, 1, 4, 4), dtype=np.float32)
+    imgs[4] = 1.0
+    grid = image_grid(imgs, 3, pad=1)
+    assert grid.shape == (2 * 5 + 1, 3 * 5 + 1, 1)
+    # the 5th image sits in row 1, column 1
+    assert grid[6:10, 6:10].min() == 1.0 and grid[1:5, 1:5].max() == 0.0
