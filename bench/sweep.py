@@ -336,23 +336,24 @@ def check_requirements(spec: Spec, backend: str = "loky") -> None:
         split = ds["split"] or cls.default_split
         if not cls.official_available(split):
             problems.append(
-                f"the official {ds['name']} files (split {split}) are not in "
-                f"{dataset_dir(ds['name'])}: run 'disbench datasets prepare {ds['name']} "
-                f"--source official' to download them, or 'disbench datasets import "
-                f"{ds['name']} DIR' for files you already have"
+                f"the official {ds['name']} files (split {split}) in "
+                f"{dataset_dir(ds['name'])}, which are missing: run 'disbench datasets prepare "
+                f"{ds['name']} --source official' to download them, or 'disbench datasets "
+                f"import {ds['name']} DIR' for files you already have"
             )
     if any(t.get("device") == "cuda" for t in spec.train) and backend != "ray":
         import torch
 
         if not torch.cuda.is_available():
             problems.append(
-                "a CUDA GPU (train.device is cuda; torch.cuda.is_available() is False here: "
-                "install a CUDA build of torch, e.g. make install TORCH_SPEC='torch>=2.1', "
-                "on a GPU machine)"
+                "a CUDA GPU (train.device is cuda) but torch.cuda.is_available() is False: "
+                "run it on a GPU machine with a CUDA build of torch "
+                "(make install TORCH_SPEC='torch>=2.1')"
             )
     if problems:
         name = spec.path or spec.name
-        raise DisbenchError(f"sweep {name} needs " + "; and ".join(problems))
+        items = " ".join(f"({i}) {p};" for i, p in enumerate(problems, 1))
+        raise DisbenchError(f"sweep {name} cannot start; it needs {items.rstrip(';')}")
 
 
 # --------------------------------------------------------------------------- sweeping
