@@ -30,10 +30,19 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "gaussian_wasserstein_correlation_norm": False,
     "mutual_info_score": False,
 }
+# DCI with the non-reference estimators is recorded under its own names (dci_hist_gbt_..., ...).
+HIGHER_IS_BETTER.update({
+    f"dci_{est}_{part}": True
+    for est in ("hist_gbt", "random_forest", "lasso")
+    for part in ("disentanglement", "completeness", "informativeness_train", "informativeness_test")
+})
 
 from ._validate import check_codes, check_factors  # noqa: F401
+from .beta_vae import beta_vae_score  # noqa: F401
 from .dci import dci  # noqa: F401
 from .discrete import discrete_entropy, discrete_mutual_info, histogram_discretize  # noqa: F401
+from .evaluators import EVALUATORS, EvalContext, evaluate, register_evaluator  # noqa: F401
+from .factor_vae import factor_vae_score  # noqa: F401
 from .hoyer import hoyer_per_sample, hoyer_sparsity  # noqa: F401
 from .mig import mig  # noqa: F401
 from .modularity import modularity_explicitness  # noqa: F401
