@@ -33,14 +33,33 @@ def _ids(case):
     return name + "".join(f"-{v}" for v in hp.values())
 
 
-def _binary_batch(n, size, seed=0):
+def _is_sequence(name):
+    return "frames" in baselines.MODELS[name].hparam_names()
+
+
+def _make(name, size, channels=1, latent_dim=None, **hp):
+    """A small model: sequence models get 3 frames and tiny codes."""
+    if _is_sequence(name):
+        hp = {"frames": 3, "static_dim": 4, "dynamic_dim": 2, "hidden_dim": 16, **hp}
+    elif latent_dim is not None:
+        hp["latent_dim"] = latent_dim
+    return baselines.create(name, image_shape=(channels, size, size), **hp)
+
+
+def _binary_batch(n, size, seed=0, frames=None):
+    """White squares on black, (n, 1, size, size) or (n, frames, 1, size, size)."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.zeros(n, 1, size, size)
-    pos = torch.randint(0, size - size // 4, (n, 2), generator=g)
-    for i in range(n):  # test data only
-        r, c = pos[i].tolist()
-        x[i, 0, r:r + size // 4, c:c + size // 4] = 1.0
-    return x
+    lead = (n,) if frames is None else (n, frames)
+    grid = torch.arange(size)
+    pos = torch.randint(0, size - size // 4, (*lead, 2), generator=g)
+    rows = (grid >= pos[..., :1]) & (grid < pos[..., :1] + size // 4)
+    cols = (grid >= pos[..., 1:]) & (grid < pos[..., 1:] + size // 4)
+    return (rows.unsqueeze(-1) & cols.unsqueeze(-2)).unsqueeze(-3).float()
+
+
+def _batch_for(model, n, seed=0):
+    hp = model.hparams
+    return _binary_batch(n, hp.image_shape[-1], seed, getattr(hp, "frames", None))
 
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
@@ -49,10 +68,10 @@ def test_every_model_trains_with_finite_losses(case):
     # 64x64 for each model; prior variants at 28x28 (the prior does not see the image size).
     size = 28 if hp else 64
     torch.manual_seed(0)
-    model = baselines.create(name, image_shape=(1, size, size), **hp)
+    model = _make(name, size, **hp)
     opts = model.make_optimizers()
     assert "model" in opts
-    x = _binary_batch(8, size)
+    x = _batch_for(model, 8)
     for step in range(2):
         terms = model.training_step(x, step, opts)
         assert "loss" in terms
@@ -63,10 +82,10 @@ def test_every_model_trains_with_finite_losses(case):
 @pytest.mark.parametrize("name", baselines.names())
 def test_loss_falls_on_a_fixed_batch(name):
     torch.manual_seed(1)
-    model = baselines.create(name, image_shape=(1, 28, 28), latent_dim=4)
+    model = _make(name, 28, latent_dim=4)
     # A few times the paper's learning rate (at most 1e-3) so a dozen steps show progress.
     opts = model.make_optimizers(lr=min(3 * model.default_lr, 1e-3))
-    x = _binary_batch(8, 28, seed=1)
+    x = _batch_for(model, 8, seed=1)
     with torch.no_grad():
         torch.manual_seed(2)
         before = float(model.loss(x, 0)["loss"])
@@ -81,16 +100,17 @@ def test_loss_falls_on_a_fixed_batch(name):
 @pytest.mark.parametrize("name", baselines.names())
 def test_interface_shapes(name):
     torch.manual_seed(0)
-    model = baselines.create(name, image_shape=(3, 64, 64), latent_dim=6).eval()
-    x = torch.rand(5, 3, 64, 64)
+    model = _make(name, 64, channels=3, latent_dim=6).eval()
+    d = model.hparams.latent_dim
+    x = torch.rand(_batch_for(model, 5).shape[:-3] + (3, 64, 64))
     z = model.encode(x)
-    assert z.shape == (5, 6)
+    assert z.shape == (5, d)
     out = model.decode(z)
-    assert out.shape == (5, 3, 64, 64) and out.min() >= 0 and out.max() <= 1
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
     assert model.reconstruct(x).shape == x.shape
     s1 = model.sample(4, generator=torch.Generator().manual_seed(7))
     s2 = model.sample(4, generator=torch.Generator().manual_seed(7))
-    assert s1.shape == (4, 3, 64, 64) and torch.equal(s1, s2)
+    assert s1.shape == (4, *x.shape[1:]) and torch.equal(s1, s2)
     if hasattr(model, "elbo"):
         assert model.elbo(x).shape == (5,)
 
