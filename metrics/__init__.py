@@ -58,3 +58,10 @@ from .fid import fid, frechet_distance  # noqa: F401
 from .inception import inception_features  # noqa: F401
 from .ood import ood_auroc, roc_curve  # noqa: F401
 from .psnr import psnr, psnr_pooled  # noqa: F401
+
+# sequence metrics with the Sprites judge (issue 6): judge_<measure>_fix_<static|dynamic>
+HIGHER_IS_BETTER.update({
+    f"judge_{m}_fix_{f}": m != "entropy_y_given_x" for f in ("static", "dynamic")
+    for m in ("accuracy", "inception_score", "entropy_y_given_x", "entropy_y")
+})
+from .judge import entropy_y, entropy_y_given_x, inception_score, judge_accuracy  # noqa: F401

@@ -157,3 +157,47 @@ def judge_accuracy(model: Any, judge: Any, dataset: Any, *, fix: str, num_sample
 judge_accuracy.higher_is_better = {
     "accuracy": True, "inception_score": True, "entropy_y_given_x": False, "entropy_y": True,
 }
+
+
+# ---------------------------------------------------------------------- evaluator ("judge")
+JUDGE_RECORDS = {
+    f"judge_{key}_fix_{fix}": judge_accuracy.higher_is_better[key]
+    for fix in FIX_CHOICES
+    for key in ("accuracy", "inception_score", "entropy_y_given_x", "entropy_y")
+}
+
+
+def _register() -> None:
+    from .evaluators import register_evaluator
+
+    @register_evaluator("judge")
+    def _eval_judge(model: Any, dataset: Any, ctx: Any) -> list[dict]:
+        """Both protocols (fix="dynamic", fix="static") on up to ``num_test`` sequences.
+
+        The judge of the dataset's data is loaded (or trained once on its training split,
+        see :func:`disbench.judge.get_judge`).
+        """
+        from disbench.errors import DisbenchError
+        from disbench.judge import get_judge
+
+        if not getattr(model, "is_sequence", False) or not hasattr(dataset, "action_labels"):
+            raise DisbenchError("metric 'judge' needs a sequence model (dsvae, rwae_mmd, "
+                                "rwae_gan) evaluated on the sprites dataset")
+        device = ctx.device if ctx.device is not None else next(model.parameters()).device
+        judge = get_judge(dataset, device=device)
+        n = min(ctx.num_test, len(dataset))
+        seed = int(ctx.rng("judge").randint(0, 2**31 - 1))
+        records = []
+        for fix in FIX_CHOICES:
+            out = judge_accuracy(model, judge, dataset, fix=fix, num_samples=n,
+                                 batch_size=ctx.batch_size, random_state=seed, device=device)
+            for key in ("accuracy", "inception_score", "entropy_y_given_x", "entropy_y"):
+                records.append(ctx.record(
+                    f"judge_{key}_fix_{fix}", out[key], version="1", sequences=n, fix=fix,
+                    resampled="static" if fix == "dynamic" else "dynamic",
+                    heads="action" if fix == "dynamic" else "body,bottomwear,topwear,hair",
+                    judge=f"sprites-{dataset.fingerprint}"))
+        return records
+
+
+_register()

@@ -179,3 +179,21 @@ def test_cli_judge_help():
     out = subprocess.run([sys.executable, "-m", "disbench", "judge", "train", "--help"],
                          capture_output=True, text=True, check=True)
     assert "--steps" in out.stdout and "--source" in out.stdout
+
+
+def test_judge_evaluator_records(trained):
+    from disbench.baselines.dsvae import DSVAE, DSVAEHparams
+    from disbench.metrics import HIGHER_IS_BETTER, evaluate
+    from disbench.metrics.judge import JUDGE_RECORDS
+
+    ds, _ = trained  # the fixture stored this data's judge: evaluate reuses it
+    assert all(HIGHER_IS_BETTER[k] == v for k, v in JUDGE_RECORDS.items())
+    torch.manual_seed(0)
+    model = DSVAE(DSVAEHparams(static_dim=4, dynamic_dim=2, hidden_dim=8))
+    records = evaluate(model, ds, ["judge"], num_test=6, batch_size=3)
+    assert {r["metric"] for r in records} == set(JUDGE_RECORDS)
+    for r in records:
+        assert r["higher_is_better"] == HIGHER_IS_BETTER[r["metric"]]
+        assert math.isfinite(r["value"]) and r["spec"]["sequences"] == 6
+    with pytest.raises(DisbenchError, match="sequence model"):
+        evaluate(torch.nn.Linear(1, 1), ds, ["judge"], num_test=6)
