@@ -197,3 +197,18 @@ def test_judge_evaluator_records(trained):
         assert math.isfinite(r["value"]) and r["spec"]["sequences"] == 6
     with pytest.raises(DisbenchError, match="sequence model"):
         evaluate(torch.nn.Linear(1, 1), ds, ["judge"], num_test=6)
+
+
+def test_cli_judge_train_stores_and_reuses(empty_cache, capsys):
+    from disbench.cli import main
+
+    args = ["judge", "train", "--source", "synthetic", "--steps", "2", "--batch-size", "4",
+            "--max-characters", "2", "--device", "cpu"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "stored the judge" in out and "test accuracy: action" in out
+    assert (empty_cache / "judges" / "sprites-synthetic-v1-seed0-first2.pt").is_file()
+    assert main(args) == 0
+    assert "reusing the stored judge" in capsys.readouterr().out
+    assert main(["judge", "train", "--source", "official", "--max-characters", "2"]) == 1
+    assert "body/0.png" in capsys.readouterr().err
