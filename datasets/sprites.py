@@ -680,10 +680,13 @@ class Sprites:
         fingerprint = f"synthetic-{TWIN_VERSION}-seed{int(seed)}"
         path = _twin_path(split, seed, max_characters)
         if not path.is_file():
+            from tqdm.auto import tqdm
+
             allc, static, actions = sequence_labels(chars)
             block = 100
-            _write_h5(path, (render_twin(chars[s:s + block], seed)
-                             for s in range(0, len(chars), block)),
+            starts = tqdm(range(0, len(chars), block), desc=f"rendering sprites twin {split}",
+                          disable=not progress or len(chars) <= block, leave=False)
+            _write_h5(path, (render_twin(chars[s:s + block], seed) for s in starts),
                       len(allc), allc, static, actions,
                       {"fingerprint": fingerprint + _subset_suffix(max_characters),
                        "source": "synthetic"})
