@@ -1,7 +1,8 @@
 """The alpha-beta VAE of Mathieu et al. (2019) with structured priors.
 
 Mathieu, Rainforth, Siddharth & Teh, "Disentangling Disentanglement in Variational
-Autoencoders", ICML 2019. The objective (their eq. 7, written per data point) is
+Autoencoders", ICML 2019. The objective (the paper's L_{alpha,beta}, eq. 7 of the ICML
+version; written per data point) is
 
     L_{alpha,beta}(x) = E_{q(z|x)}[log p(x|z)] - beta * KL(q(z|x) || p(z)) - alpha * D(q(z), p(z))
 
@@ -19,12 +20,12 @@ overlap of the encodings and ``alpha`` the match of the aggregate posterior to t
   ``kl``
       the inclusive KL(p(z) || q(z)) with q(z) estimated by the minibatch mixture of
       encoders: for B prior draws z_i, ``mean_i [log p(z_i) - log (1/B) sum_j q(z_i|x_j)]``
-      (:func:`inclusive_kl`; the authors' ``kld_inc`` regulariser, paper Sec. 4).
+      (:func:`inclusive_kl`; the authors' ``kld_inc`` regulariser).
   ``mmd_dim``
       the sum over latent dimensions of unbiased 1-D MMD^2 estimates between posterior
       samples and prior samples, with the inverse multiquadric kernel C / (C + (a - b)^2)
       summed over C = 2 * s for s in (0.1, 0.2, 0.5, 1, 2, 5) (:func:`mmd_dim`; the authors'
-      ``mmd_dim`` regulariser, used for the sparsity experiments of Sec. 5).
+      ``mmd_dim`` regulariser, used for the paper's sparsity experiments).
 
 Hyperparameters and defaults (the authors' code, ``src/main.py`` and the experiment scripts):
 ``prior`` (``gaussian``), ``beta`` 1.0, ``alpha`` 0.0 and ``divergence`` ``kl`` (the command

@@ -5,8 +5,9 @@ authors' code (github.com/ganmodokix/gwae, ``models/gwae.py``, ``settings/gwae.y
 
 GWAE fits a learnable prior pi(z) to the data by minimising the Gromov-Wasserstein (GW)
 distance between the latent space and the data space, with the generator G (the decoder
-mean) as the coupling (paper Sec. 3, eq. 9), under the constraint that the variational
-autoencoding pair is consistent (sufficiency conditions relaxed into penalties, Sec. 3.2).
+mean) as the coupling, under the constraint that the variational autoencoding pair is
+consistent (the paper's sufficiency conditions, relaxed into penalties). The estimators
+below follow the official ``GromovWassersteinAutoEncoder.step_batch``.
 Per minibatch the main objective (minimised; RMSprop, lr 1e-4) is
 
     L = L_GW + L_W + 0.03 * L_H + L_D

@@ -26,14 +26,14 @@ code (github.com/iffsid/disentangling-disentanglement):
     can be passed here).
 ``student_t``
     Factorised Student-t with ``df`` degrees of freedom, location 0, scale 1; ``df=9`` is the
-    value of the paper's independence experiment (Sec. 5, Fig. 3).
+    value of the paper's dSprites independence experiment (authors' ``independance.sh``).
 ``mixture``
     A mixture of ``k`` diagonal Gaussian components with equal weights. Default: the paper's
     clustering prior (pinwheel experiment), components at +-e_1, +-e_2 (``k=4``; in general at
     +-e_j for j < k/2) with per-dimension variance 0.03 (its ``prior_variance_scale``).
 ``sparse``
     Spike-and-slab per dimension: ``gamma * N(0, 0.05^2) + (1 - gamma) * N(0, 1)``;
-    ``gamma=0.8`` as in the paper's sparsity experiment (Sec. 5, Fig. 4).
+    ``gamma=0.8`` as in the paper's Fashion-MNIST sparsity experiment (``sparsity.sh``).
 """
 from __future__ import annotations
 
