@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None,
                    help="keep the runs in this folder (default: a temporary folder; a kept "
                         "folder skips complete runs, so use a fresh one)")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="runs in parallel (default 1)")
+    p.add_argument("--jobs", "-j", type=int, default=None,
+                   help="runs in parallel (default: one per CPU core)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
