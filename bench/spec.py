@@ -19,7 +19,9 @@ Rules
 - ``datasets`` entries are a name or ``{name, source, split}`` (source defaults to
   ``auto``); list values there are swept too.
 - ``train`` keys: ``steps`` (required), ``batch_size``, ``lr``, ``log_every``, ``amp``,
-  ``compile``, ``device``, ``checkpoint_every``.
+  ``compile``, ``device``, ``checkpoint_every``. A model entry may carry its own ``train``
+  mapping (same keys, no lists) that overrides the global one for that model, e.g.
+  ``{name: gwae, train: {lr: 0.0001}}``.
 - ``eval`` keys (passed to :func:`disbench.metrics.evaluate`): ``num_train``,
   ``num_test``, ``codes``, ``random_state``, ``batch_size``.
 - A malformed spec raises :class:`~disbench.errors.DisbenchError` naming the file, the
@@ -108,6 +110,7 @@ class Spec:
                 "seed": seed,
             }
             kw.update(train)
+            kw.update(model.get("train", {}))
             runs.append(kw)
         return runs
 
@@ -288,6 +291,8 @@ class _Validator:
             if not isinstance(entry["name"], str):
                 self.fail(key + ("name",), "must be a model name (a string; not swept)")
             self._check_model_name(entry["name"], key + ("name",))
+            entry = dict(entry)
+            overrides = self.train_overrides(entry.pop("train", {}), key + ("train",))
             valid = _hparam_names(entry["name"])
             for k, v in entry.items():
                 if valid is not None and k != "name" and k not in valid:
@@ -297,7 +302,8 @@ class _Validator:
             where = f"{self.source}: key '{_fmt_path(key)}' (line {self.lines.get(key, '?')})"
             for variant in self._expand(entry, key):
                 name = variant.pop("name")
-                out.append({"name": name, "hparams": variant, "where": where})
+                out.append({"name": name, "hparams": variant, "train": overrides,
+                            "where": where})
         return out
 
     def train(self, value: Any) -> list[dict[str, Any]]:
@@ -308,21 +314,33 @@ class _Validator:
             self.fail(key + ("steps",), "missing required key")
         variants = self._expand(value, key)
         for variant in variants:
-            for k, v in variant.items():
-                if k not in TRAIN_KEYS:
-                    self.fail(key + (k,), f"unknown key; valid keys are {', '.join(TRAIN_KEYS)}")
-                typ = TRAIN_KEYS[k]
-                if isinstance(v, bool) and typ is not bool or not isinstance(v, typ):
-                    self.fail(key + (k,), f"must be of type {_typename(typ)}, got {v!r}")
-                if k in ("steps", "batch_size", "log_every", "checkpoint_every") and v <= 0:
-                    self.fail(key + (k,), f"must be a positive integer, got {v}")
-                if k == "lr" and v is not None and v <= 0:
-                    self.fail(key + (k,), f"must be positive, got {v}")
-                if k == "device" and v not in DEVICES:
-                    self.fail(key + (k,), f"must be one of {', '.join(DEVICES)}")
-                if k == "amp" and v not in (None, "bf16"):
-                    self.fail(key + (k,), "must be null or 'bf16'")
+            self._check_train(variant, key)
         return variants
+
+    def train_overrides(self, value: Any, key: tuple) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(key, "must be a mapping of training settings, e.g. {lr: 0.0001}")
+        for k, v in value.items():
+            if isinstance(v, list):
+                self.fail(key + (k,), "a per-model training setting is not swept; give one value")
+        self._check_train(value, key)
+        return dict(value)
+
+    def _check_train(self, variant: dict[str, Any], key: tuple) -> None:
+        for k, v in variant.items():
+            if k not in TRAIN_KEYS:
+                self.fail(key + (k,), f"unknown key; valid keys are {', '.join(TRAIN_KEYS)}")
+            typ = TRAIN_KEYS[k]
+            if isinstance(v, bool) and typ is not bool or not isinstance(v, typ):
+                self.fail(key + (k,), f"must be of type {_typename(typ)}, got {v!r}")
+            if k in ("steps", "batch_size", "log_every", "checkpoint_every") and v <= 0:
+                self.fail(key + (k,), f"must be a positive integer, got {v}")
+            if k == "lr" and v is not None and v <= 0:
+                self.fail(key + (k,), f"must be positive, got {v}")
+            if k == "device" and v not in DEVICES:
+                self.fail(key + (k,), f"must be one of {', '.join(DEVICES)}")
+            if k == "amp" and v not in (None, "bf16"):
+                self.fail(key + (k,), "must be null or 'bf16'")
 
     def seeds(self, value: Any) -> list[int]:
         key = ("seeds",)

@@ -128,3 +128,16 @@ def test_bad_hyperparameter_value_names_the_entry():
         spec.run_configs()
     msg = str(info.value)
     assert "s.yaml" in msg and "'models[2]'" in msg and "line 6" in msg and "alpha" in msg
+
+
+def test_per_model_train_overrides():
+    spec = parse_spec(GOOD.replace("{name: vae}", "{name: vae, train: {lr: 0.0001, steps: 60}}"))
+    runs = spec.run_dicts()
+    vae = [r for r in runs if r["model"] == "vae"]
+    assert all(r["lr"] == 0.0001 and r["steps"] == 60 and "train" not in r["hparams"]
+               for r in vae)
+    assert all(r["steps"] == 30 and "lr" not in r for r in runs if r["model"] != "vae")
+    msg = _err(GOOD.replace("{name: vae}", "{name: vae, train: {lr: [0.1, 0.2]}}"))
+    assert "'models[0].train.lr'" in msg and "not swept" in msg
+    msg = _err(GOOD.replace("{name: vae}", "{name: vae, train: {stepz: 3}}"))
+    assert "'models[0].train.stepz'" in msg and "unknown key" in msg
