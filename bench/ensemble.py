@@ -28,6 +28,7 @@ critic) and every hyperparameter that differs between members is a float; see
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import platform
@@ -133,16 +134,22 @@ class Ensemble:
         One per member: the source of its sampling noise (reparameterisation etc.).
     vary : list of str
         Names of float hyperparameters that differ between members.
+    shared_noise : torch.Generator, optional
+        Draw every member's noise from this one generator in one call per step (fast on a
+        GPU; members then no longer reproduce single runs draw for draw, only in
+        distribution). Default: each member's own generator (exact, used on CPU).
     """
 
     def __init__(self, models: list[torch.nn.Module], lr: float | None,
-                 noise_generators: list[torch.Generator], vary: list[str]) -> None:
+                 noise_generators: list[torch.Generator], vary: list[str],
+                 shared_noise: torch.Generator | None = None) -> None:
         from torch.func import stack_module_state
 
         self.k = len(models)
         self.models = models
         self.device = models[0].device
         self.noise_generators = noise_generators
+        self.shared_noise = shared_noise
         self.vary = list(vary)
         self.hp_values = {n: torch.tensor([float(getattr(m.hparams, n)) for m in models],
                                           device=self.device) for n in self.vary}
@@ -171,6 +178,12 @@ class Ensemble:
             torch.cuda.set_rng_state(cuda_state)
         self.calls = rec.calls
 
+    def _autocast(self):
+        # The template module lives on "meta": autocast needs the members' device type.
+        if self.base.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.base.amp_dtype)
+
     def _member_loss(self, params, buffers, x, draws, hp, step):
         hparams = copy.copy(self.base.hparams)
         for name, value in hp.items():
@@ -178,7 +191,7 @@ class Ensemble:
         saved = self.base.hparams
         self.base.hparams = hparams
         try:
-            with _ReplayRandom(draws), self.base.autocast():
+            with _ReplayRandom(draws), self._autocast():
                 return torch.func.functional_call(self.base, (params, buffers), (x, step))
         finally:
             self.base.hparams = saved
@@ -187,8 +200,13 @@ class Ensemble:
         """One optimisation step on member batches ``xs`` (K, B, ...); per-member terms (K,)."""
         if self.calls is None:
             self._record(xs[0], step)
-        per_member = [_draw(self.calls, g, self.device) for g in self.noise_generators]
-        draws = [torch.stack([d[i] for d in per_member]) for i in range(len(self.calls))]
+        if self.shared_noise is not None:
+            # One draw for all members (GPU): statistically the same, no per-member launches.
+            draws = _draw([(f, (self.k, *shape), dt) for f, shape, dt in self.calls],
+                          self.shared_noise, self.device)
+        else:
+            per_member = [_draw(self.calls, g, self.device) for g in self.noise_generators]
+            draws = [torch.stack([d[i] for d in per_member]) for i in range(len(self.calls))]
 
         def f(params, buffers, x, draws, hp):
             return self._member_loss(params, buffers, x, draws, hp, step)

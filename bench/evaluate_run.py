@@ -158,8 +158,9 @@ def evaluate_run(
     kw: dict[str, Any] = {k: options[k] for k in ("num_train", "num_test", "codes", "random_state")}
     if batch_size is not None:
         kw["batch_size"] = batch_size
-    with torch.no_grad():
-        records = metrics_mod.evaluate(model, dataset, todo, device=device, **kw)
+    # No torch.no_grad() here: encoding already runs without gradients, and some
+    # evaluators train a helper network on first use (feature classifier, Sprites judge).
+    records = metrics_mod.evaluate(model, dataset, todo, device=device, out_dir=run_dir, **kw)
 
     new_names = {r["metric"] for r in records}
     kept = [r for r in doc["records"] if r.get("metric") not in new_names]

@@ -81,6 +81,8 @@ class EvalContext:
     random_state: int = 0
     batch_size: int = 256
     device: Any = None
+    #: a folder (the run folder) where evaluators may save artefacts such as ROC curves
+    out_dir: Any = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     # -- randomness ------------------------------------------------------------
@@ -201,6 +203,7 @@ def evaluate(
     random_state: int = 0,
     batch_size: int = 256,
     device: Any = None,
+    out_dir: Any = None,
 ) -> list[dict]:
     """Score ``model`` on a ground-truth ``dataset`` with the named metrics.
 
@@ -229,6 +232,8 @@ def evaluate(
         Images per ``model.encode`` call.
     device
         Where to encode (default: the model's device).
+    out_dir : path, optional
+        Folder for artefacts some evaluators save (e.g. ``roc_*.npz`` of ``ood_auroc``).
 
     Returns
     -------
@@ -253,6 +258,7 @@ def evaluate(
     ctx = EvalContext(
         model=model, dataset=dataset, num_train=int(num_train), num_test=int(num_test),
         codes=codes, random_state=int(random_state), batch_size=int(batch_size), device=device,
+        out_dir=out_dir,
     )
     records: list[dict] = []
     for name in names:

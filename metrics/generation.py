@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from disbench.metrics import feature_classifier as fc
+from disbench.metrics.evaluators import register_evaluator
 from disbench.metrics.fid import fid as frechet_from_features
 from disbench.metrics.psnr import psnr_per_image
 
@@ -349,3 +350,18 @@ EVALUATOR_FUNCTIONS = {
     "psnr": evaluate_psnr,
     "ood_auroc": evaluate_ood_auroc,
 }
+
+
+def _registered(fn: Any) -> Any:
+    """Adapt an ``evaluate_*`` function to the evaluator registry's ``(model, dataset, ctx)``."""
+
+    def evaluator(model: Any, dataset: Any, ctx: Any) -> list[dict]:
+        return fn(model, dataset, num_test=ctx.num_test, random_state=ctx.random_state,
+                  batch_size=ctx.batch_size, device=ctx.device, out_dir=ctx.out_dir)
+
+    evaluator.__doc__ = fn.__doc__
+    return evaluator
+
+
+for _name, _fn in EVALUATOR_FUNCTIONS.items():
+    register_evaluator(_name)(_registered(_fn))

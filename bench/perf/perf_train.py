@@ -10,6 +10,7 @@ run. bf16 autocast and ``torch.compile`` of the plain loop are measured beside i
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import torch
 from disbench import baselines
@@ -48,7 +49,7 @@ def _plain(device, data, steps, warmup, amp=False, compile_=False) -> float:
     return steps * BATCH / (time.perf_counter() - t0)
 
 
-def _ensemble(device, data, k, steps, warmup, amp=False) -> float:
+def _ensemble(device, data, k, steps, warmup, amp=False, vectorised=False) -> float:
     models, gens = [], []
     for s in range(k):
         torch.manual_seed(s)
@@ -58,23 +59,27 @@ def _ensemble(device, data, k, steps, warmup, amp=False) -> float:
             m.amp_dtype = torch.bfloat16
         models.append(m)
         gens.append(torch.Generator(device=device).manual_seed(1000 + s))
-    ens = Ensemble(models, None, gens, vary=["beta"])
+    shared = torch.Generator(device=device).manual_seed(999) if vectorised else None
+    ens = Ensemble(models, None, gens, vary=["beta"], shared_noise=shared)
     batch_gens = [torch.Generator(device=device).manual_seed(s) for s in range(k)]
     for i in range(warmup + steps):
         if i == warmup:
             _sync(device)
             t0 = time.perf_counter()
-        idx = torch.stack([torch.randint(len(data), (BATCH,), generator=g, device=device)
-                           for g in batch_gens])
+        if vectorised:  # all members' batches in one draw
+            idx = torch.randint(len(data), (k, BATCH), generator=batch_gens[0], device=device)
+        else:
+            idx = torch.stack([torch.randint(len(data), (BATCH,), generator=g, device=device)
+                               for g in batch_gens])
         ens.step(data[idx].float().div(255.0), i)
     _sync(device)
     return steps * BATCH * k / (time.perf_counter() - t0)
 
 
-def run(quick: bool = False) -> list[dict]:
+def run(quick: bool = False) -> Iterator[dict]:
+    """Yield rows as they are measured (a failure late on keeps the earlier figures)."""
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
-    rows = []
     if cuda:
         torch.backends.cudnn.benchmark = True
         data = _data(device, 20_000)
@@ -87,7 +92,7 @@ def run(quick: bool = False) -> list[dict]:
         ks = (2, 4)
         where = "cpu"
     base = _plain(device, data, steps, warmup)
-    rows.append({"name": f"train plain loop b{BATCH} ({where})", "baseline": base, "value": base,
+    yield ({"name": f"train plain loop b{BATCH} ({where})", "baseline": base, "value": base,
                  "unit": "img/s", "ratio": 1.0, "note": "beta_vae 64x64, eager fp32"})
     if cuda:
         for label, kw in (("bf16", {"amp": True}), ("bf16+compile", {"amp": True,
@@ -95,23 +100,29 @@ def run(quick: bool = False) -> list[dict]:
             try:
                 v = _plain(device, data, steps, warmup * 3 if "compile" in label else warmup,
                            **kw)
-                rows.append({"name": f"train plain loop b{BATCH} {label}", "baseline": base,
+                yield ({"name": f"train plain loop b{BATCH} {label}", "baseline": base,
                              "value": v, "unit": "img/s", "ratio": v / base, "note": ""})
             except Exception as exc:  # noqa: BLE001 -- report it, don't abort the benchmark
-                rows.append({"name": f"train plain loop {label}", "baseline": base,
+                yield ({"name": f"train plain loop {label}", "baseline": base,
                              "value": None, "unit": "img/s", "ratio": None,
                              "note": f"failed: {type(exc).__name__}"})
     for k in ks:
         v = _ensemble(device, data, k, steps, warmup)
-        rows.append({"name": f"train ensemble K={k} b{BATCH} each", "baseline": base,
+        yield ({"name": f"train ensemble K={k} b{BATCH} each", "baseline": base,
                      "value": v, "unit": "img/s", "ratio": v / base,
                      "note": "vmap over stacked params, own batches/Adam/noise per member"})
     if cuda:
         for k in ks[-1:]:
             v = _ensemble(device, data, k, steps, warmup, amp=True)
-            rows.append({"name": f"train ensemble K={k} b{BATCH} each, bf16", "baseline": base,
+            yield ({"name": f"train ensemble K={k} b{BATCH} each, bf16", "baseline": base,
                          "value": v, "unit": "img/s", "ratio": v / base, "note": ""})
+        for k in (32, 64) if not quick else (32,):
+            for amp in (False, True):
+                v = _ensemble(device, data, k, steps, warmup, amp=amp, vectorised=True)
+                yield ({"name": f"train ensemble K={k} b{BATCH} each, one draw"
+                                + (", bf16" if amp else ""), "baseline": base, "value": v,
+                        "unit": "img/s", "ratio": v / base,
+                        "note": "noise and batch indices drawn for all members at once"})
     else:
-        rows.append({"name": "train (GPU parts)", "baseline": None, "value": None, "unit": "",
+        yield ({"name": "train (GPU parts)", "baseline": None, "value": None, "unit": "",
                      "ratio": None, "note": "skipped: no CUDA device"})
-    return rows
