@@ -1,7 +1,8 @@
 """The model registry: a plain dict filled by the :func:`register` decorator."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from disbench.errors import DisbenchError
 

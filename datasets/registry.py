@@ -15,7 +15,8 @@ A registered class provides
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from disbench.errors import DisbenchError
 
