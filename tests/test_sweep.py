@@ -77,6 +77,13 @@ def test_sweep_in_process_then_skips(tmp_path):
         assert prov["disbench_version"] and prov["config_hash"]
     again = run_sweep(spec, out, jobs=1, progress=False)
     assert again.count("skipped") == 2 and again.count("done") == 0
+    # Figures of a trained run: traversals (one row per latent), reconstructions, samples.
+    from disbench.plots import run_figures
+
+    figs = run_figures(run_dir_for(spec.run_configs()[0], out), tmp_path / "fig")
+    assert sorted(p.name for p in figs) == sorted(
+        f"{n}.{e}" for n in ("reconstructions", "traversals", "prior_samples")
+        for e in ("png", "pdf"))
 
 
 def test_killed_sweep_restarts_without_losing_or_repeating(tmp_path):
