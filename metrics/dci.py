@@ -16,10 +16,15 @@ Representations" (ICLR), Sec. 2 / Eqs. 1-3, as implemented by disentanglement_li
 Options beyond the reference (results name the estimator; the evaluator records them under
 ``dci_<estimator>_*``):
 
-* ``estimator="hist_gbt"``: ``HistGradientBoostingClassifier()`` with defaults. It has no
-  ``feature_importances_``; we use the same impurity-decrease notion as
-  ``GradientBoostingClassifier``: the split gains (loss reductions) of every split node of every
-  tree are summed per feature and normalised to sum 1.
+* ``estimator="hist_gbt"``: ``HistGradientBoostingClassifier(max_leaf_nodes=8,
+  early_stopping=False)``, i.e. sized like the reference ensemble (depth-3 trees have at most 8
+  leaves; 100 iterations and learning rate 0.1 are the defaults of both), on 255-bin histograms;
+  one OpenMP thread per fit (use ``n_jobs`` to parallelise). It has no ``feature_importances_``;
+  we use the same impurity-decrease notion as ``GradientBoostingClassifier``: the split gains
+  (loss reductions) of every split node of every tree are summed per feature and normalised to
+  sum 1. On the ``make perf`` data (N = 2,000) its disentanglement is within 0.005 of the
+  reference and it is more than 10x faster; with scikit-learn's default 31 leaves the gap was
+  0.027 and the speed-up 4x.
 * ``estimator="random_forest"``: ``RandomForestClassifier()`` with defaults (as evaluated in the
   GWAE paper, Nakagawa et al. 2023), impurity importances.
 * ``estimator="lasso"``: Eastwood & Williams' linear probe: ``Lasso(alpha=0.02)`` regressing the
@@ -78,10 +83,17 @@ def _fit_one(
         pred_train, pred_test = model.predict(x_train), model.predict(x_test)
     elif estimator == "hist_gbt":
         from sklearn.ensemble import HistGradientBoostingClassifier
+        from threadpoolctl import threadpool_limits
 
-        model = HistGradientBoostingClassifier(random_state=seed).fit(x_train, y_train)
+        # One OpenMP thread per fit: parallelism comes from n_jobs (over factors), as for
+        # "gbt"; OpenMP threads on a busy machine are several times slower, and a fixed
+        # thread count keeps the floating-point sums, hence the numbers, reproducible.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            model = HistGradientBoostingClassifier(
+                max_leaf_nodes=8, early_stopping=False, random_state=seed
+            ).fit(x_train, y_train)
+            pred_train, pred_test = model.predict(x_train), model.predict(x_test)
         imp = np.abs(_hist_gbt_importances(model, x_train.shape[1]))
-        pred_train, pred_test = model.predict(x_train), model.predict(x_test)
     elif estimator == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 
