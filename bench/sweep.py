@@ -42,7 +42,7 @@ class RunResult:
     """What happened to one run of a sweep."""
 
     run_dir: str
-    status: str  # "done" | "skipped" | "failed"
+    status: str  # "done" | "skipped" | "failed" ("busy": held by another sweep, retried)
     seconds: float = 0.0
     error: str = ""
     stage: str = ""
@@ -93,6 +93,7 @@ def run_one(
     eval_options: dict[str, Any] | None = None,
     *,
     threads: int | None = None,
+    wait: bool = True,
 ) -> RunResult:
     """Train (or resume) and evaluate one run; never raises for a failure of the run itself.
 
@@ -107,8 +108,10 @@ def run_one(
         Keyword options for :func:`disbench.evaluate_run.evaluate_run`.
     threads : int, optional
         torch intra-op threads for this process (worker processes share the cores).
+    wait : bool
+        When another sweep holds the run: wait for it (True) or return status ``busy``.
     """
-    from disbench.lock import wait_lock
+    from disbench.lock import try_lock, wait_lock
 
     eval_options = dict(eval_options or {})
     if threads:
@@ -120,8 +123,9 @@ def run_one(
     if is_complete(run_dir, metrics, eval_options):
         return RunResult(str(run_dir), "skipped")
     # Another sweep may hold the run; wait for it rather than train the run twice.
-    lock = wait_lock(run_dir)
-    assert lock is not None  # no timeout given
+    lock = wait_lock(run_dir) if wait else try_lock(run_dir)
+    if lock is None:
+        return RunResult(str(run_dir), "busy")
     with lock:
         if is_complete(run_dir, metrics, eval_options):
             return RunResult(str(run_dir), "skipped", time.perf_counter() - start)
@@ -228,10 +232,11 @@ def run_job(
     eval_options: dict[str, Any] | None = None,
     *,
     threads: int | None = None,
+    wait: bool = True,
 ) -> list[RunResult]:
     """One unit of work for a backend: a single run, or a group trained as an ensemble."""
     if len(cfgs) == 1:
-        return [run_one(cfgs[0], out_root, metrics, eval_options, threads=threads)]
+        return [run_one(cfgs[0], out_root, metrics, eval_options, threads=threads, wait=wait)]
     return run_group(cfgs, out_root, metrics, eval_options, threads=threads)
 
 
@@ -414,20 +419,31 @@ def run_sweep(
             for c in todo
         )
     work = plan_jobs(todo, ensembles=ensembles)
+    by_dir = {str(run_dir_for(c, out).resolve()): c for c in todo}
     bar = _bar(len(cfgs), progress, spec.name)
     bar.update(len(cfgs) - len(todo))
     try:
-        if backend == "ray":
-            batches = _run_ray(work, out, spec, jobs)
-        else:
-            batches = _run_loky(work, out, spec, jobs)
-        for batch in batches:
-            for res in batch:
-                summary.results.append(res)
-                if res.status == "failed":
-                    bar.write(f"failed: {res.run_dir} ({res.stage}): {res.error}")
-            bar.update(len(batch))
-            bar.set_postfix(failed=summary.count("failed"))
+        # First pass: runs another sweep holds come back "busy" and are left for the second
+        # pass, which waits for them; so two sweeps on one folder share out the runs.
+        busy: list[list] = []
+        for wait in (False, True):
+            now = busy if wait else work
+            if backend == "ray":
+                batches = _run_ray(now, out, spec, jobs, wait)
+            else:
+                batches = _run_loky(now, out, spec, jobs, wait)
+            for batch in batches:
+                n_busy = 0
+                for res in batch:
+                    if res.status == "busy":
+                        busy.append([by_dir[str(Path(res.run_dir).resolve())]])
+                        n_busy += 1
+                        continue
+                    summary.results.append(res)
+                    if res.status == "failed":
+                        bar.write(f"failed: {res.run_dir} ({res.stage}): {res.error}")
+                bar.update(len(batch) - n_busy)
+                bar.set_postfix(failed=summary.count("failed"))
     finally:
         bar.close()
     return summary
@@ -459,19 +475,19 @@ def _threads(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
-def _run_loky(work: list[list], out: Path, spec: Spec, jobs: int):
+def _run_loky(work: list[list], out: Path, spec: Spec, jobs: int, wait: bool = True):
     if not work:
         return
     if jobs == 1 or len(work) == 1:  # in this process: no worker start-up
         for cfgs in work:
-            yield run_job(cfgs, out, spec.metrics, spec.eval)
+            yield run_job(cfgs, out, spec.metrics, spec.eval, wait=wait)
         return
     from joblib import Parallel, delayed
 
     par = Parallel(n_jobs=min(jobs, len(work)), backend="loky",
                    return_as="generator_unordered")
     yield from par(
-        delayed(run_job)(cfgs, out, spec.metrics, spec.eval, threads=_threads(jobs))
+        delayed(run_job)(cfgs, out, spec.metrics, spec.eval, threads=_threads(jobs), wait=wait)
         for cfgs in work
     )
 
@@ -481,7 +497,9 @@ def _uses_cuda(cfg: Any, cluster_gpus: float) -> bool:
     return device == "cuda" or (device == "auto" and cluster_gpus > 0)
 
 
-def _run_ray(work: list[list], out: Path, spec: Spec, jobs: int):
+def _run_ray(work: list[list], out: Path, spec: Spec, jobs: int, wait: bool = True):
+    if not work:
+        return
     try:
         import ray
     except ImportError:
@@ -506,7 +524,7 @@ def _run_ray(work: list[list], out: Path, spec: Spec, jobs: int):
         task = ray.remote(run_job)
         refs = [
             task.options(num_cpus=1, num_gpus=1 if _uses_cuda(cfgs[0], gpus) else 0).remote(
-                cfgs, str(out.resolve()), spec.metrics, spec.eval, threads=1
+                cfgs, str(out.resolve()), spec.metrics, spec.eval, threads=1, wait=wait
             )
             for cfgs in work
         ]
