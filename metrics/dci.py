@@ -136,14 +136,20 @@ def importance_matrix(
     *,
     estimator: str = "gbt",
     n_jobs: int | None = None,
-    random_state: int | None = None,
+    random_state: Any = None,
 ) -> tuple[np.ndarray, float, float]:
     """Return (R (D, K), mean train accuracy, mean test accuracy) of per-factor predictors."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator: unknown {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
     ctr, ftr, cte, fte = check_train_test(codes_train, factors_train, codes_test, factors_test)
     ctr, cte = ctr.astype(np.float64, copy=False), cte.astype(np.float64, copy=False)
-    seed = 0 if random_state is None else int(random_state)
+    if random_state is None:
+        seed = 0
+    elif isinstance(random_state, (np.random.RandomState, np.random.Generator)):
+        seed = int(random_state.integers(2**31 - 1) if isinstance(random_state, np.random.Generator)
+                   else random_state.randint(2**31 - 1))
+    else:
+        seed = int(random_state)
     # Fit on the columns in an order fixed by their content, so that tie-breaks between equally
     # good features (the trees visit features in a seeded random order) do not depend on how
     # the caller ordered the codes: permuting code dimensions permutes R and changes nothing else.
@@ -185,7 +191,7 @@ def dci(
     *,
     estimator: str = "gbt",
     n_jobs: int | None = None,
-    random_state: int | None = None,
+    random_state: Any = None,
 ) -> dict[str, float]:
     """DCI scores of codes (N, D) against integer factors (N, K).
 
@@ -199,8 +205,8 @@ def dci(
         "gbt" is the reference; the others are documented options (see module docstring).
     n_jobs : int or None
         Fit factors in parallel with joblib (-1: all cores). Same numbers as serial.
-    random_state : int or None
-        Seed of the predictors (None -> 0).
+    random_state : int, np.random.RandomState, np.random.Generator or None
+        Seed of the predictors (None -> 0; a random state gives one seed drawn from it).
 
     Returns
     -------

@@ -64,6 +64,8 @@ def test_dci_identity_codes_are_perfect():
     assert out["informativeness_train"] == 1.0
     assert out["informativeness_test"] == 1.0
     assert dci.higher_is_better["disentanglement"] is True
+    seeded = dci(f.astype(float), f, f.astype(float), f, random_state=np.random.RandomState(1))
+    assert seeded["disentanglement"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_dci_matches_straightforward_gbt_loop_and_is_deterministic():
