@@ -214,8 +214,9 @@ def evaluate(
         ``codes="sampled"`` it needs ``sample_codes(x, generator)`` or
         ``posterior(x) -> (mean, logvar)`` (one reparameterised draw per image).
     dataset
-        Ground-truth dataset (``factor_sizes``, ``sample_factors``,
-        ``sample_observations_from_factors``).
+        A ground-truth dataset (``factor_sizes``, ``sample_factors``,
+        ``sample_observations_from_factors``) for the disentanglement metrics; evaluators that
+        need no factors (fid, psnr, ood_auroc, ...) take whatever dataset they document.
     metrics : list of str or comma-separated str
         Names in :data:`EVALUATORS`: "mig", "dci", "dci_hist_gbt", "dci_random_forest",
         "dci_lasso", "sap", "modularity", "unsupervised", "hoyer", "factor_vae", "beta_vae", and
