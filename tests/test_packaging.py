@@ -39,3 +39,18 @@ def test_cli_help_lists_commands():
     out = subprocess.run([sys.executable, "-m", "disbench", "--help"], capture_output=True,
                          text=True, check=True)
     assert "datasets" in out.stdout
+
+
+def test_atomic_write_has_normal_permissions(tmp_path):
+    import os
+
+    from disbench.atomic import write_text
+
+    umask = os.umask(0o022)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.txt").read_text() == "x"
+    assert oct((tmp_path / "a.txt").stat().st_mode & 0o777) == oct(0o644)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
