@@ -55,7 +55,6 @@ from disbench.datasets.ground_truth import (
 )
 from disbench.datasets.registry import register
 from disbench.errors import DisbenchError
-from disbench.paths import dataset_dir
 
 log = logging.getLogger(__name__)
 
@@ -393,8 +392,7 @@ class DSprites(GroundTruthDataset):
     """dSprites: factors shape(3), scale(6), orientation(40), posX(32), posY(32)."""
 
     summary = "dSprites: 737,280 binary 64x64 2D shapes; 5 factors (Matthey et al. 2017)"
-    default_split = "train"
-    splits = ("train",)
+    official_file = OFFICIAL
     factor_names = ("shape", "scale", "orientation", "posX", "posY")
     factor_sizes = (3, 6, 40, 32, 32)
     factor_values = (np.arange(1.0, 4.0), SCALES, ORIENTATIONS, POSITIONS, POSITIONS)
@@ -409,21 +407,6 @@ class DSprites(GroundTruthDataset):
         return self.images_at(f @ self.strides)
 
     # -------------------------------------------------------------- registry interface
-    @classmethod
-    def folder(cls) -> Path:
-        return dataset_dir("dsprites")
-
-    @classmethod
-    def _check_split(cls, split: str | None) -> str:
-        split = split or cls.default_split
-        if split not in cls.splits:
-            raise DisbenchError(f"dsprites has only the split 'train', got {split!r}")
-        return split
-
-    @classmethod
-    def official_available(cls, split: str | None = None) -> bool:
-        return (cls.folder() / OFFICIAL.name).exists()
-
     @classmethod
     def load_official(cls, split: str | None = None, *, download: bool = True,
                       progress: bool = True) -> DSprites:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -236,6 +237,33 @@ class GroundTruthDataset:
         img = torch.from_numpy(np.array(self.images[i], dtype=np.uint8))
         fac = torch.from_numpy(self.factors_of([i])[0])
         return img, fac
+
+    # -- registry plumbing of single-file, single-split official sets -------------------
+    #: the published file (a :class:`~disbench.datasets.download.OfficialFile`)
+    official_file: Any = None
+    default_split = "train"
+    splits: tuple[str, ...] = ("train",)
+
+    @classmethod
+    def folder(cls) -> Path:
+        """The dataset's cache folder, ``$DISBENCH_DATA/<name>``."""
+        from disbench.paths import dataset_dir
+
+        return dataset_dir(cls.name)
+
+    @classmethod
+    def _check_split(cls, split: str | None) -> str:
+        from disbench.errors import DisbenchError
+
+        split = split or cls.default_split
+        if split not in cls.splits:
+            valid = ", ".join(repr(s) for s in cls.splits)
+            raise DisbenchError(f"{cls.name} has only the split {valid}, got {split!r}")
+        return split
+
+    @classmethod
+    def official_available(cls, split: str | None = None) -> bool:
+        return (cls.folder() / cls.official_file.name).exists()
 
     def tensor(self, device: Any = "cpu") -> Any:
         """The whole uint8 (N, C, H, W) array as one torch tensor on ``device``."""

@@ -48,7 +48,6 @@ from disbench.datasets.ground_truth import (
 )
 from disbench.datasets.registry import register
 from disbench.errors import DisbenchError
-from disbench.paths import dataset_dir
 
 log = logging.getLogger(__name__)
 
@@ -363,8 +362,7 @@ class Shapes3D(GroundTruthDataset):
     orientation(15)."""
 
     summary = "3D Shapes: 480,000 RGB 64x64 renders; 6 factors (Burgess & Kim 2018)"
-    default_split = "train"
-    splits = ("train",)
+    official_file = OFFICIAL
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
     factor_values = FACTOR_VALUES
@@ -377,21 +375,6 @@ class Shapes3D(GroundTruthDataset):
         if isinstance(self.images, RenderedImages):
             return render(f)
         return self.images_at(f @ self.strides)
-
-    @classmethod
-    def folder(cls) -> Path:
-        return dataset_dir("shapes3d")
-
-    @classmethod
-    def _check_split(cls, split: str | None) -> str:
-        split = split or cls.default_split
-        if split not in cls.splits:
-            raise DisbenchError(f"shapes3d has only the split 'train', got {split!r}")
-        return split
-
-    @classmethod
-    def official_available(cls, split: str | None = None) -> bool:
-        return (cls.folder() / OFFICIAL.name).exists()
 
     @classmethod
     def load_official(cls, split: str | None = None, *, download: bool = True,
