@@ -26,13 +26,39 @@ __all__ = ["mig", "mig_matrix"]
 def mig_matrix(codes: Any, factors: Any, *, num_bins: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """Return the (D, K) MI matrix of discretised codes vs factors and the (K,) factor entropies."""
     num_bins = check_num_bins(num_bins)
-    c = check_codes(codes, "codes", min_samples=num_bins)
+    on_device = _on_accelerator(codes)
+    # Validation needs the values; codes on an accelerator are checked there, not copied.
+    c = _check_device_codes(codes, num_bins) if on_device else \
+        check_codes(codes, "codes", min_samples=num_bins)
     f = check_factors(factors, "factors")
     check_same_n(c, "codes", f, "factors")
     if c.shape[1] < 2:
         raise ValueError("codes: MIG needs at least 2 code dimensions (it is a gap between two)")
+    if on_device:
+        from .discrete_torch import mig_matrix_torch
+
+        return mig_matrix_torch(c, f, num_bins)
     m = discrete_mutual_info(histogram_discretize(c, num_bins), f)
     return m, discrete_entropy(f)
+
+
+def _on_accelerator(x: Any) -> bool:
+    """A torch tensor on a non-CPU device (MIG then bins and counts on that device)."""
+    return type(x).__module__.startswith("torch") and getattr(x, "device", None) is not None \
+        and x.device.type != "cpu"
+
+
+def _check_device_codes(codes: Any, num_bins: int) -> Any:
+    import torch
+
+    if codes.ndim != 2:
+        raise ValueError(f"codes: expected a 2-D array (samples x dimensions), got shape "
+                         f"{tuple(codes.shape)}")
+    if codes.shape[0] < num_bins:
+        raise ValueError(f"codes: {codes.shape[0]} samples is fewer than num_bins={num_bins}")
+    if not bool(torch.isfinite(codes).all()):
+        raise ValueError("codes: contains NaN or inf")
+    return codes if codes.is_floating_point() else codes.double()
 
 
 def mig(codes: Any, factors: Any, *, num_bins: int = 20) -> float:
@@ -41,7 +67,9 @@ def mig(codes: Any, factors: Any, *, num_bins: int = 20) -> float:
     Parameters
     ----------
     codes : array (N, D), numpy or torch
-        Representations (posterior means in the reference protocol).
+        Representations (posterior means in the reference protocol). A torch tensor on a
+        GPU is discretised and counted on that device (:mod:`disbench.metrics.discrete_torch`),
+        with the same bin edges and counts as the numpy path.
     factors : array (N, K) of integers
         Ground-truth factor labels; every factor must take at least two values.
     num_bins : int
