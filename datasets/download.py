@@ -163,7 +163,8 @@ def ensure_file(spec: OfficialFile, folder: str | os.PathLike, *, download: bool
         )
     folder.mkdir(parents=True, exist_ok=True)
     failures = []
-    for url in (spec.url, *spec.mirrors):
+    urls = (spec.url, *spec.mirrors)
+    for url in urls:
         try:
             with atomic_path(path) as tmp:
                 try:
@@ -180,7 +181,8 @@ def ensure_file(spec: OfficialFile, folder: str | os.PathLike, *, download: bool
             break
         except _Failed as exc:
             failures.append(str(exc))
-            log.warning("%s", exc)
+            if url != urls[-1]:  # the last failure is reported once, in the error below
+                log.warning("%s; trying the next mirror", exc)
     else:
         raise DisbenchError(
             f"{'; '.join(failures)}. Nothing was kept. Retry, or fetch the file elsewhere and "
