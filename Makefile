@@ -23,7 +23,7 @@ test: install
 
 bench: install
 	$(VENV)/bin/disbench sweep bench/suites/default.yaml --out runs/default
-	$(VENV)/bin/disbench leaderboard runs/default --format csv,latex,markdown --out results --plots
+	$(VENV)/bin/disbench leaderboard runs/default --spec bench/suites/default.yaml --format csv,latex,markdown --out results --plots
 
 bench-paper: install
 	$(VENV)/bin/disbench sweep bench/suites/paper.yaml --out runs/paper

@@ -28,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--plots", action="store_true",
         help="also write figures (metric bars with error bars, ROC curves) under OUT/figures",
     )
+    p.add_argument(
+        "--spec", default=None, metavar="SPEC.yaml",
+        help="tabulate only the runs of this sweep spec (runs of other or older specs in "
+             "RUNS_DIR are left out)",
+    )
     p.set_defaults(func=run)
 
 
@@ -52,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from disbench import export, leaderboard
 
     formats = parse_formats(args.format)
-    runs, board, hib = leaderboard.build(args.runs_dir)
+    only = leaderboard.spec_run_dirs(args.spec, args.runs_dir) if args.spec else None
+    runs, board, hib = leaderboard.build(args.runs_dir, only)
     written = export.export(board, runs, hib, args.out, formats, digits=args.digits)
     if args.plots:
         from disbench import plots

@@ -37,14 +37,27 @@ def read_config(run_dir: Path) -> dict[str, Any]:
     return data
 
 
-def find_run_dirs(root: str | os.PathLike) -> list[Path]:
-    """Every folder under ``root`` holding a ``config.json`` or an ``error.json``, sorted."""
+def find_run_dirs(root: str | os.PathLike, only: set[Path] | None = None) -> list[Path]:
+    """Every folder under ``root`` holding a ``config.json`` or an ``error.json``, sorted.
+
+    ``only``: keep just these folders (the runs of one spec), so runs left in the folder by
+    an earlier version of the spec do not enter the table.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DisbenchError(f"runs folder {root} not found; pass the --out folder of a sweep")
     dirs = {p.parent for p in root.rglob("config.json")}
     dirs |= {p.parent for p in root.rglob("error.json")}
+    if only is not None:
+        dirs &= {Path(d) for d in only}
     return sorted(dirs)
+
+
+def spec_run_dirs(spec_path: str | os.PathLike, root: str | os.PathLike) -> set[Path]:
+    """The run folders the sweep spec at ``spec_path`` would write under ``root``."""
+    from disbench.spec import load_spec
+
+    return {cfg.run_dir(root) for cfg in load_spec(spec_path).run_configs()}
 
 
 def _run_status(run_dir: Path, records: list[dict]) -> tuple[str, str]:
@@ -60,7 +73,8 @@ def _run_status(run_dir: Path, records: list[dict]) -> tuple[str, str]:
     return "incomplete", ""
 
 
-def collect_runs(root: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, bool]]:
+def collect_runs(root: str | os.PathLike, only: set[Path] | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, bool]]:
     """One row per run folder under ``root``.
 
     Returns
@@ -77,7 +91,7 @@ def collect_runs(root: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, bool]
     settings: list[dict[str, Any]] = []
     hib: dict[str, bool] = {}
     metric_order: list[str] = []
-    for run_dir in find_run_dirs(root):
+    for run_dir in find_run_dirs(root, only):
         try:
             cfg = read_config(run_dir) if (run_dir / "config.json").is_file() else None
         except (OSError, json.JSONDecodeError) as exc:
@@ -237,9 +251,10 @@ def metric_columns(runs: pd.DataFrame) -> list[str]:
     return list(runs.attrs.get("metrics", []))
 
 
-def build(root: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, bool]]:
+def build(root: str | os.PathLike, only: set[Path] | None = None
+          ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, bool]]:
     """Collect and aggregate: ``(runs, leaderboard, higher_is_better)``."""
-    runs, hib = collect_runs(root)
+    runs, hib = collect_runs(root, only)
     if runs.empty:
         raise DisbenchError(f"no run folders (with config.json) found under {root}")
     board = aggregate(runs, list(hib))

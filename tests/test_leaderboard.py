@@ -146,3 +146,26 @@ def test_image_grid_layout():
     assert grid.shape == (2 * 5 + 1, 3 * 5 + 1, 1)
     # the 5th image sits in row 1, column 1
     assert grid[6:10, 6:10].min() == 1.0 and grid[1:5, 1:5].max() == 0.0
+
+
+def test_spec_filter_leaves_out_runs_of_other_specs(tmp_path):
+    # A runs folder holding the run of the spec and a stale one from an older spec version.
+    import yaml
+    from disbench import leaderboard
+    from disbench.spec import load_spec
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "s", "datasets": [{"name": "dsprites", "source": "synthetic"}],
+        "models": [{"name": "vae"}], "train": {"steps": 5, "batch_size": 8},
+        "seeds": [0], "metrics": ["mig"]}))
+    root = tmp_path / "runs"
+    (cfg,) = load_spec(spec).run_configs()
+    keep = cfg.run_dir(root)
+    stale = root / "dsprites" / "vae" / "000000000000-s0"
+    for d in (keep, stale):
+        d.mkdir(parents=True)
+        (d / "config.json").write_text("{}")
+    assert leaderboard.spec_run_dirs(spec, root) == {keep}
+    assert leaderboard.find_run_dirs(root, leaderboard.spec_run_dirs(spec, root)) == [keep]
+    assert len(leaderboard.find_run_dirs(root)) == 2
