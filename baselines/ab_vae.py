@@ -188,6 +188,8 @@ class ABVAE(Model):
     Hparams: ClassVar[type] = ABVAEHparams
     #: Authors' dSprites / Fashion-MNIST runs: Adam (amsgrad), lr 5e-4.
     default_lr: ClassVar[float] = 5e-4
+    #: Adam with amsgrad, the authors' optimiser
+    default_amsgrad: ClassVar[bool] = True
 
     def __init__(self, hparams: ABVAEHparams | None = None) -> None:
         super().__init__(hparams)
@@ -200,17 +202,6 @@ class ABVAE(Model):
         except ValueError as exc:
             raise DisbenchError(f"ab_vae prior {hp.prior!r}: {exc}") from None
 
-    def make_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
-        """Adam with amsgrad (the authors' optimiser), lr 5e-4 unless given."""
-        return {
-            "model": torch.optim.Adam(
-                self.model_parameters(),
-                lr=self.default_lr if lr is None else lr,
-                betas=self.default_betas,
-                eps=self.default_eps,
-                amsgrad=True,
-            )
-        }
 
     # -- model -------------------------------------------------------------------------
     def encode(self, x: Tensor) -> Tensor:

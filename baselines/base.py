@@ -154,6 +154,7 @@ class Model(nn.Module):
     default_lr: ClassVar[float] = 1e-4
     default_betas: ClassVar[tuple[float, float]] = (0.9, 0.999)
     default_eps: ClassVar[float] = 1e-8
+    default_amsgrad: ClassVar[bool] = False
 
     def __init__(self, hparams: ModelHparams | None = None) -> None:
         super().__init__()
@@ -220,6 +221,7 @@ class Model(nn.Module):
                 lr=self.default_lr if lr is None else lr,
                 betas=self.default_betas,
                 eps=self.default_eps,
+                amsgrad=self.default_amsgrad,
             )
         }
 

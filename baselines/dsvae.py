@@ -117,12 +117,6 @@ class DSVAE(SequenceModel):
         logits = self.decoder(inp)
         return logits.reshape(n, t, *logits.shape[1:])
 
-    def decode_parts(self, static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
-        return self.likelihood.mean(self.decoder_logits(static, dynamic))
-
-    def sample_dynamic(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.prior.sample(n, self.hparams.frames, device=self.device, generator=generator)
-
     # -- objective --------------------------------------------------------------------
     def _terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         check_sequence_batch(x, self.hparams)

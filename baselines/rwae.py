@@ -213,12 +213,6 @@ class _RWAE(SequenceModel):
         logits = self.decoder(h.reshape(n * t, -1))
         return logits.reshape(n, t, *logits.shape[1:])
 
-    def decode_parts(self, static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
-        return self.likelihood.mean(self.decoder_logits(static, dynamic))
-
-    def sample_dynamic(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.prior.sample(n, self.hparams.frames, device=self.device, generator=generator)
-
     # -- objective --------------------------------------------------------------------
     def latents(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Posterior and prior samples used by the objective."""

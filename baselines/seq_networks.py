@@ -174,8 +174,13 @@ class SequenceModel(Model):
         return z[:, :hp.static_dim], z[:, hp.static_dim:].reshape(len(z), hp.frames,
                                                                   hp.dynamic_dim)
 
-    def decode_parts(self, static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
+    def decoder_logits(self, static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
+        """Decoder outputs (N, T, C, H, W) before the likelihood's mean."""
         raise NotImplementedError
+
+    def decode_parts(self, static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
+        """Decoder means (N, T, C, H, W) of a static and a dynamic code."""
+        return self.likelihood.mean(self.decoder_logits(static, dynamic))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder means (N, T, C, H, W) of codes laid out as :meth:`encode`."""
@@ -187,7 +192,8 @@ class SequenceModel(Model):
         return torch.randn(n, self.hparams.static_dim, generator=generator, device=self.device)
 
     def sample_dynamic(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        """Dynamic codes (n, T, dynamic_dim) from the learned recurrent prior ``self.prior``."""
+        return self.prior.sample(n, self.hparams.frames, device=self.device, generator=generator)
 
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.cat([self.sample_static(n, generator),

@@ -51,6 +51,7 @@ from disbench.datasets.download import OfficialFile, ensure_file, import_file
 from disbench.datasets.ground_truth import (
     GroundTruthDataset,
     RenderedImages,
+    cached_layout,
     grid_factors,
 )
 from disbench.datasets.registry import register
@@ -374,17 +375,7 @@ def _metadata_dict(meta: np.ndarray, path: Path) -> dict:
 
 # ---------------------------------------------------------------------------- dataset
 def _layout(path: Path, source: str) -> np.ndarray | None:
-    """The cached random-access images if ``path`` was converted from ``source``."""
-    stamp = path.with_suffix(".json")
-    if not (path.exists() and stamp.exists()):
-        return None
-    try:
-        if json.loads(stamp.read_text()).get("source") != source:
-            return None
-    except (json.JSONDecodeError, OSError):
-        return None
-    arr = np.load(path, mmap_mode="r")
-    return arr if arr.shape == (NUM_IMAGES, 1, 64, 64) else None
+    return cached_layout(path, source, (NUM_IMAGES, 1, 64, 64))
 
 
 @register("dsprites")

@@ -285,6 +285,23 @@ class GroundTruthDataset:
                 f"split={self.split!r}, n={len(self)}, factors={dict(zip(self.factor_names, self.factor_sizes))})")
 
 
+def cached_layout(path: Path, source: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The converted random-access images at ``path`` (memory-mapped) if they were made
+    from ``source`` (recorded in the ``.json`` stamp beside them) and have ``shape``."""
+    import json
+
+    stamp = path.with_suffix(".json")
+    if not (path.exists() and stamp.exists()):
+        return None
+    try:
+        if json.loads(stamp.read_text()).get("source") != source:
+            return None
+    except (json.JSONDecodeError, OSError):
+        return None
+    arr = np.load(path, mmap_mode="r")
+    return arr if arr.shape == tuple(shape) else None
+
+
 def grid_factors(sizes: Sequence[int]) -> np.ndarray:
     """int64 (prod(sizes), K): the row-major grid of factor classes, last fastest."""
     grids = np.indices(tuple(sizes), dtype=np.int64)

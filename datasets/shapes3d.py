@@ -33,7 +33,6 @@ Twin (``source="synthetic"``)
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from disbench.datasets.download import OfficialFile, ensure_file, import_file
 from disbench.datasets.ground_truth import (
     GroundTruthDataset,
     RenderedImages,
+    cached_layout,
     grid_factors,
 )
 from disbench.datasets.registry import register
@@ -343,16 +343,7 @@ def convert_h5(path: str | Path, dest: str | Path, *, num_images: int | None = N
 
 
 def _layout(path: Path, source: str) -> np.ndarray | None:
-    stamp = path.with_suffix(".json")
-    if not (path.exists() and stamp.exists()):
-        return None
-    try:
-        if json.loads(stamp.read_text()).get("source") != source:
-            return None
-    except (json.JSONDecodeError, OSError):
-        return None
-    arr = np.load(path, mmap_mode="r")
-    return arr if arr.shape == (NUM_IMAGES, 3, 64, 64) else None
+    return cached_layout(path, source, (NUM_IMAGES, 3, 64, 64))
 
 
 # ---------------------------------------------------------------------------- dataset
