@@ -155,6 +155,9 @@ class Model(nn.Module):
     default_betas: ClassVar[tuple[float, float]] = (0.9, 0.999)
     default_eps: ClassVar[float] = 1e-8
     default_amsgrad: ClassVar[bool] = False
+    #: True when :meth:`loss` changes with the step index (a schedule or annealing). A
+    #: captured CUDA graph fixes the step at capture, so such models are not graphed.
+    loss_depends_on_step: ClassVar[bool] = False
 
     def __init__(self, hparams: ModelHparams | None = None) -> None:
         super().__init__()

@@ -113,9 +113,10 @@ def total_correlation_weighted(
         raise ValueError("total_correlation_weighted needs a batch of at least 2 codes")
     n = float(dataset_size)
     eye = torch.eye(m, dtype=torch.bool, device=z.device)
-    log_w = torch.where(eye, torch.tensor(-math.log(n), dtype=z.dtype, device=z.device),
-                        torch.tensor(math.log((n - 1) / (n * (m - 1))) if n > 1 else -math.inf,
-                                     dtype=z.dtype, device=z.device))
+    # torch.full, not torch.tensor: no host-to-device copy (safe inside a CUDA graph).
+    log_w = torch.where(eye, torch.full((), -math.log(n), dtype=z.dtype, device=z.device),
+                        torch.full((), math.log((n - 1) / (n * (m - 1))) if n > 1 else -math.inf,
+                                   dtype=z.dtype, device=z.device))
     lq = _pairwise_log_q(z, mean, logvar)  # (..., i, j, D)
     log_qz = torch.logsumexp(lq.sum(-1) + log_w, dim=-1)
     log_prod_qzd = torch.logsumexp(lq + log_w.unsqueeze(-1), dim=-2).sum(-1)

@@ -182,7 +182,10 @@ class Ensemble:
         # The template module lives on "meta": autocast needs the members' device type.
         if self.base.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.base.amp_dtype)
+        # No weight-cast cache: each weight is cast once per step anyway, and a cache kept
+        # across steps is unsafe under CUDA-graph capture.
+        return torch.autocast(device_type=self.device.type, dtype=self.base.amp_dtype,
+                              cache_enabled=False)
 
     def _member_loss(self, params, buffers, x, draws, hp, step):
         hparams = copy.copy(self.base.hparams)
@@ -196,18 +199,30 @@ class Ensemble:
         finally:
             self.base.hparams = saved
 
+    def draw_shapes(self, x: torch.Tensor, step: int) -> list[tuple[Callable, tuple, Any]]:
+        """(function, shape for all K members, dtype) of each random draw of one step."""
+        if self.calls is None:
+            self._record(x, step)
+        return [(f, (self.k, *shape), dt) for f, shape, dt in self.calls]
+
     def step(self, xs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         """One optimisation step on member batches ``xs`` (K, B, ...); per-member terms (K,)."""
-        if self.calls is None:
-            self._record(xs[0], step)
+        shapes = self.draw_shapes(xs[0], step)
         if self.shared_noise is not None:
             # One draw for all members (GPU): statistically the same, no per-member launches.
-            draws = _draw([(f, (self.k, *shape), dt) for f, shape, dt in self.calls],
-                          self.shared_noise, self.device)
+            draws = _draw(shapes, self.shared_noise, self.device)
         else:
             per_member = [_draw(self.calls, g, self.device) for g in self.noise_generators]
             draws = [torch.stack([d[i] for d in per_member]) for i in range(len(self.calls))]
+        return self.update(xs, draws, step)
 
+    def update(self, xs: torch.Tensor, draws: list[torch.Tensor],
+               step: int) -> dict[str, torch.Tensor]:
+        """The step given every member's batch (K, B, ...) and random draws (K, ...).
+
+        Only tensor work on fixed shapes (no host sync), so it can be captured as a CUDA
+        graph (:class:`disbench.graph_step.GraphedStep`).
+        """
         def f(params, buffers, x, draws, hp):
             return self._member_loss(params, buffers, x, draws, hp, step)
 

@@ -6,6 +6,11 @@ batches indexed there. The ensembles train K such models at once
 (:class:`disbench.ensemble.Ensemble`), each on its own batches of 64. The figure is
 aggregate images per second; the ratio is against the plain loop measured in the same
 run. bf16 autocast and ``torch.compile`` of the plain loop are measured beside it.
+
+The "CUDA graph" rows use :class:`disbench.graph_step.GraphedStep`: every member's batch
+indices and noise drawn in one call each into fixed buffers, and the whole update (forward,
+backward, Adam) replayed as one captured graph. "fixed buffers (eager)" is the same step
+without the graph (the CPU form).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from collections.abc import Iterator
 import torch
 from disbench import baselines
 from disbench.ensemble import Ensemble
+from disbench.graph_step import GraphedStep
 
 BATCH = 64
 
@@ -47,6 +53,33 @@ def _plain(device, data, steps, warmup, amp=False, compile_=False) -> float:
         model.train_step_tensors(data[idx].float().div(255.0), i, opts)
     _sync(device)
     return steps * BATCH / (time.perf_counter() - t0)
+
+
+def _members(device, k, amp):
+    models = []
+    for s in range(k):
+        torch.manual_seed(s)
+        m = baselines.create("beta_vae", image_shape=(1, 64, 64), beta=float(1 + s % 8))
+        m = m.to(device)
+        if amp:
+            m.amp_dtype = torch.bfloat16
+        models.append(m)
+    return models
+
+
+def _graphed(device, data, k, steps, warmup, amp=False, graph=True) -> float:
+    models = _members(device, k, amp)
+    gens = [torch.Generator(device=device).manual_seed(1000 + s) for s in range(k)]
+    ens = Ensemble(models, None, gens, vary=["beta"])
+    step = GraphedStep(ens, data, BATCH, torch.Generator(device=device).manual_seed(0),
+                       torch.Generator(device=device).manual_seed(1), graph=graph)
+    for i in range(warmup + steps):
+        if i == warmup:
+            _sync(device)
+            t0 = time.perf_counter()
+        step()
+    _sync(device)
+    return steps * BATCH * k / (time.perf_counter() - t0)
 
 
 def _ensemble(device, data, k, steps, warmup, amp=False, vectorised=False) -> float:
@@ -123,6 +156,24 @@ def run(quick: bool = False) -> Iterator[dict]:
                                 + (", bf16" if amp else ""), "baseline": base, "value": v,
                         "unit": "img/s", "ratio": v / base,
                         "note": "noise and batch indices drawn for all members at once"})
+        graph_rows = [(1, False), (8, False), (32, False), (64, False), (128, False),
+                      (32, True), (64, True), (128, True)]
+        for k, amp in graph_rows if not quick else [(32, False)]:
+            yield _graph_row(device, data, k, steps, warmup, amp, base)
     else:
+        yield _graph_row(device, data, ks[-1], steps, warmup, False, base, graph=False)
         yield ({"name": "train (GPU parts)", "baseline": None, "value": None, "unit": "",
                      "ratio": None, "note": "skipped: no CUDA device"})
+
+
+def _graph_row(device, data, k, steps, warmup, amp, base, graph=True) -> dict:
+    name = (f"train ensemble K={k} b{BATCH} each, "
+            + ("CUDA graph" if graph else "fixed buffers (eager)") + (", bf16" if amp else ""))
+    try:
+        v = _graphed(device, data, k, steps, warmup, amp=amp, graph=graph)
+    except Exception as exc:  # noqa: BLE001 -- report it, don't abort the benchmark
+        return {"name": name, "baseline": base, "value": None, "unit": "img/s",
+                "ratio": None, "note": f"failed: {type(exc).__name__}: {exc}"[:200]}
+    return {"name": name, "baseline": base, "value": v, "unit": "img/s", "ratio": v / base,
+            "note": "one draw per step into fixed buffers"
+                    + ("; forward+backward+Adam replayed as one graph" if graph else "")}

@@ -1,0 +1,105 @@
+"""GraphedStep: the fixed-buffer ensemble step equals Ensemble.step with shared draws."""
+import copy
+
+import pytest
+import torch
+from disbench import baselines
+from disbench.ensemble import Ensemble
+from disbench.errors import DisbenchError
+from disbench.graph_step import GraphedStep
+
+K, B, N, STEPS = 3, 4, 20, 3
+
+
+def _models(device="cpu", model="beta_tcvae"):
+    out = []
+    for s in range(K):
+        torch.manual_seed(s)
+        out.append(baselines.create(model, image_shape=(1, 28, 28), latent_dim=4,
+                                    beta=float(1 + s)).to(device))
+    return out
+
+
+def _data(device="cpu"):
+    g = torch.Generator().manual_seed(7)
+    return torch.randint(0, 256, (N, 1, 28, 28), generator=g, dtype=torch.uint8).to(device)
+
+
+def _ensemble(models, shared=None):
+    gens = [torch.Generator(device=models[0].device).manual_seed(100 + i) for i in range(K)]
+    return Ensemble(models, 1e-3, gens, vary=["beta"], shared_noise=shared)
+
+
+@pytest.mark.parametrize("model", ["beta_vae", "beta_tcvae"])
+def test_fixed_buffers_equal_shared_noise_steps(model):
+    """Same generators, same draws: the buffered step is exactly Ensemble.step."""
+    models = _models(model=model)
+    data = _data()
+    a = _ensemble(copy.deepcopy(models))
+    step = GraphedStep(a, data, B, torch.Generator().manual_seed(1),
+                       torch.Generator().manual_seed(2), graph=False)
+    b = _ensemble(copy.deepcopy(models), shared=torch.Generator().manual_seed(2))
+    batch_gen = torch.Generator().manual_seed(1)
+    for i in range(STEPS):
+        got = {k: v.clone() for k, v in step().items()}
+        idx = torch.randint(N, (K, B), generator=batch_gen)
+        want = b.step(data[idx].float().div(255.0), i)
+        assert got.keys() == want.keys()
+        for k in want:
+            assert torch.equal(got[k], want[k]), k
+    for name in a.params:
+        assert torch.equal(a.params[name], b.params[name]), name
+    # The members trained on different batches: their losses differ.
+    assert len(set(got["loss"].tolist())) == K
+
+
+def test_members_see_their_own_batches():
+    step = GraphedStep(_ensemble(_models("cpu", "beta_vae")), _data(), B,
+                       torch.Generator().manual_seed(1), torch.Generator().manual_seed(2),
+                       graph=False)
+    step()
+    assert step.idx.shape == (K, B)
+    assert len({tuple(r) for r in step.idx.tolist()}) == K
+    assert torch.equal(step.images, _data()[step.idx])
+
+
+def test_bad_input_is_refused():
+    ens = _ensemble(_models("cpu", "beta_vae"))
+    gens = (torch.Generator().manual_seed(1), torch.Generator().manual_seed(2))
+    with pytest.raises(DisbenchError, match="CUDA graphs need a CUDA device"):
+        GraphedStep(ens, _data(), B, *gens, graph=True)
+    with pytest.raises(DisbenchError, match="uint8"):
+        GraphedStep(ens, _data().float(), B, *gens, graph=False)
+    with pytest.raises(DisbenchError, match="shape"):
+        GraphedStep(ens, _data()[:, 0], B, *gens, graph=False)
+    with pytest.raises(DisbenchError, match="batch_size"):
+        GraphedStep(ens, _data(), 0, *gens, graph=False)
+    with pytest.raises(DisbenchError, match="data is on meta"):
+        GraphedStep(ens, _data().to("meta"), B, *gens, graph=False)
+
+
+def test_step_dependent_loss_is_not_graphed(monkeypatch):
+    ens = _ensemble(_models("cpu", "beta_vae"))
+    monkeypatch.setattr(type(ens.models[0]), "loss_depends_on_step", True)
+    gens = (torch.Generator().manual_seed(1), torch.Generator().manual_seed(2))
+    with pytest.raises(DisbenchError, match="depends on the step"):
+        GraphedStep(ens, _data(), B, *gens, graph=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_graph_replay_matches_eager_on_cuda():
+    """Captured and eager steps on the same draws agree to float tolerance."""
+    dev = torch.device("cuda")
+    models = _models(dev, "beta_vae")
+    data = _data(dev)
+    runs = []
+    for graph in (False, True):
+        ens = _ensemble(copy.deepcopy(models))
+        step = GraphedStep(ens, data, B, torch.Generator(dev).manual_seed(1),
+                           torch.Generator(dev).manual_seed(2), graph=graph, warmup=2)
+        losses = [step()["loss"].clone() for _ in range(6)]  # 2 warm-up, capture, 3 replays
+        runs.append((torch.stack(losses), {n: p.detach().clone() for n, p in ens.params.items()}))
+    (l0, p0), (l1, p1) = runs
+    torch.testing.assert_close(l1, l0, rtol=1e-4, atol=1e-4)
+    for n in p0:
+        torch.testing.assert_close(p1[n], p0[n], rtol=1e-4, atol=1e-5)
