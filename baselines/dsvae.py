@@ -24,10 +24,13 @@ the last term evaluated in closed form given the sampled z_<t (one-sample estima
 expectation over z_<t).
 
 Defaults: f of size 256 and z_t of size 32 (the Sprites sizes of the paper); Adam with
-learning rate 2e-4, the rate of the public DSVAE re-implementations (not confirmed against
-the paper; betas as Locatello et al.); LSTM hidden size 256 for every recurrent layer
-(chosen to keep CPU runs affordable; not the paper's); frames encoded and decoded by the
-shared Locatello conv networks rather than the paper's larger conv nets (stated deviation).
+learning rate 2e-4 and betas (0.9, 0.999), as the public re-implementation
+yatindandi/Disentangled-Sequential-Autoencoder (README "Optimizer": lr 0.0002, betas 0.9 and
+0.999, batch size 25, 200 epochs). No code from the authors was found and the paper text
+was not available here, so the rate is not confirmed against the paper itself. LSTM hidden
+size 256 for every recurrent layer (chosen to keep CPU runs affordable; that
+re-implementation uses 512); frames encoded and decoded by the shared Locatello conv
+networks rather than the paper's larger conv nets (stated deviation).
 """
 from __future__ import annotations
 

@@ -5,10 +5,17 @@ density-ratio trick (sec. 3, eq. (3)): a discriminator D tells samples of q(z) f
 samples of prod_d q(z_d) (dimension-wise permuted codes, Algorithm 1), and
 TC ~= E_q(z)[log D(z) / (1 - D(z))], the difference of D's two logits.
 
-Architecture and optimisers as in the paper's appendix: D is an MLP of 6 layers
-(5 hidden layers of 1000 units with LeakyReLU 0.2, then 2 logits); the VAE uses Adam
-(lr 1e-4, betas (0.9, 0.999)), the discriminator its own Adam (lr 1e-4, betas
-(0.5, 0.9)).
+Optimisers as disentanglement_lib's FactorVAE runs (google-research/disentanglement_lib,
+``config/unsupervised_study_v1/model_configs/shared.gin``): the VAE uses Adam (lr 1e-4,
+betas (0.9, 0.999), eps 1e-8), the discriminator its own Adam (lr 1e-4, betas (0.5, 0.9)).
+
+Discriminator: the paper's appendix describes an MLP of "6 layers" of 1000 units with
+LeakyReLU. We read that as 6 linear layers (5 hidden layers of 1000 units with LeakyReLU
+0.2, then 2 logits), as the PyTorch re-implementation 1Konny/FactorVAE (``model.py``) does.
+disentanglement_lib's ``fc_discriminator`` (``methods/shared/architectures.py``, citing
+Appendix A of the paper) instead has 6 *hidden* layers of 1000 units (leaky ReLU, TF
+default slope 0.2) plus the 2-logit layer, i.e. 7 linear layers; set ``disc_layers=7`` to
+match it. (We could not check the paper's own wording against its text.)
 
 Deviation (as disentanglement_lib): the permuted samples come from the same batch
 (detached), not from a second independent batch as in Algorithm 1.
@@ -30,8 +37,10 @@ from torch import nn
 
 @dataclass
 class FactorVAEHparams(ModelHparams):
-    """gamma: TC weight (35, the dSprites setting of Kim & Mnih 2018; disentanglement_lib
-    sweeps 10..100); disc_lr, disc_beta1, disc_beta2: the discriminator's Adam."""
+    """gamma: TC weight (35, recorded as the dSprites setting of Kim & Mnih 2018; not
+    re-checked against the paper text; disentanglement_lib's unsupervised study sweeps
+    gamma in {10, 20, 30, 40, 50, 100}); disc_layers: linear layers of D (see the module
+    docstring); disc_lr, disc_beta1, disc_beta2: the discriminator's Adam."""
 
     gamma: float = 35.0
     disc_hidden: int = 1000

@@ -38,9 +38,15 @@ penalty. At the optimum f is the Kantorovich potential of W_1 between the infere
 pairs (x, z) and the generative pairs (G(z~), z~).
 
 **Critic convention.** f is driven *low* on data pairs (x, z ~ q(z|x)) and *high* on
-generated pairs; :meth:`GWAE.critic` returns f itself, and :meth:`GWAE.ood_score` returns
-``-f(x, encode(x))`` so that, as everywhere in disbench, a higher score means "more
-in-distribution".
+generated pairs, as in the official ``step_batch``: the critic minimises
+``-(logit_sampling - logit_autoencoding).mean()`` with ``logit_autoencoding = D(x, z)``
+(commented "down") and ``logit_sampling = D(G(z~), z~)`` (commented "up"), and the main
+loss adds ``(logit_sampling - logit_autoencoding).mean()``. :meth:`GWAE.critic` returns f
+itself, and :meth:`GWAE.ood_score` returns ``-f(x, encode(x))`` so that, as everywhere in
+disbench, a higher score means "more in-distribution" (training data sit where f is low).
+The official repository has no OoD script and the paper text was not available here, so
+the paper's own OoD sign is not checked; the convention above follows the official training
+code.
 
 Priors (``prior``; the official samplers):
 

@@ -34,7 +34,12 @@ between the input and z_c or z_m_t — relative to the VAE it maximises I(x; z_c
 I(x; z_m_t). Those terms are therefore implicit in the objective; the loss dictionary logs
 minibatch estimates ``mi_static`` = I(x; z_c) and ``mi_dynamic`` = mean_t I(x; z_m_t),
 computed from the Gaussian encoders as mean_i [log q(z_i | x_i) - log mean_j q(z_i | x_j)]
-(bounded by log M for a batch of M; logged, not optimised).
+(bounded by log M for a batch of M; logged, not optimised). Source for this reading: the
+paper's abstract (openreview.net/forum?id=O7ms4LFdsX) says R-WAE "minimizes an upper bound of
+a penalized form of the Wasserstein distance" and "simultaneously maximizes the mutual
+information between input data and different disentangled latent factors", which a
+(recurrent) VAE does not "explicitly enforce". We could not check the equation numbers or
+the exact terms against the paper body here, and found no code from the authors.
 
 Weak supervision (the paper's Fig. 1c/d): with ``num_actions = K > 0`` a categorical action
 latent a is inferred from the dynamic codes, q(a | z_m_{1:T}) (an LSTM over z_m and a

@@ -5,11 +5,15 @@ P_Z = N(0, sigma_z^2 I).
 
 - ``wae_mmd`` (Algorithm 2): D_Z is the unbiased MMD^2 with the inverse multiquadric
   kernel k(x, y) = C / (C + ||x - y||^2), summed over C = s * 2 * D * sigma_z^2 for
-  s in (0.1, 0.2, 0.5, 1, 2, 5, 10) (sec. 4 and the authors' code).
+  s in (0.1, 0.2, 0.5, 1, 2, 5, 10) (sec. 4 and the authors' code, tolstikhin/wae
+  ``wae.py`` ``mmd_penalty``: ``Cbase = 2 * zdim * sigma2_p`` times those scales).
 - ``wae_gan`` (Algorithm 1): D_Z is the JS divergence estimated by a latent
-  discriminator (4 hidden layers of 512 ReLU units, the paper's MNIST adversary);
-  the discriminator ascends lambda [log D(z_prior) + log(1 - D(z_enc))], the
-  auto-encoder descends c(x, G(z_enc)) - lambda log D(z_enc).
+  discriminator (4 hidden layers of 512 ReLU units, then one logit: the authors'
+  ``models.py`` ``z_adversary`` with ``d_num_layers=4``, ``d_num_filters=512`` of their
+  MNIST config); the discriminator ascends lambda [log D(z_prior) + log(1 - D(z_enc))],
+  the auto-encoder descends c(x, G(z_enc)) - lambda log D(z_enc) (the non-saturating
+  form, as the authors' ``gan_penalty``). Each iteration updates the adversary first,
+  then the auto-encoder, in Algorithm 1's order (the authors' code does the reverse).
 
 Choices stated:
 - Encoder: deterministic by default (the paper used deterministic encoders in all its
@@ -18,10 +22,19 @@ Choices stated:
   Gaussian likelihood at its default scale sqrt(1/2) this is the paper's squared L2 cost
   ||x - x_hat||^2 plus a constant; on binary data the trainer selects Bernoulli
   (cross-entropy), as for the VAEs.
-- Defaults from the paper: sigma_z^2 = 1 and lambda = 10 for wae_mmd (MNIST setting),
-  lambda = 1 for wae_gan (its CelebA WAE-GAN setting); Adam lr 1e-3 with
-  betas (0.5, 0.999) for the auto-encoder and lr 5e-4 for the adversary (MNIST
-  setting); no learning-rate decay.
+- Defaults. From the authors' MNIST config (tolstikhin/wae ``configs.py``
+  ``config_mnist``): sigma_z^2 = 1 (``pz_scale``) and lambda = 10 for wae_mmd (every
+  config there uses lambda = 10); Adam lr 1e-3 with beta1 0.5 (beta2 the TF default
+  0.999) for the auto-encoder and lr 5e-4 (``lr_adv``), same betas, for the adversary.
+  lambda = 1 for wae_gan is recorded as the paper's WAE-GAN setting but could not be
+  checked here: the authors' code has no WAE-GAN config besides a 2-d toy one
+  (``config_mnist_small``, lambda 10), and the paper text was not available.
+- Stated deviations from the authors' code: (i) no learning-rate decay (their MNIST
+  config uses the ``manual`` schedule, dividing both rates by 2 at epoch 30, by 5 more
+  at epoch 50 and by 10 more at epoch 100); (ii) their ``l2sq`` cost is
+  0.05 * ||x - x_hat||^2, so their lambda = 10 weighs D_Z 20 times more, relative to
+  the reconstruction, than lambda = 10 does against our unscaled cost; (iii) no encoder
+  pre-training (their ``e_pretrain``, matching the first two moments of Q_Z and P_Z).
 """
 from __future__ import annotations
 
