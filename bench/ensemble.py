@@ -276,15 +276,24 @@ class Ensemble:
 
 # -- training a group of runs ----------------------------------------------------------------
 def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: bool = True,
-                   resume: bool = True) -> list[Path]:
+                   resume: bool = True, cuda_graphs: bool | None = None) -> list[Path]:
     """Train runs that differ only in seed and float hyperparameters as one ensemble.
 
     Every member gets its own run folder, written as :func:`disbench.trainer.train` writes
     it, so evaluation, leaderboards and ``--resume`` treat members like single runs.
     Members already complete are skipped; a group whose members stopped at different
     steps (or cannot be batched, see :func:`compatible`) falls back to single training.
+
+    Each step fills fixed buffers with every member's own batch and noise (the draws of
+    its single run) and runs the vmapped update (:class:`disbench.graph_step.GraphedStep`).
+    With ``cuda_graphs`` on a CUDA device that update is replayed as one captured CUDA
+    graph. None: the environment variable ``DISBENCH_CUDA_GRAPHS=1`` (set by
+    ``disbench sweep --cuda-graphs``); off by default until measured on a GPU.
     """
+    import os
+
     from disbench import baselines, datasets
+    from disbench.graph_step import GraphedStep
     from disbench.trainer import (
         BatchSampler,
         _fmt,
@@ -352,6 +361,11 @@ def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: boo
             ens.load_member(k, st["model"], st["optimizers"]["model"])
             noise_gens[k].set_state(st["rng"]["torch"])
             samplers[k].generator.set_state(st["rng"]["batch"])
+    if cuda_graphs is None:
+        cuda_graphs = os.environ.get("DISBENCH_CUDA_GRAPHS", "") == "1"
+    step_fn = GraphedStep(ens, samplers[0].data, todo[0].batch_size,
+                          [s.generator for s in samplers], noise_gens, start_step=start,
+                          graph=cuda_graphs and device.type == "cuda")
 
     run_dirs = [c.run_dir(out_root) for c in todo]
     for d, conf in zip(run_dirs, confs):
@@ -382,8 +396,7 @@ def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: boo
                desc=f"{c0.model} ensemble x{len(todo)}", dynamic_ncols=True)
     try:
         for step in range(start, c0.steps):
-            xs = torch.stack([s.next() for s in samplers])
-            terms = ens.step(xs, step)
+            terms = step_fn()  # every member's own batch and noise, one vmapped update
             for k, v in terms.items():
                 acc[k] = acc[k] + v if k in acc else v.clone()
             count += 1

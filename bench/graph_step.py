@@ -8,29 +8,36 @@ tensor of the step at a fixed address and no host synchronisation inside it, so
 :class:`GraphedStep` keeps the inputs in fixed buffers and refills them before each
 replay:
 
-1. all members' batch indices, (K, B), in one ``randint`` from one generator,
-2. the images gathered from the device-resident uint8 dataset into a (K, B, C, H, W)
-   buffer (``index_select``, no host round trip),
-3. all members' sampling noise in one draw per random call of the loss, from one
-   generator (the ``shared_noise`` mode of :class:`~disbench.ensemble.Ensemble`),
+1. every member's batch indices (K, B),
+2. the images gathered from the dataset into a uint8 (K, B, C, H, W) buffer (on CUDA by
+   ``index_select`` from the device-resident dataset, no host round trip),
+3. every member's sampling noise, one buffer per random call of the loss,
 
 then runs :meth:`~disbench.ensemble.Ensemble.update` -- uint8 to float, the vmapped
 forward, backward and Adam -- as the graph. Adam runs with ``capturable=True`` so its step
 counters live on the device.
 
-Members draw batches and noise from shared generators, so they train on the same
-distribution as single runs but not on the same draws; use the exact per-member path
-(``Ensemble.step`` with per-member generators) where a member must equal a single run.
-Without CUDA (or with ``graph=False``) the same buffers are filled and the same update runs
-eagerly: that is what the CPU tests compare against :meth:`Ensemble.step`.
+Draws come either from one generator per member (exact: member k draws what run k alone
+draws, as :class:`disbench.trainer.BatchSampler` and the global generator would) or from
+one shared generator (one call per draw for all members: fewer launches; members then
+match single runs in distribution only). Without CUDA (or with ``graph=False``) the same
+buffers are filled and the same update runs eagerly: that is what the CPU tests compare
+with :meth:`Ensemble.step` and with single runs.
 """
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 import torch
 from disbench.ensemble import Ensemble
 from disbench.errors import DisbenchError
 
+log = logging.getLogger(__name__)
 _NORMAL = {torch.randn, torch.randn_like}
+Generators = torch.Generator | Sequence[torch.Generator]
 
 
 class GraphedStep:
@@ -40,14 +47,18 @@ class GraphedStep:
     ----------
     ensemble : Ensemble
         The members (its optimiser is switched to ``capturable`` when graphing).
-    data : torch.Tensor
-        The dataset as uint8 images (N, C, H, W) on the ensemble's device; pixel values
-        map to [0, 1] as ``x / 255``, as :class:`disbench.trainer.BatchSampler` does.
+    data : torch.Tensor or numpy.ndarray
+        The dataset as uint8 images (N, C, H, W); pixel values map to [0, 1] as
+        ``x / 255``, as :class:`disbench.trainer.BatchSampler` does. A tensor on the
+        ensemble's device; on CPU also a host array (numpy, memmap, or a dataset's lazily
+        rendered images) indexed with numpy index arrays.
     batch_size : int
         Images per member per step (the protocol's 64).
-    batch_generator, noise_generator : torch.Generator
-        Sources of all members' batch indices and of all members' sampling noise, on the
-        ensemble's device.
+    batch_generator, noise_generator : torch.Generator or list of K torch.Generator
+        Sources of the batch indices and of the sampling noise: one shared generator (one
+        draw for all members) or one per member (exact). Batch indices are drawn as
+        :class:`~disbench.trainer.BatchSampler` draws them (sorted within each batch on
+        CPU, for sequential memmap reads).
     start_step : int
         Step index of the first call (passed to the loss).
     graph : bool or None
@@ -64,10 +75,11 @@ class GraphedStep:
     live in the graph's buffers: they are valid until the next call (clone to keep them).
     """
 
-    def __init__(self, ensemble: Ensemble, data: torch.Tensor, batch_size: int,
-                 batch_generator: torch.Generator, noise_generator: torch.Generator, *,
+    def __init__(self, ensemble: Ensemble, data: Any, batch_size: int,
+                 batch_generator: Generators, noise_generator: Generators, *,
                  start_step: int = 0, graph: bool | None = None, warmup: int = 3) -> None:
         device = ensemble.device
+        k = ensemble.k
         if graph is None:
             graph = device.type == "cuda"
         if graph and ensemble.models[0].loss_depends_on_step:
@@ -77,17 +89,28 @@ class GraphedStep:
         if graph and device.type != "cuda":
             raise DisbenchError(f"CUDA graphs need a CUDA device; the ensemble is on {device}"
                                 " (use graph=False)")
-        if not isinstance(data, torch.Tensor) or data.dtype != torch.uint8:
-            raise DisbenchError("data must be a uint8 tensor of images (N, C, H, W); got "
-                                f"{getattr(data, 'dtype', type(data).__name__)}")
-        if data.device != device:
+        if not isinstance(data, torch.Tensor):
+            if not (hasattr(data, "shape") and hasattr(data, "dtype")):
+                raise DisbenchError("data must be a uint8 tensor (or, on CPU, an array) of "
+                                    f"images (N, C, H, W); got {type(data).__name__}")
+            if device.type != "cpu":
+                raise DisbenchError(f"data is a host array but the ensemble is on {device}; "
+                                    "pass the uint8 tensor on the device (dataset.tensor(device))")
+        elif data.device != device:
             raise DisbenchError(f"data is on {data.device} but the ensemble on {device}; "
                                 "move it with data.to(device) once, before training")
-        if data.dim() != 4 or len(data) < 1:
+        if data.dtype not in (torch.uint8, np.uint8):
+            raise DisbenchError(f"data must hold uint8 images (N, C, H, W); got {data.dtype}")
+        if data.ndim != 4 or len(data) < 1:
             raise DisbenchError(f"data must have shape (N, C, H, W) with N >= 1; got "
                                 f"{tuple(data.shape)}")
         if batch_size < 1:
             raise DisbenchError(f"batch_size must be >= 1; got {batch_size}")
+        for name, gens in (("batch_generator", batch_generator),
+                           ("noise_generator", noise_generator)):
+            if not isinstance(gens, torch.Generator) and len(gens) != k:
+                raise DisbenchError(f"{name}: one generator, or one per member ({k}); got "
+                                    f"{len(gens)}")
         self.ens = ensemble
         self.data = data
         self.batch_size = batch_size
@@ -96,13 +119,11 @@ class GraphedStep:
         self.step_index = start_step
         self.use_graph = graph
         self.warmup = warmup
-        k = ensemble.k
         self.idx = torch.empty((k, batch_size), dtype=torch.long, device=device)
         self.images = torch.empty((k, batch_size, *data.shape[1:]), dtype=torch.uint8,
                                   device=device)
-        probe = data[:batch_size].float().div(255.0)
-        if len(probe) < batch_size:  # a tiny dataset: the probe only needs the shape
-            probe = probe[:1].expand(batch_size, *probe.shape[1:])
+        probe = torch.as_tensor(np.asarray(data[:1])).to(device).float().div(255.0)
+        probe = probe.expand(batch_size, *probe.shape[1:])  # the draws' shapes only
         self.shapes = ensemble.draw_shapes(probe, start_step)
         self.draws = [torch.empty(shape, dtype=dt, device=device)
                       for _, shape, dt in self.shapes]
@@ -114,13 +135,28 @@ class GraphedStep:
 
     def _fill(self) -> None:
         """Draw the next batch indices, images and noise into the fixed buffers."""
-        torch.randint(len(self.data), self.idx.shape, generator=self.batch_generator,
-                      out=self.idx)
+        n, sort = len(self.data), self.idx.device.type == "cpu"
+        if isinstance(self.batch_generator, torch.Generator):
+            torch.randint(n, self.idx.shape, generator=self.batch_generator, out=self.idx)
+            if sort:
+                self.idx.copy_(self.idx.sort(dim=1).values)
+        else:
+            for k, gen in enumerate(self.batch_generator):
+                idx = torch.randint(n, (self.batch_size,), generator=gen, device=gen.device)
+                self.idx[k] = idx.sort().values if sort else idx
         flat = self.images.view(-1, *self.data.shape[1:])
-        torch.index_select(self.data, 0, self.idx.view(-1), out=flat)
-        for buf, (func, shape, dtype) in zip(self.draws, self.shapes):
-            draw = torch.randn if func in _NORMAL else torch.rand
-            draw(shape, generator=self.noise_generator, dtype=dtype, out=buf)
+        if not isinstance(self.data, torch.Tensor):  # a host array, numpy memmap or lazy
+            flat.copy_(torch.from_numpy(np.ascontiguousarray(self.data[self.idx.view(-1)
+                                                                       .numpy()])))
+        else:
+            torch.index_select(self.data, 0, self.idx.view(-1), out=flat)
+        if isinstance(self.noise_generator, torch.Generator):
+            for buf, (func, shape, dtype) in zip(self.draws, self.shapes):
+                _draw_into(func, shape, dtype, self.noise_generator, buf)
+        else:  # member by member, each in the order a single run draws
+            for k, gen in enumerate(self.noise_generator):
+                for buf, (func, shape, dtype) in zip(self.draws, self.shapes):
+                    _draw_into(func, shape[1:], dtype, gen, buf[k])
 
     def _update(self) -> dict[str, torch.Tensor]:
         return self.ens.update(self.images.float().div(255.0), self.draws, self.step_index)
@@ -140,16 +176,34 @@ class GraphedStep:
                 out = self._update()
             torch.cuda.current_stream().wait_stream(side)
         else:
-            # Capture records without running: replay once for this step's update.
-            self.graph = torch.cuda.CUDAGraph()
-            self.ens.optimizer.zero_grad(set_to_none=True)
-            with torch.cuda.graph(self.graph):
-                self.out = self._update()
-            self.graph.replay()
-            out = self.out
+            out = self._capture()
         self.calls += 1
         self.step_index += 1
         return out
+
+    def _capture(self) -> dict[str, torch.Tensor]:
+        """Capture the update and replay it for this step; eager from here on if it fails."""
+        graph = torch.cuda.CUDAGraph()
+        self.ens.optimizer.zero_grad(set_to_none=True)
+        try:
+            with torch.cuda.graph(graph):
+                out = self._update()
+        except Exception as exc:  # noqa: BLE001 -- capture is an optimisation only
+            # Capture records and does not run, so nothing has been updated yet.
+            log.warning("CUDA graph capture failed (%s: %s); training on eagerly",
+                        type(exc).__name__, exc)
+            self.use_graph = False
+            torch.cuda.synchronize()
+            self.ens.optimizer.zero_grad(set_to_none=True)
+            return self._update()
+        self.graph, self.out = graph, out
+        graph.replay()  # capture records without running: run this step's update
+        return out
+
+
+def _draw_into(func, shape, dtype, generator: torch.Generator, out: torch.Tensor) -> None:
+    draw = torch.randn if func in _NORMAL else torch.rand
+    draw(tuple(shape), generator=generator, dtype=dtype, out=out)
 
 
 def _make_capturable(optimizer: torch.optim.Optimizer) -> None:

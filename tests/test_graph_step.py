@@ -42,7 +42,7 @@ def test_fixed_buffers_equal_shared_noise_steps(model):
     batch_gen = torch.Generator().manual_seed(1)
     for i in range(STEPS):
         got = {k: v.clone() for k, v in step().items()}
-        idx = torch.randint(N, (K, B), generator=batch_gen)
+        idx = torch.randint(N, (K, B), generator=batch_gen).sort(dim=1).values  # as on CPU
         want = b.step(data[idx].float().div(255.0), i)
         assert got.keys() == want.keys()
         for k in want:
@@ -103,3 +103,31 @@ def test_graph_replay_matches_eager_on_cuda():
     torch.testing.assert_close(l1, l0, rtol=1e-4, atol=1e-4)
     for n in p0:
         torch.testing.assert_close(p1[n], p0[n], rtol=1e-4, atol=1e-5)
+
+
+def test_per_member_generators_equal_exact_ensemble_steps():
+    """One generator per member: the buffered step is Ensemble.step with per-member draws
+    on the batches BatchSampler would draw (sorted within a batch on CPU)."""
+    models = _models(model="beta_vae")
+    data = _data()
+    a = _ensemble(copy.deepcopy(models))
+    step = GraphedStep(a, data, B, [torch.Generator().manual_seed(s) for s in range(K)],
+                       [torch.Generator().manual_seed(100 + s) for s in range(K)], graph=False)
+    b = _ensemble(copy.deepcopy(models))  # its noise generators are seeded 100 + k
+    batch_gens = [torch.Generator().manual_seed(s) for s in range(K)]
+    for i in range(STEPS):
+        got = {k: v.clone() for k, v in step().items()}
+        idx = torch.stack([torch.randint(N, (B,), generator=g).sort().values
+                           for g in batch_gens])
+        want = b.step(data[idx].float().div(255.0), i)
+        for k in want:
+            assert torch.equal(got[k], want[k]), k
+    for name in a.params:
+        assert torch.equal(a.params[name], b.params[name]), name
+
+
+def test_generator_count_is_checked():
+    ens = _ensemble(_models("cpu", "beta_vae"))
+    with pytest.raises(DisbenchError, match="one per member"):
+        GraphedStep(ens, _data(), B, [torch.Generator()] * (K - 1), torch.Generator(),
+                    graph=False)
