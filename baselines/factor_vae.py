@@ -10,12 +10,12 @@ Optimisers as disentanglement_lib's FactorVAE runs (google-research/disentanglem
 betas (0.9, 0.999), eps 1e-8), the discriminator its own Adam (lr 1e-4, betas (0.5, 0.9)).
 
 Discriminator: the paper's appendix describes an MLP of "6 layers" of 1000 units with
-LeakyReLU. We read that as 6 linear layers (5 hidden layers of 1000 units with LeakyReLU
-0.2, then 2 logits), as the PyTorch re-implementation 1Konny/FactorVAE (``model.py``) does.
-disentanglement_lib's ``fc_discriminator`` (``methods/shared/architectures.py``, citing
-Appendix A of the paper) instead has 6 *hidden* layers of 1000 units (leaky ReLU, TF
-default slope 0.2) plus the 2-logit layer, i.e. 7 linear layers; set ``disc_layers=7`` to
-match it. (We could not check the paper's own wording against its text.)
+LeakyReLU. We follow the reference library's reading: disentanglement_lib's
+``fc_discriminator`` (``methods/shared/architectures.py``, citing Appendix A of the paper)
+has 6 *hidden* layers of 1000 units (leaky ReLU, slope 0.2) and then the 2-logit layer,
+i.e. 7 linear layers (``disc_layers=7``, the default). The PyTorch re-implementation
+1Konny/FactorVAE (``model.py``) reads it as 6 linear layers; set ``disc_layers=6`` for
+that. (We could not check the paper's own wording against its text.)
 
 Deviation (as disentanglement_lib): the permuted samples come from the same batch
 (detached), not from a second independent batch as in Algorithm 1.
@@ -40,11 +40,12 @@ class FactorVAEHparams(ModelHparams):
     """gamma: TC weight (35, recorded as the dSprites setting of Kim & Mnih 2018; not
     re-checked against the paper text; disentanglement_lib's unsupervised study sweeps
     gamma in {10, 20, 30, 40, 50, 100}); disc_layers: linear layers of D (see the module
-    docstring); disc_lr, disc_beta1, disc_beta2: the discriminator's Adam."""
+    docstring; 7 = 6 hidden layers, as disentanglement_lib); disc_lr, disc_beta1,
+    disc_beta2: the discriminator's Adam."""
 
     gamma: float = 35.0
     disc_hidden: int = 1000
-    disc_layers: int = 6
+    disc_layers: int = 7
     disc_lr: float = 1e-4
     disc_beta1: float = 0.5
     disc_beta2: float = 0.9

@@ -186,7 +186,9 @@ def test_paper_defaults():
     assert opts["model"].defaults["lr"] == 1e-4 and opts["model"].defaults["betas"] == (0.9, 0.999)
     assert opts["discriminator"].defaults["betas"] == (0.5, 0.9)
     linears = [m for m in fv.discriminator.modules() if isinstance(m, torch.nn.Linear)]
-    assert len(linears) == 6 and linears[0].out_features == 1000 and linears[-1].out_features == 2
+    # disentanglement_lib's fc_discriminator: 6 hidden layers of 1000, then 2 logits.
+    assert len(linears) == 7 and linears[0].out_features == 1000 and linears[-1].out_features == 2
+    assert all(m.out_features == 1000 for m in linears[:-1])
     disc_ids = {id(p) for p in fv.discriminator.parameters()}
     assert not disc_ids & {id(p) for g in opts["model"].param_groups for p in g["params"]}
     d1, d2 = baselines.create("dip_vae_i").hparams, baselines.create("dip_vae_ii").hparams
