@@ -122,7 +122,9 @@ class GraphedStep:
         self.idx = torch.empty((k, batch_size), dtype=torch.long, device=device)
         self.images = torch.empty((k, batch_size, *data.shape[1:]), dtype=torch.uint8,
                                   device=device)
-        probe = torch.as_tensor(np.asarray(data[:1])).to(device).float().div(255.0)
+        first = data[:1] if isinstance(data, torch.Tensor) else torch.from_numpy(
+            np.ascontiguousarray(data[:1]))
+        probe = first.to(device).float().div(255.0)
         probe = probe.expand(batch_size, *probe.shape[1:])  # the draws' shapes only
         self.shapes = ensemble.draw_shapes(probe, start_step)
         self.draws = [torch.empty(shape, dtype=dt, device=device)
