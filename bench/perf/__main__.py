@@ -75,7 +75,7 @@ def markdown(rows: list[dict], command: str) -> str:
              "| benchmark | baseline | value | unit | ratio | note |",
              "|---|---:|---:|---|---:|---|"]
     for r in rows:
-        note = str(r.get("note", "")).replace("|", "/")
+        note = str(r.get("note", "")).replace("|", "\\|")  # a literal bar in a cell
         lines.append(f"| {r['name']} | {_fmt(r.get('baseline'))} | {_fmt(r.get('value'))} | "
                      f"{r.get('unit', '')} | {_fmt(r.get('ratio'))} | {note} |")
     return "\n".join(lines) + "\n"
