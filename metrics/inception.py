@@ -188,10 +188,12 @@ def preprocess(batch: Any, *, size: int = INPUT_SIZE) -> Any:
         raise ValueError(
             f"images must have shape (N, C, H, W) with C = 1 or 3, got {tuple(t.shape)}"
         )
+    if t.shape[-2:] != (size, size):
+        # Before the grayscale expansion: bilinear acts per channel, so resizing one channel
+        # and repeating it is identical to resizing three copies, at a third of the work.
+        t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
     if t.shape[1] == 1:
         t = t.expand(-1, 3, -1, -1)
-    if t.shape[-2:] != (size, size):
-        t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
     return t.contiguous()
 
 
@@ -262,7 +264,8 @@ def inception_features(
     try:
         with torch.no_grad():
             for chunk in it:
-                x = preprocess(chunk).to(device)
+                # The small raw batch goes to the device; resizing to 299 happens there.
+                x = preprocess(torch.as_tensor(chunk).to(device))
                 f = network(x).reshape(x.shape[0], -1).double().cpu().numpy()
                 if out is None:
                     out = np.empty((n, f.shape[1]), dtype=np.float64)
