@@ -95,8 +95,8 @@ def test_graph_replay_matches_eager_on_cuda():
     runs = []
     for graph in (False, True):
         ens = _ensemble(copy.deepcopy(models))
-        step = GraphedStep(ens, data, B, torch.Generator(dev).manual_seed(1),
-                           torch.Generator(dev).manual_seed(2), graph=graph, warmup=2)
+        step = GraphedStep(ens, data, B, torch.Generator(device=dev).manual_seed(1),
+                           torch.Generator(device=dev).manual_seed(2), graph=graph, warmup=2)
         losses = [step()["loss"].clone() for _ in range(6)]  # 2 warm-up, capture, 3 replays
         runs.append((torch.stack(losses), {n: p.detach().clone() for n, p in ens.params.items()}))
     (l0, p0), (l1, p1) = runs
