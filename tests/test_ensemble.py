@@ -102,3 +102,13 @@ def test_compatibility_rules():
     mixed[1] = RunConfig(**{**mixed[1].__dict__, "steps": 99})
     assert len(group_runs(mixed)) == 2
     assert compatible(MODELS["beta_vae"], mixed) is not None
+
+
+def test_cuda_graphs_flag_without_cuda_trains_eagerly(trained, tmp_path):
+    """--cuda-graphs on a CPU run is a no-op: the same checkpoints as without it."""
+    out, cfgs = trained
+    train_ensemble(cfgs, tmp_path, progress=False, cuda_graphs=True)
+    for c in cfgs:
+        a = load_checkpoint(c.run_dir(tmp_path) / "model.pt")["model"]
+        b = load_checkpoint(c.run_dir(out / "ensemble") / "model.pt")["model"]
+        assert all(torch.equal(a[k], b[k]) for k in b)
