@@ -88,15 +88,8 @@ def _graphed(device, data, k, steps, warmup, amp=False, graph=True, exact=False)
 
 
 def _ensemble(device, data, k, steps, warmup, amp=False, vectorised=False) -> float:
-    models, gens = [], []
-    for s in range(k):
-        torch.manual_seed(s)
-        m = baselines.create("beta_vae", image_shape=(1, 64, 64), beta=float(1 + s % 8))
-        m = m.to(device)
-        if amp:
-            m.amp_dtype = torch.bfloat16
-        models.append(m)
-        gens.append(torch.Generator(device=device).manual_seed(1000 + s))
+    models = _members(device, k, amp)
+    gens = [torch.Generator(device=device).manual_seed(1000 + s) for s in range(k)]
     shared = torch.Generator(device=device).manual_seed(999) if vectorised else None
     ens = Ensemble(models, None, gens, vary=["beta"], shared_noise=shared)
     batch_gens = [torch.Generator(device=device).manual_seed(s) for s in range(k)]
