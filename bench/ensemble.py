@@ -246,8 +246,11 @@ class Ensemble:
         full = self.optimizer.state_dict()
         state = {}
         for idx, s in full["state"].items():
+            # Scalars (Adam's step) to the host, where a single run's Adam keeps them (a
+            # capturable Adam, as under CUDA graphs, keeps them on the device).
             state[idx] = {n: (v[k].clone() if torch.is_tensor(v) and v.dim() > 0 else
-                              (v.clone() if torch.is_tensor(v) else v)) for n, v in s.items()}
+                              (v.detach().cpu().clone() if torch.is_tensor(v) else v))
+                          for n, v in s.items()}
         return {"state": state, "param_groups": copy.deepcopy(full["param_groups"])}
 
     def load_member(self, k: int, model_state: dict, opt_state: dict) -> None:
