@@ -258,3 +258,20 @@ class Model(nn.Module):
 
     def extra_repr(self) -> str:
         return f"hparams={self.hparams}"
+
+
+class LatentDiscriminator:
+    """Mixin for models with a latent discriminator ``self.discriminator`` (FactorVAE,
+    WAE-GAN): the main optimiser leaves it out, and it gets its own Adam from the hparams
+    ``disc_lr``, ``disc_beta1`` and ``disc_beta2``. List it before the model base class."""
+
+    def model_parameters(self) -> Iterator[nn.Parameter]:
+        return (p for n, p in self.named_parameters() if not n.startswith("discriminator."))
+
+    def make_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
+        opts = super().make_optimizers(lr)
+        hp = self.hparams
+        opts["discriminator"] = torch.optim.Adam(
+            self.discriminator.parameters(), lr=hp.disc_lr, betas=(hp.disc_beta1, hp.disc_beta2)
+        )
+        return opts

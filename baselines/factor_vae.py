@@ -22,13 +22,12 @@ Deviation (as disentanglement_lib): the permuted samples come from the same batc
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from disbench.baselines import objectives as obj
-from disbench.baselines.base import ModelHparams
+from disbench.baselines.base import LatentDiscriminator, ModelHparams
 from disbench.baselines.networks import mlp
 from disbench.baselines.registry import register
 from disbench.baselines.vae import GaussianVAE
@@ -52,7 +51,7 @@ class FactorVAEHparams(ModelHparams):
 
 
 @register("factor_vae")
-class FactorVAE(GaussianVAE):
+class FactorVAE(LatentDiscriminator, GaussianVAE):
     """FactorVAE with its latent discriminator ``self.discriminator`` (logits: [q(z), perm])."""
 
     Hparams = FactorVAEHparams
@@ -62,17 +61,6 @@ class FactorVAE(GaussianVAE):
         hp = self.hparams
         sizes = [hp.latent_dim] + [hp.disc_hidden] * (hp.disc_layers - 1) + [2]
         self.discriminator = mlp(sizes, nn.LeakyReLU, negative_slope=0.2)
-
-    def model_parameters(self) -> Iterator[nn.Parameter]:
-        return (p for n, p in self.named_parameters() if not n.startswith("discriminator."))
-
-    def make_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
-        opts = super().make_optimizers(lr)
-        hp = self.hparams
-        opts["discriminator"] = torch.optim.Adam(
-            self.discriminator.parameters(), lr=hp.disc_lr, betas=(hp.disc_beta1, hp.disc_beta2)
-        )
-        return opts
 
     def regularizer(self, x, z, mean, logvar, step):
         logits = self.discriminator(z).float()

@@ -39,13 +39,12 @@ Choices stated:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from disbench.baselines import objectives as obj
-from disbench.baselines.base import Model, ModelHparams
+from disbench.baselines.base import LatentDiscriminator, Model, ModelHparams
 from disbench.baselines.likelihoods import Likelihood
 from disbench.baselines.networks import (
     ConvDecoder,
@@ -143,7 +142,7 @@ class WAEGANHparams(WAEHparams):
 
 
 @register("wae_gan")
-class WAEGAN(_WAE):
+class WAEGAN(LatentDiscriminator, _WAE):
     """WAE-GAN: a latent discriminator ``self.discriminator`` (one logit: prior vs encoder)."""
 
     Hparams = WAEGANHparams
@@ -153,17 +152,6 @@ class WAEGAN(_WAE):
         hp = self.hparams
         sizes = [hp.latent_dim] + [hp.disc_hidden] * (hp.disc_layers - 1) + [1]
         self.discriminator = mlp(sizes, nn.ReLU)
-
-    def model_parameters(self) -> Iterator[nn.Parameter]:
-        return (p for n, p in self.named_parameters() if not n.startswith("discriminator."))
-
-    def make_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
-        opts = super().make_optimizers(lr)
-        hp = self.hparams
-        opts["discriminator"] = torch.optim.Adam(
-            self.discriminator.parameters(), lr=hp.disc_lr, betas=(hp.disc_beta1, hp.disc_beta2)
-        )
-        return opts
 
     def discriminator_loss(self, z_enc: torch.Tensor) -> torch.Tensor:
         """-lambda [log D(z_prior) + log(1 - D(z_enc))] (averaged), codes detached."""
