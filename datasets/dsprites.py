@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 from disbench.atomic import atomic_path, write_json
-from disbench.datasets.download import OfficialFile, ensure_file, import_file
+from disbench.datasets.download import OfficialFile, ensure_file
 from disbench.datasets.ground_truth import (
     GroundTruthDataset,
     RenderedImages,
@@ -390,14 +390,8 @@ class DSprites(GroundTruthDataset):
     image_shape = (1, 64, 64)
     binary = True
 
-    def sample_observations_from_factors(self, factors: Any, rng: Any = None) -> np.ndarray:
-        """uint8 (n, 1, 64, 64) images (0/255) of the given factor classes."""
-        f = self.check_factors(factors)
-        if isinstance(self.images, RenderedImages):
-            return render(f)  # the twin renders on demand, straight from the factors
-        return self.images_at(f @ self.strides)
+    render_factors = staticmethod(render)
 
-    # -------------------------------------------------------------- registry interface
     @classmethod
     def load_official(cls, split: str | None = None, *, download: bool = True,
                       progress: bool = True) -> DSprites:
@@ -437,15 +431,6 @@ class DSprites(GroundTruthDataset):
         convert_npz(npz, dest, trusted=False, progress=progress)
         write_json(dest.with_suffix(".json"), {"source": TWIN_VERSION, "file": str(npz)})
         return cls.folder()
-
-    @classmethod
-    def import_dir(cls, folder: str | Path) -> list[Path]:
-        """Copy ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` from ``folder``, verified."""
-        src = Path(folder) / OFFICIAL.name
-        if not src.exists():
-            raise DisbenchError(f"{folder} does not hold {OFFICIAL.name} (download it from "
-                                f"{OFFICIAL.url})")
-        return [import_file(src, OFFICIAL, cls.folder())]
 
     @classmethod
     def describe(cls) -> dict:

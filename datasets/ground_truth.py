@@ -206,11 +206,17 @@ class GroundTruthDataset:
         cols = [randint(rng, s, n) for s in self.factor_sizes]
         return np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.int64)
 
+    #: ``render(factors) -> uint8 images``, a staticmethod on twins that render on demand
+    #: (then drawn straight from the factors, without the flat-index round trip), or None
+    render_factors: Any = None
+
     def sample_observations_from_factors(self, factors: Any, rng: RandomLike = None) -> np.ndarray:
         """uint8 (n, C, H, W) images of the given factor classes (``rng`` is unused: the
         images are a deterministic function of the factors)."""
-        idx = self.index_of(factors)
-        return self.images_at(idx)
+        f = self.check_factors(factors)
+        if self.render_factors is not None and isinstance(self.images, RenderedImages):
+            return self.render_factors(f)
+        return self.images_at(f @ self.strides)
 
     def images_at(self, idx: np.ndarray) -> np.ndarray:
         """uint8 (n, C, H, W) images at flat indices, read in sorted order (fast on memmaps)."""
@@ -264,6 +270,18 @@ class GroundTruthDataset:
     @classmethod
     def official_available(cls, split: str | None = None) -> bool:
         return (cls.folder() / cls.official_file.name).exists()
+
+    @classmethod
+    def import_dir(cls, folder: str | Path) -> list[Path]:
+        """Copy the official file from ``folder`` into the cache, verified."""
+        from disbench.datasets.download import import_file
+        from disbench.errors import DisbenchError
+
+        f = cls.official_file
+        src = Path(folder) / f.name
+        if not src.exists():
+            raise DisbenchError(f"{folder} does not hold {f.name} (download it from {f.url})")
+        return [import_file(src, f, cls.folder())]
 
     def tensor(self, device: Any = "cpu") -> Any:
         """The whole uint8 (N, C, H, W) array as one torch tensor on ``device``."""

@@ -35,11 +35,10 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from disbench.atomic import atomic_path, write_json
-from disbench.datasets.download import OfficialFile, ensure_file, import_file
+from disbench.datasets.download import OfficialFile, ensure_file
 from disbench.datasets.ground_truth import (
     GroundTruthDataset,
     RenderedImages,
@@ -360,12 +359,7 @@ class Shapes3D(GroundTruthDataset):
     image_shape = (3, 64, 64)
     binary = False
 
-    def sample_observations_from_factors(self, factors: Any, rng: Any = None) -> np.ndarray:
-        """uint8 (n, 3, 64, 64) images of the given factor classes."""
-        f = self.check_factors(factors)
-        if isinstance(self.images, RenderedImages):
-            return render(f)
-        return self.images_at(f @ self.strides)
+    render_factors = staticmethod(render)
 
     @classmethod
     def load_official(cls, split: str | None = None, *, download: bool = True,
@@ -408,15 +402,6 @@ class Shapes3D(GroundTruthDataset):
         convert_h5(h5, dest, progress=progress)
         write_json(dest.with_suffix(".json"), {"source": TWIN_VERSION, "file": str(h5)})
         return cls.folder()
-
-    @classmethod
-    def import_dir(cls, folder: str | Path) -> list[Path]:
-        """Copy ``3dshapes.h5`` from ``folder`` into the cache, verified."""
-        src = Path(folder) / OFFICIAL.name
-        if not src.exists():
-            raise DisbenchError(f"{folder} does not hold {OFFICIAL.name} (download it from "
-                                f"{OFFICIAL.url})")
-        return [import_file(src, OFFICIAL, cls.folder())]
 
     @classmethod
     def describe(cls) -> dict:

@@ -218,8 +218,9 @@ def test_official_flow_on_a_verified_file(empty_cache, monkeypatch, tmp_path):
     src = tmp_path / dsp.OFFICIAL.name
     _write_npz(src, arrays)
     md5 = hashlib.md5(src.read_bytes()).hexdigest()
-    monkeypatch.setattr(dsp, "OFFICIAL", OfficialFile(dsp.OFFICIAL.name, "http://127.0.0.1:9/x",
-                                                      md5=md5))
+    spec = OfficialFile(dsp.OFFICIAL.name, "http://127.0.0.1:9/x", md5=md5)
+    monkeypatch.setattr(dsp, "OFFICIAL", spec)
+    monkeypatch.setattr(dsp.DSprites, "official_file", spec)
     monkeypatch.setattr(dsp, "NUM_IMAGES", 1024)
     monkeypatch.setattr(dsp.DSprites, "factor_sizes", (1, 1, 1, 32, 32))
     dsp.DSprites.import_dir(tmp_path)
