@@ -13,7 +13,6 @@ Storage: ``$DISBENCH_DATA/judges/sprites-<fingerprint>.pt`` (written atomically)
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from disbench.atomic import torch_save, write_text
+from disbench.datasets.download import file_hash
 from disbench.errors import DisbenchError
 from disbench.paths import data_root
 from torch import nn
@@ -100,14 +100,6 @@ def judge_path(fingerprint: str) -> Path:
     return data_root() / "judges" / f"sprites-{fingerprint}.pt"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _labels(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(dataset.action_labels), np.asarray(dataset.static_labels)
 
@@ -162,7 +154,7 @@ def save_judge(judge: SpritesJudge, fingerprint: str) -> Path:
     payload = {"format_version": FORMAT_VERSION, "fingerprint": fingerprint, "config": cfg,
                "state_dict": {k: v.detach().cpu() for k, v in judge.state_dict().items()}}
     torch_save(path, payload)
-    write_text(path.with_name(path.name + ".sha256"), f"{_sha256(path)}  {path.name}\n")
+    write_text(path.with_name(path.name + ".sha256"), f"{file_hash(path)}  {path.name}\n")
     log.info("stored the judge at %s", path)
     return path
 
@@ -176,7 +168,7 @@ def load_judge(fingerprint: str, device: Any = "cpu") -> SpritesJudge:
     if not sums.is_file():
         raise DisbenchError(f"{sums} is missing; delete {path} and run 'disbench judge train'")
     expected = sums.read_text().split()[0]
-    if _sha256(path) != expected:
+    if file_hash(path) != expected:
         raise DisbenchError(f"{path}: sha256 does not match {sums} (corrupt or modified); "
                             f"delete it and run 'disbench judge train' again")
     payload = torch.load(path, map_location="cpu", weights_only=True)

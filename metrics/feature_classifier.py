@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from disbench.datasets.download import file_hash
 from disbench.metrics.fid import fid as _frechet_from_features
 from torch import nn
 
@@ -199,19 +200,11 @@ def cache_path(dataset: Any, config: ClassifierConfig | None = None) -> Path:
     return data_root() / "feature_classifiers" / f"{name}-{_fingerprint(dataset, cfg)}.pt"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _load(path: Path, device: torch.device) -> tuple[FeatureClassifier, dict] | None:
     sidecar = path.with_name(path.name + ".sha256")
     if not (path.is_file() and sidecar.is_file()):
         return None
-    if sidecar.read_text().split()[0] != _sha256(path):
+    if sidecar.read_text().split()[0] != file_hash(path):
         log.warning("feature classifier %s fails its checksum; retraining it", path)
         return None
     blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -244,7 +237,7 @@ def get_feature_classifier(
     if cache:
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         torch_save(path, {"format_version": FORMAT_VERSION, "state_dict": state, "info": info})
-        write_text(path.with_name(path.name + ".sha256"), f"{_sha256(path)}  {path.name}\n")
+        write_text(path.with_name(path.name + ".sha256"), f"{file_hash(path)}  {path.name}\n")
     return net, info
 
 

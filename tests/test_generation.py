@@ -1,3 +1,4 @@
+import hashlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -101,7 +102,7 @@ def test_feature_classifier_cached_with_checksum(empty_cache):
     path.write_bytes(b"corrupt")
     fc.get_feature_classifier(ds, cfg, device="cpu")
     assert path.stat().st_size > 100
-    assert sidecar.read_text().split()[0] == fc._sha256(path)
+    assert sidecar.read_text().split()[0] == hashlib.sha256(path.read_bytes()).hexdigest()
     # a different config is a different file
     assert fc.cache_path(ds, fc.ClassifierConfig(steps=31)) != path
 
