@@ -29,6 +29,22 @@ def to_numpy(x: Any, name: str) -> np.ndarray:
     return arr
 
 
+def _two_d(x: Any, name: str, kind: str, column: str) -> np.ndarray:
+    """``x`` as a non-empty 2-D array (samples x ``column``s) of ``kind`` (codes, factors)."""
+    arr = to_numpy(x, name)
+    columns = f"{column}s"
+    if arr.ndim == 1:
+        raise ValueError(
+            f"{name}: got a 1-D array of shape {arr.shape}; {kind} must be 2-D (samples x "
+            f"{columns}); use {kind}.reshape(-1, 1) for a single {column}"
+        )
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (samples x {columns}), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name}: empty array of shape {arr.shape}")
+    return arr
+
+
 def check_codes(x: Any, name: str = "codes", *, min_samples: int = 1) -> np.ndarray:
     """Codes: a finite 2-D float array (N samples x D dimensions).
 
@@ -36,16 +52,7 @@ def check_codes(x: Any, name: str = "codes", *, min_samples: int = 1) -> np.ndar
     exactly as ``np.histogram`` computes them on the same array); other numeric inputs become
     float64.
     """
-    arr = to_numpy(x, name)
-    if arr.ndim == 1:
-        raise ValueError(
-            f"{name}: got a 1-D array of shape {arr.shape}; codes must be 2-D (samples x "
-            "dimensions); use codes.reshape(-1, 1) for a single dimension"
-        )
-    if arr.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array (samples x dimensions), got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name}: empty array of shape {arr.shape}")
+    arr = _two_d(x, name, "codes", "dimension")
     if arr.dtype.kind == "b" or arr.dtype.kind in "iu":
         arr = arr.astype(np.float64)
     elif arr.dtype.kind == "f":
@@ -81,16 +88,7 @@ def check_factors(
     the classifiers are undefined). ``allow_continuous`` accepts real-valued factors (returned
     as float64; used by SAP with ``continuous_factors=True``).
     """
-    arr = to_numpy(y, name)
-    if arr.ndim == 1:
-        raise ValueError(
-            f"{name}: got a 1-D array of shape {arr.shape}; factors must be 2-D (samples x "
-            "factors); use factors.reshape(-1, 1) for a single factor"
-        )
-    if arr.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array (samples x factors), got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name}: empty array of shape {arr.shape}")
+    arr = _two_d(y, name, "factors", "factor")
     if arr.dtype.kind == "b":
         arr = arr.astype(np.int64)
     if arr.dtype.kind == "f":
