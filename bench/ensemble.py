@@ -334,7 +334,9 @@ def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: boo
 
     device = resolve_device(todo[0].device)
     ds = datasets.get(todo[0].dataset, source=todo[0].source, split=todo[0].split)
-    models, noise_gens, samplers, confs = [], [], [], []
+    vary = _differing(todo)
+    models, noise_gens, batch_gens, confs = [], [], [], []
+    sampler = None  # the first member's BatchSampler: the data, on the device on CUDA
     for c in todo:
         # The same seeding sequence as a single run, so member k == run k alone.
         torch.manual_seed(c.seed)
@@ -348,26 +350,30 @@ def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: boo
                       else torch.cuda.get_rng_state(device))
         models.append(model)
         noise_gens.append(gen)
-        samplers.append(BatchSampler(ds, c.batch_size, device, c.seed) if not samplers
-                        else _SharedDataSampler(samplers[0], c.seed))
+        if sampler is None:
+            sampler = BatchSampler(ds, c.batch_size, device, c.seed)
+            batch_gens.append(sampler.generator)
+        else:  # the generator a BatchSampler of this run would have
+            batch_gens.append(torch.Generator(device=sampler.generator.device).manual_seed(c.seed))
         confs.append({
             **c.to_dict(), "hparams": hparams, "device": device.type, "run_id": c.run_id(),
             "dataset_fingerprint": getattr(ds, "fingerprint", None), "dataset_size": len(ds),
             "format_version": FORMAT_VERSION, "disbench_version": __version__,
             "torch_version": torch.__version__, "python_version": platform.python_version(),
-            "ensemble": {"size": len(todo), "vary": _differing(todo)},
+            "ensemble": {"size": len(todo), "vary": vary},
         })
-    vary = [k for k in _differing(todo)]
     ens = Ensemble(models, todo[0].lr, noise_gens, vary)
     if start:
         for k, (c, st) in enumerate(zip(todo, states)):
             ens.load_member(k, st["model"], st["optimizers"]["model"])
-            noise_gens[k].set_state(st["rng"]["torch"])
-            samplers[k].generator.set_state(st["rng"]["batch"])
+            # Where checkpoint() keeps it: the global stream a single run draws from.
+            noise_gens[k].set_state(st["rng"]["torch"] if device.type == "cpu"
+                                    else st["rng"]["cuda"][0])
+            batch_gens[k].set_state(st["rng"]["batch"])
     if cuda_graphs is None:
         cuda_graphs = os.environ.get("DISBENCH_CUDA_GRAPHS", "") == "1"
-    step_fn = GraphedStep(ens, samplers[0].data, todo[0].batch_size,
-                          [s.generator for s in samplers], noise_gens, start_step=start,
+    step_fn = GraphedStep(ens, sampler.data, todo[0].batch_size, batch_gens, noise_gens,
+                          start_step=start,
                           graph=cuda_graphs and device.type == "cuda")
 
     run_dirs = [c.run_dir(out_root) for c in todo]
@@ -381,7 +387,7 @@ def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: boo
     def checkpoint(step: int) -> None:
         for k, (c, d) in enumerate(zip(todo, run_dirs)):
             _write_log(d / "train_log.csv", rows[k])
-            rng = _rng_state(samplers[k])
+            rng = _rng_state(batch_gens[k])
             # The member's noise stream is what a single run draws from the global generator.
             if device.type == "cpu":
                 rng["torch"] = noise_gens[k].get_state()
@@ -416,19 +422,6 @@ def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: boo
     finally:
         bar.close()
     return [c.run_dir(out_root) for c in cfgs]
-
-
-class _SharedDataSampler:
-    """A :class:`BatchSampler` with its own generator over another sampler's data."""
-
-    def __init__(self, first: Any, seed: int) -> None:
-        self.__dict__.update({k: v for k, v in first.__dict__.items() if k != "generator"})
-        self.generator = torch.Generator(device=first.generator.device)
-        self.generator.manual_seed(seed)
-        self._next = type(first).next
-
-    def next(self) -> torch.Tensor:
-        return self._next(self)
 
 
 def group_runs(cfgs: list[RunConfig], max_size: int = 32) -> list[list[RunConfig]]:

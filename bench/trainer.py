@@ -84,13 +84,13 @@ class BatchSampler:
 
 
 # -- RNG state (weights_only-loadable: tensors, ints, floats, lists) ----------------------
-def _rng_state(sampler: BatchSampler) -> dict[str, Any]:
+def _rng_state(batch_generator: torch.Generator) -> dict[str, Any]:
     np_state = np.random.get_state()
     py_state = random.getstate()
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
-        "batch": sampler.generator.get_state(),
+        "batch": batch_generator.get_state(),
         "numpy": {
             "keys": torch.from_numpy(np_state[1].astype(np.int64)),
             "pos": int(np_state[2]),
@@ -249,7 +249,7 @@ def train(
             "step": step,
             "model": model.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-            "rng": _rng_state(sampler),
+            "rng": _rng_state(sampler.generator),
             "log_acc": {k: v.detach().cpu() for k, v in acc.items()},
             "log_count": count,
         })

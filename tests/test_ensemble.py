@@ -112,3 +112,21 @@ def test_cuda_graphs_flag_without_cuda_trains_eagerly(trained, tmp_path):
         a = load_checkpoint(c.run_dir(tmp_path) / "model.pt")["model"]
         b = load_checkpoint(c.run_dir(out / "ensemble") / "model.pt")["model"]
         assert all(torch.equal(a[k], b[k]) for k in b)
+
+
+def test_ensemble_resumes_where_it_stopped(trained, tmp_path):
+    """Members stopped at step 4 and resumed as an ensemble to step 6 equal an ensemble
+    trained to step 6 in one go (weights bit for bit, on CPU)."""
+    import shutil
+
+    out, cfgs = trained
+    longer = [RunConfig(**{**c.__dict__, "steps": STEPS + 2}) for c in cfgs]
+    for c, lc in zip(cfgs, longer):
+        shutil.copytree(c.run_dir(out / "ensemble"), lc.run_dir(tmp_path / "resumed"))
+    train_ensemble(longer, tmp_path / "resumed", progress=False)
+    train_ensemble(longer, tmp_path / "straight", progress=False)
+    for lc in longer:
+        a = load_checkpoint(lc.run_dir(tmp_path / "resumed") / "model.pt")
+        b = load_checkpoint(lc.run_dir(tmp_path / "straight") / "model.pt")
+        assert a["step"] == b["step"] == STEPS + 2
+        assert all(torch.equal(a["model"][k], b["model"][k]) for k in b["model"])
