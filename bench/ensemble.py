@@ -134,22 +134,16 @@ class Ensemble:
         One per member: the source of its sampling noise (reparameterisation etc.).
     vary : list of str
         Names of float hyperparameters that differ between members.
-    shared_noise : torch.Generator, optional
-        Draw every member's noise from this one generator in one call per step (fast on a
-        GPU; members then no longer reproduce single runs draw for draw, only in
-        distribution). Default: each member's own generator (exact, used on CPU).
     """
 
     def __init__(self, models: list[torch.nn.Module], lr: float | None,
-                 noise_generators: list[torch.Generator], vary: list[str],
-                 shared_noise: torch.Generator | None = None) -> None:
+                 noise_generators: list[torch.Generator], vary: list[str]) -> None:
         from torch.func import stack_module_state
 
         self.k = len(models)
         self.models = models
         self.device = models[0].device
         self.noise_generators = noise_generators
-        self.shared_noise = shared_noise
         self.vary = list(vary)
         self.hp_values = {n: torch.tensor([float(getattr(m.hparams, n)) for m in models],
                                           device=self.device) for n in self.vary}
@@ -207,13 +201,10 @@ class Ensemble:
 
     def step(self, xs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         """One optimisation step on member batches ``xs`` (K, B, ...); per-member terms (K,)."""
-        shapes = self.draw_shapes(xs[0], step)
-        if self.shared_noise is not None:
-            # One draw for all members (GPU): statistically the same, no per-member launches.
-            draws = _draw(shapes, self.shared_noise, self.device)
-        else:
-            per_member = [_draw(self.calls, g, self.device) for g in self.noise_generators]
-            draws = [torch.stack([d[i] for d in per_member]) for i in range(len(self.calls))]
+        if self.calls is None:
+            self._record(xs[0], step)
+        per_member = [_draw(self.calls, g, self.device) for g in self.noise_generators]
+        draws = [torch.stack([d[i] for d in per_member]) for i in range(len(self.calls))]
         return self.update(xs, draws, step)
 
     def update(self, xs: torch.Tensor, draws: list[torch.Tensor],

@@ -25,25 +25,29 @@ def _data(device="cpu"):
     return torch.randint(0, 256, (N, 1, 28, 28), generator=g, dtype=torch.uint8).to(device)
 
 
-def _ensemble(models, shared=None):
+def _ensemble(models):
     gens = [torch.Generator(device=models[0].device).manual_seed(100 + i) for i in range(K)]
-    return Ensemble(models, 1e-3, gens, vary=["beta"], shared_noise=shared)
+    return Ensemble(models, 1e-3, gens, vary=["beta"])
 
 
 @pytest.mark.parametrize("model", ["beta_vae", "beta_tcvae"])
-def test_fixed_buffers_equal_shared_noise_steps(model):
-    """Same generators, same draws: the buffered step is exactly Ensemble.step."""
+def test_fixed_buffers_equal_updates_on_shared_draws(model):
+    """One shared generator each for batches and noise: the buffered step is exactly
+    Ensemble.update on the same draws made here, call by call."""
     models = _models(model=model)
     data = _data()
     a = _ensemble(copy.deepcopy(models))
     step = GraphedStep(a, data, B, torch.Generator().manual_seed(1),
                        torch.Generator().manual_seed(2), graph=False)
-    b = _ensemble(copy.deepcopy(models), shared=torch.Generator().manual_seed(2))
-    batch_gen = torch.Generator().manual_seed(1)
+    b = _ensemble(copy.deepcopy(models))
+    batch_gen, noise_gen = torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)
     for i in range(STEPS):
         got = {k: v.clone() for k, v in step().items()}
         idx = torch.randint(N, (K, B), generator=batch_gen).sort(dim=1).values  # as on CPU
-        want = b.step(data[idx].float().div(255.0), i)
+        xs = data[idx].float().div(255.0)
+        draws = [(torch.randn if f in (torch.randn, torch.randn_like) else torch.rand)(
+            shape, generator=noise_gen, dtype=dt) for f, shape, dt in b.draw_shapes(xs[0], i)]
+        want = b.update(xs, draws, i)
         assert got.keys() == want.keys()
         for k in want:
             assert torch.equal(got[k], want[k]), k
