@@ -22,11 +22,11 @@ test: install
 	$(VENV)/bin/disbench regress --suite ci
 
 bench: install
-	$(VENV)/bin/disbench sweep bench/suites/default.yaml --out runs/default
-	$(VENV)/bin/disbench leaderboard runs/default --spec bench/suites/default.yaml --format csv,latex,markdown --out results --plots
+	$(VENV)/bin/disbench sweep bench/sweeps/suites/default.yaml --out runs/default
+	$(VENV)/bin/disbench leaderboard runs/default --spec bench/sweeps/suites/default.yaml --format csv,latex,markdown --out results --plots
 
 bench-paper: install
-	$(VENV)/bin/disbench sweep bench/suites/paper.yaml --out runs/paper
+	$(VENV)/bin/disbench sweep bench/sweeps/suites/paper.yaml --out runs/paper
 
 regress: install
 	$(VENV)/bin/disbench regress --suite ci

@@ -2,7 +2,7 @@
 
 The protocol of Li & Mandt 2018 (sec. 4.1) and later sequential-disentanglement papers
 (S3VAE, Zhu et al. 2020; C-DSVAE, Bai et al. 2021): a classifier (the *judge*, trained on
-the real data's labels, see :mod:`disbench.judge`) labels generated sequences. One part of
+the real data's labels, see :mod:`disbench.metrics.judge_net`) labels generated sequences. One part of
 the representation is kept from real sequences and the other is resampled from the
 model's prior; a disentangled model keeps the labels of the kept part.
 
@@ -84,7 +84,7 @@ def judge_accuracy(model: Any, judge: Any, dataset: Any, *, fix: str, num_sample
     ----------
     model : a sequence model (``encode_static``, ``encode_dynamic``, ``decode_parts``,
         ``sample_static``, ``sample_dynamic``).
-    judge : :class:`disbench.judge.SpritesJudge` (``predict_proba(x) -> dict``).
+    judge : :class:`disbench.metrics.judge_net.SpritesJudge` (``predict_proba(x) -> dict``).
     dataset : a Sprites dataset (``images``, ``static_labels``, ``action_labels``).
     fix : {"static", "dynamic"}
         Which part is kept from the data (the other is drawn from the prior).
@@ -175,10 +175,10 @@ def _register() -> None:
         """Both protocols (fix="dynamic", fix="static") on up to ``num_test`` sequences.
 
         The judge of the dataset's data is loaded (or trained once on its training split,
-        see :func:`disbench.judge.get_judge`).
+        see :func:`disbench.metrics.judge_net.get_judge`).
         """
         from disbench.errors import DisbenchError
-        from disbench.judge import get_judge
+        from disbench.metrics.judge_net import get_judge
 
         if not getattr(model, "is_sequence", False) or not hasattr(dataset, "action_labels"):
             raise DisbenchError("metric 'judge' needs a sequence model (dsvae, rwae_mmd, "

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from disbench import datasets
 from disbench.cli import main
-from disbench.cmd_datasets import KNOWN
+from disbench.cli.datasets import KNOWN
 
 
 def test_list_names_all_seven(capsys, empty_cache):

@@ -4,9 +4,9 @@ import csv
 import pytest
 import torch
 from disbench.baselines import MODELS
-from disbench.ensemble import compatible, group_runs, train_ensemble
-from disbench.runs import RunConfig, load_checkpoint, load_run
-from disbench.trainer import train
+from disbench.run.ensemble import compatible, group_runs, train_ensemble
+from disbench.run.config import RunConfig, load_checkpoint, load_run
+from disbench.run.trainer import train
 
 STEPS = 4
 

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from disbench import judge as J
+from disbench.metrics import judge_net as J
 from disbench.datasets import get
 from disbench.datasets import sprites as S
 from disbench.errors import DisbenchError
@@ -158,7 +158,7 @@ def test_judge_accuracy_oracle_and_failure(trained):
 
 def test_judge_accuracy_runs_on_a_sequence_model(trained, tmp_path):
     from disbench.baselines.dsvae import DSVAE, DSVAEHparams
-    from disbench.sprite_gifs import save_sequence_gif, write_model_gifs
+    from disbench.report.sprite_gifs import save_sequence_gif, write_model_gifs
 
     ds, judge = trained
     torch.manual_seed(0)

@@ -5,7 +5,8 @@ import math
 
 import pandas as pd
 import pytest
-from disbench import export, leaderboard
+from disbench.report import export
+from disbench.report import leaderboard
 from disbench.cli import main
 
 
@@ -122,7 +123,7 @@ def test_cli_bad_format(runs_root, tmp_path, capsys):
 
 def test_leaderboard_figures(runs_root, tmp_path):
     import numpy as np
-    from disbench import plots
+    from disbench.report import plots
 
     # An OoD evaluation left its ROC curve in one run folder.
     run = next((runs_root / "dsprites" / "vae").iterdir())
@@ -138,7 +139,7 @@ def test_leaderboard_figures(runs_root, tmp_path):
 
 def test_image_grid_layout():
     import numpy as np
-    from disbench.plots import image_grid
+    from disbench.report.plots import image_grid
 
     imgs = np.zeros((5, 1, 4, 4), dtype=np.float32)
     imgs[4] = 1.0
@@ -151,8 +152,8 @@ def test_image_grid_layout():
 def test_spec_filter_leaves_out_runs_of_other_specs(tmp_path):
     # A runs folder holding the run of the spec and a stale one from an older spec version.
     import yaml
-    from disbench import leaderboard
-    from disbench.spec import load_spec
+    from disbench.report import leaderboard
+    from disbench.sweeps.spec import load_spec
 
     spec = tmp_path / "s.yaml"
     spec.write_text(yaml.safe_dump({

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from disbench import lock
+from disbench.run import lock
 
 
 def _dead_pid():
@@ -63,7 +63,7 @@ def test_other_host_lock_needs_old_heartbeat(tmp_path):
 
 RACE = """
 import sys, time
-from disbench import lock
+from disbench.run import lock
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
 got = lock.try_lock(sys.argv[1])
 print("won" if got is not None else "lost")

@@ -3,7 +3,7 @@ import json
 
 import pandas as pd
 import pytest
-from disbench import regress
+from disbench.sweeps import regress
 from disbench.errors import DisbenchError
 
 
@@ -103,7 +103,7 @@ eval: {num_train: 200, num_test: 100}
 
 
 def test_end_to_end_update_pass_and_injected_regression(tmp_path, capsys):
-    pytest.importorskip("disbench.trainer")
+    pytest.importorskip("disbench.run.trainer")
     from disbench.cli import main
 
     spec = tmp_path / "tiny_ci.yaml"

@@ -1,7 +1,7 @@
 """Sweep specs: expansion into runs, and malformed specs named by key and line."""
 import pytest
 from disbench.errors import DisbenchError
-from disbench.spec import load_spec, parse_spec
+from disbench.sweeps.spec import load_spec, parse_spec
 
 GOOD = """\
 name: tiny
@@ -114,7 +114,7 @@ def test_suites_parse():
 
     import disbench
 
-    suites = Path(disbench.__file__).parent / "suites"
+    suites = Path(disbench.__file__).parent / "sweeps" / "suites"
     files = sorted(suites.glob("*.yaml"))
     for f in files:
         spec = load_spec(f)
@@ -122,7 +122,7 @@ def test_suites_parse():
 
 
 def test_bad_hyperparameter_value_names_the_entry():
-    pytest.importorskip("disbench.runs")
+    pytest.importorskip("disbench.run.config")
     spec = parse_spec(GOOD.replace("alpha: [0, 100]", "alpha: [0, -1]"), source="s.yaml")
     with pytest.raises(DisbenchError) as info:
         spec.run_configs()

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from disbench.spec import load_spec
-from disbench.sweep import run_dir_for, run_sweep
+from disbench.sweeps.spec import load_spec
+from disbench.sweeps.sweep import run_dir_for, run_sweep
 
-pytest.importorskip("disbench.trainer", reason="the trainer (disbench.trainer) is not built yet")
+pytest.importorskip("disbench.run.trainer", reason="the trainer (disbench.run.trainer) is not built yet")
 if not hasattr(__import__("disbench.metrics").metrics, "evaluate"):
     pytest.skip("disbench.metrics.evaluate is not built yet", allow_module_level=True)
 
@@ -78,7 +78,7 @@ def test_sweep_in_process_then_skips(tmp_path):
     again = run_sweep(spec, out, jobs=1, progress=False)
     assert again.count("skipped") == 2 and again.count("done") == 0
     # Figures of a trained run: traversals (one row per latent), reconstructions, samples.
-    from disbench.plots import run_figures
+    from disbench.report.plots import run_figures
 
     figs = run_figures(run_dir_for(spec.run_configs()[0], out), tmp_path / "fig")
     assert sorted(p.name for p in figs) == sorted(
@@ -157,7 +157,7 @@ def test_failed_run_is_recorded_and_sweep_goes_on(tmp_path):
     assert "Traceback" in err["traceback"] and err["config"]["model"] == "ab_vae"
     assert not (bad / ".lock").exists()
     # The leaderboard lists the failure.
-    from disbench import leaderboard
+    from disbench.report import leaderboard
 
     runs, board, _ = leaderboard.build(out)
     assert sorted(runs["status"]) == ["failed", "ok"]
@@ -177,7 +177,7 @@ def test_failed_run_is_recorded_and_sweep_goes_on(tmp_path):
 def test_missing_official_data_and_gpu_named(tmp_path, empty_cache, monkeypatch):
     import torch
     from disbench.errors import DisbenchError
-    from disbench.sweep import check_requirements
+    from disbench.sweeps.sweep import check_requirements
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     text = SPEC.format(models="{name: vae}", steps=10, seeds="0").replace(
@@ -191,7 +191,7 @@ def test_missing_official_data_and_gpu_named(tmp_path, empty_cache, monkeypatch)
 
 
 def test_ensemble_jobs_write_the_single_run_layout(tmp_path):
-    from disbench.sweep import plan_jobs
+    from disbench.sweeps.sweep import plan_jobs
 
     spec = load_spec(_spec(tmp_path, models="{name: beta_vae, latent_dim: 4, beta: [2, 4]}"))
     cfgs = spec.run_configs()

@@ -9,14 +9,14 @@ import torch
 from disbench import cli
 from disbench.datasets.registry import DATASETS
 from disbench.errors import DisbenchError
-from disbench.runs import (
+from disbench.run.config import (
     FORMAT_VERSION,
     RunConfig,
     is_trained,
     load_checkpoint,
     load_run,
 )
-from disbench.trainer import train
+from disbench.run.trainer import train
 
 
 class _FakeData:

@@ -3,11 +3,11 @@
 The baseline is the straightforward loop: one beta-VAE (Locatello et al. 2019 conv
 architecture, 64x64x1), Adam, batch 64, the dataset already on the device as uint8,
 batches indexed there. The ensembles train K such models at once
-(:class:`disbench.ensemble.Ensemble`), each on its own batches of 64. The figure is
+(:class:`disbench.run.ensemble.Ensemble`), each on its own batches of 64. The figure is
 aggregate images per second; the ratio is against the plain loop measured in the same
 run. bf16 autocast and ``torch.compile`` of the plain loop are measured beside it.
 
-The "CUDA graph" rows use :class:`disbench.graph_step.GraphedStep`: every member's batch
+The "CUDA graph" rows use :class:`disbench.run.graph_step.GraphedStep`: every member's batch
 indices and noise drawn in one call each into fixed buffers, and the whole update (forward,
 backward, Adam) replayed as one captured graph. "fixed buffers (eager)" is the same step
 without the graph (the CPU form).
@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 import torch
 from disbench import baselines
-from disbench.ensemble import Ensemble
-from disbench.graph_step import GraphedStep
+from disbench.run.ensemble import Ensemble
+from disbench.run.graph_step import GraphedStep
 
 BATCH = 64
 

@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     import torch
-    from disbench import judge as J
+    from disbench.metrics import judge_net as J
     from disbench.datasets import get
     from disbench.errors import DisbenchError
 

@@ -1,7 +1,7 @@
 """An ensemble step on fixed buffers, replayed as one CUDA graph (issue 8).
 
 At the protocol's batch of 64 a training step is a few hundred small kernels, and an
-eager ensemble step (:meth:`disbench.ensemble.Ensemble.step`) spends much of its time
+eager ensemble step (:meth:`disbench.run.ensemble.Ensemble.step`) spends much of its time
 issuing them from Python (``vmap``, ``functional_call``, the optimiser). A CUDA graph
 records the kernels of one step once and replays them with one launch. That needs every
 tensor of the step at a fixed address and no host synchronisation inside it, so
@@ -13,12 +13,12 @@ replay:
    ``index_select`` from the device-resident dataset, no host round trip),
 3. every member's sampling noise, one buffer per random call of the loss,
 
-then runs :meth:`~disbench.ensemble.Ensemble.update` -- uint8 to float, the vmapped
+then runs :meth:`~disbench.run.ensemble.Ensemble.update` -- uint8 to float, the vmapped
 forward, backward and Adam -- as the graph. Adam runs with ``capturable=True`` so its step
 counters live on the device.
 
 Draws come either from one generator per member (exact: member k draws what run k alone
-draws, as :class:`disbench.trainer.BatchSampler` and the global generator would) or from
+draws, as :class:`disbench.run.trainer.BatchSampler` and the global generator would) or from
 one shared generator (one call per draw for all members: fewer launches; members then
 match single runs in distribution only). Without CUDA (or with ``graph=False``) the same
 buffers are filled and the same update runs eagerly: that is what the CPU tests compare
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from disbench.ensemble import Ensemble
+from disbench.run.ensemble import Ensemble
 from disbench.errors import DisbenchError
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class GraphedStep:
         The members (its optimiser is switched to ``capturable`` when graphing).
     data : torch.Tensor or numpy.ndarray
         The dataset as uint8 images (N, C, H, W); pixel values map to [0, 1] as
-        ``x / 255``, as :class:`disbench.trainer.BatchSampler` does. A tensor on the
+        ``x / 255``, as :class:`disbench.run.trainer.BatchSampler` does. A tensor on the
         ensemble's device; on CPU also a host array (numpy, memmap, or a dataset's lazily
         rendered images) indexed with numpy index arrays.
     batch_size : int
@@ -57,7 +57,7 @@ class GraphedStep:
     batch_generator, noise_generator : torch.Generator or list of K torch.Generator
         Sources of the batch indices and of the sampling noise: one shared generator (one
         draw for all members) or one per member (exact). Batch indices are drawn as
-        :class:`~disbench.trainer.BatchSampler` draws them (sorted within each batch on
+        :class:`~disbench.run.trainer.BatchSampler` draws them (sorted within each batch on
         CPU, for sequential memmap reads).
     start_step : int
         Step index of the first call (passed to the loss).

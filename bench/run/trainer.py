@@ -1,4 +1,4 @@
-"""The trainer: one run folder per :class:`~disbench.runs.RunConfig`.
+"""The trainer: one run folder per :class:`~disbench.run.config.RunConfig`.
 
 Writes, all atomically (temp file + rename):
 
@@ -34,7 +34,7 @@ import torch
 from disbench import __version__
 from disbench.atomic import torch_save, write_json, write_text
 from disbench.errors import DisbenchError
-from disbench.runs import FORMAT_VERSION, RunConfig, load_checkpoint, resolve_hparams
+from disbench.run.config import FORMAT_VERSION, RunConfig, load_checkpoint, resolve_hparams
 
 log = logging.getLogger(__name__)
 

@@ -105,7 +105,7 @@ def evaluate_run(
     Parameters
     ----------
     run_dir : path
-        A run folder written by :func:`disbench.trainer.train`.
+        A run folder written by :func:`disbench.run.trainer.train`.
     metrics : list of str
         Evaluator names (see ``disbench.metrics.evaluators.EVALUATORS``).
     num_train, num_test, codes, random_state, batch_size, device
@@ -121,7 +121,7 @@ def evaluate_run(
     import torch
     from disbench import datasets
     from disbench import metrics as metrics_mod
-    from disbench.runs import is_trained, load_run
+    from disbench.run.config import is_trained, load_run
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():

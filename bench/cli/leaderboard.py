@@ -54,14 +54,15 @@ def parse_formats(text: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from disbench import export, leaderboard
+    from disbench.report import export
+    from disbench.report import leaderboard
 
     formats = parse_formats(args.format)
     only = leaderboard.spec_run_dirs(args.spec, args.runs_dir) if args.spec else None
     runs, board, hib = leaderboard.build(args.runs_dir, only)
     written = export.export(board, runs, hib, args.out, formats, digits=args.digits)
     if args.plots:
-        from disbench import plots
+        from disbench.report import plots
 
         written += plots.leaderboard_figures(runs, board, hib, Path(args.out) / "figures")
     n_ok = int((runs["status"] == "ok").sum())

@@ -76,8 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from disbench.runs import RunConfig
-    from disbench.trainer import train
+    from disbench.run.config import RunConfig
+    from disbench.run.trainer import train
 
     cfg = RunConfig(
         model=args.model, dataset=args.dataset, hparams=_parse_set(args.sets),

@@ -72,7 +72,7 @@ class Failure:
 
 
 def suite_path(suite: str) -> Path:
-    """The spec of ``suite``: a name in ``bench/suites`` or a path to a YAML file."""
+    """The spec of ``suite``: a name in ``bench/sweeps/suites`` or a path to a YAML file."""
     p = Path(suite)
     if p.suffix in (".yaml", ".yml"):
         if not p.is_file():
@@ -88,7 +88,7 @@ def suite_path(suite: str) -> Path:
 def default_baseline(suite: str) -> Path:
     """``results/baseline/<suite>.csv`` of the source checkout (else of the current folder)."""
     name = Path(suite).stem
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     root = repo if (repo / "results").is_dir() else Path.cwd()
     return root / "results" / "baseline" / f"{name}.csv"
 
@@ -98,7 +98,7 @@ def scores(runs_dir: str | os.PathLike) -> pd.DataFrame:
 
     Failed and unevaluated runs contribute no score (so a baseline entry goes missing).
     """
-    from disbench import leaderboard
+    from disbench.report import leaderboard
 
     _runs, board, hib = leaderboard.build(runs_dir)
     rows = []
@@ -206,8 +206,8 @@ def run_regress(
     A fresh folder is the default because a kept folder skips complete runs, whose scores
     would not reflect code changes.
     """
-    from disbench.spec import load_spec
-    from disbench.sweep import run_sweep
+    from disbench.sweeps.spec import load_spec
+    from disbench.sweeps.sweep import run_sweep
 
     spec_file = suite_path(suite)
     spec = load_spec(spec_file)

@@ -4,7 +4,7 @@ A run is identified by a short hash of its resolved configuration (model, resolv
 hyperparameters, dataset, source, split, steps, batch size, seed, learning rate, amp,
 compile); ``device``, ``log_every`` and ``checkpoint_every`` do not change what is
 learned and are left out. Its folder is ``runs_root/<dataset>/<model>/<hash>-s<seed>/``
-holding ``config.json``, ``model.pt`` and ``train_log.csv`` (see :mod:`disbench.trainer`).
+holding ``config.json``, ``model.pt`` and ``train_log.csv`` (see :mod:`disbench.run.trainer`).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ trainer's layout). For each run, :func:`run_one`
 
 1. skips it when it is trained and every requested metric is in ``metrics.json`` with the
    spec's evaluation options;
-2. takes the run's lock (:mod:`disbench.lock`); when another live sweep holds it, waits for
+2. takes the run's lock (:mod:`disbench.run.lock`); when another live sweep holds it, waits for
    that sweep to finish the run instead of training it a second time;
 3. trains it (resuming from ``model.pt`` when an earlier sweep was interrupted), evaluates
    it, and on any error writes ``error.json`` (type, message, traceback, stage, config) and
@@ -29,7 +29,7 @@ from typing import Any
 
 from disbench.atomic import write_json
 from disbench.errors import DisbenchError
-from disbench.spec import Spec
+from disbench.sweeps.spec import Spec
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,8 @@ def run_dir_for(cfg: Any, out_root: str | os.PathLike) -> Path:
 
 def is_complete(run_dir: Path, metrics: list[str], eval_options: dict[str, Any]) -> bool:
     """Trained, and every metric evaluated with these options."""
-    from disbench.evaluate_run import missing_metrics
-    from disbench.runs import is_trained
+    from disbench.run.evaluate import missing_metrics
+    from disbench.run.config import is_trained
 
     return (
         (run_dir / "config.json").is_file()
@@ -105,13 +105,13 @@ def run_one(
     metrics : list of str
         Evaluator names.
     eval_options : dict, optional
-        Keyword options for :func:`disbench.evaluate_run.evaluate_run`.
+        Keyword options for :func:`disbench.run.evaluate.evaluate_run`.
     threads : int, optional
         torch intra-op threads for this process (worker processes share the cores).
     wait : bool
         When another sweep holds the run: wait for it (True) or return status ``busy``.
     """
-    from disbench.lock import try_lock, wait_lock
+    from disbench.run.lock import try_lock, wait_lock
 
     eval_options = dict(eval_options or {})
     if threads:
@@ -133,7 +133,7 @@ def run_one(
         try:
             _train(cfg, out_root, run_dir)
             stage = "evaluate"
-            from disbench.evaluate_run import evaluate_run
+            from disbench.run.evaluate import evaluate_run
 
             evaluate_run(run_dir, metrics, **eval_options)
         except Exception as exc:  # noqa: BLE001 -- recorded; the sweep goes on
@@ -156,13 +156,13 @@ def run_group(
     *,
     threads: int | None = None,
 ) -> list[RunResult]:
-    """Train runs together as one batched ensemble (:mod:`disbench.ensemble`), then evaluate each.
+    """Train runs together as one batched ensemble (:mod:`disbench.run.ensemble`), then evaluate each.
 
     Members held by another sweep are left to :func:`run_one` (which waits for them); each
     member still gets its own folder, lock, ``metrics.json`` or ``error.json``.
     """
-    from disbench.evaluate_run import evaluate_run
-    from disbench.lock import try_lock
+    from disbench.run.evaluate import evaluate_run
+    from disbench.run.lock import try_lock
 
     eval_options = dict(eval_options or {})
     if threads:
@@ -192,7 +192,7 @@ def run_group(
         trained_ok = True
         if mine:
             try:
-                from disbench.ensemble import train_ensemble
+                from disbench.run.ensemble import train_ensemble
 
                 train_ensemble(mine, out_root, progress=False, resume=True)
             except Exception as exc:  # noqa: BLE001 -- recorded for every member
@@ -246,7 +246,7 @@ def plan_jobs(cfgs: list[Any], *, ensembles: bool, max_size: int = 32) -> list[l
     if not ensembles:
         return [[c] for c in cfgs]
     from disbench.baselines.registry import MODELS
-    from disbench.ensemble import compatible, group_runs
+    from disbench.run.ensemble import compatible, group_runs
 
     jobs: list[list[Any]] = []
     for group in group_runs(cfgs, max_size=max_size):
@@ -270,8 +270,8 @@ def trains_on_cuda(cfg: Any) -> bool:
 
 
 def _train(cfg: Any, out_root: str | os.PathLike, run_dir: Path) -> None:
-    from disbench.runs import is_trained
-    from disbench.trainer import train
+    from disbench.run.config import is_trained
+    from disbench.run.trainer import train
 
     if (run_dir / "config.json").is_file() and is_trained(run_dir):
         return
@@ -285,7 +285,7 @@ def _config_record(cfg: Any) -> dict[str, Any]:
     """The config as the trainer would resolve it (so leaderboard labels match), else as given."""
     try:
         from disbench import datasets
-        from disbench.runs import resolve_hparams
+        from disbench.run.config import resolve_hparams
 
         res = cfg.resolved()
         data = datasets.get(res.dataset, source=res.source, split=res.split)
@@ -378,7 +378,7 @@ def run_sweep(
     Parameters
     ----------
     spec : Spec
-        From :func:`disbench.spec.load_spec`.
+        From :func:`disbench.sweeps.spec.load_spec`.
     out : path
         Output folder; runs land in ``out/<dataset>/<model>/<run_id>-s<seed>/``.
     jobs : int or None
@@ -388,7 +388,7 @@ def run_sweep(
     progress : bool
         Show one tqdm progress bar for the sweep.
     ensembles : bool or None
-        Train compatible runs together as batched ensembles (:mod:`disbench.ensemble`);
+        Train compatible runs together as batched ensembles (:mod:`disbench.run.ensemble`);
         None: when they train on CUDA (on CPU an ensemble is no faster than single runs).
     """
     if backend not in BACKENDS:
@@ -397,7 +397,7 @@ def run_sweep(
         jobs = default_jobs(spec)
     if jobs < 1:
         raise DisbenchError(f"--jobs must be at least 1, got {jobs}")
-    from disbench.lock import clear_stale
+    from disbench.run.lock import clear_stale
 
     check_requirements(spec, backend)
     out = Path(out)

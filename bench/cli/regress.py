@@ -10,7 +10,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "regress",
         help="run the CI suite and fail when a score leaves its tolerance",
         description=(
-            "Run a small deterministic CPU suite (bench/suites/<suite>.yaml) in a fresh "
+            "Run a small deterministic CPU suite (bench/sweeps/suites/<suite>.yaml) in a fresh "
             "folder and compare each model variant's mean score with "
             "results/baseline/<suite>.csv (columns dataset, model, metric, value, tolerance). "
             "Exits 1 naming dataset, model, metric, baseline and new value when a score "
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from disbench.regress import default_baseline, run_regress, suite_path
+    from disbench.sweeps.regress import default_baseline, run_regress, suite_path
 
     start = time.perf_counter()
     res = run_regress(args.suite, baseline=args.baseline, update=args.update, out=args.out,

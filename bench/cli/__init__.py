@@ -1,6 +1,6 @@
 """The ``disbench`` command line.
 
-Each subcommand lives in its own module ``disbench.cmd_<name>`` exposing
+Each subcommand lives in its own module ``disbench.cli.<name>`` exposing
 ``register(subparsers)``, which adds a parser whose ``func`` default takes the parsed
 arguments. Heavy imports (torch, sklearn) happen inside ``func`` so ``--help`` is fast.
 """
@@ -31,13 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"disbench.cmd_{name}")
-        except ModuleNotFoundError as exc:  # a command not built yet
-            if exc.name != f"disbench.cmd_{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"disbench.cli.{name}").register(sub)
     return parser
 
 

@@ -96,7 +96,7 @@ class Spec:
     path: Path | None = None
 
     def run_dicts(self) -> list[dict[str, Any]]:
-        """The runs as keyword dicts for :class:`disbench.runs.RunConfig`, in a fixed order."""
+        """The runs as keyword dicts for :class:`disbench.run.config.RunConfig`, in a fixed order."""
         runs = []
         for ds, model, train, seed in itertools.product(
             self.datasets, self.models, self.train, self.seeds
@@ -115,12 +115,12 @@ class Spec:
         return runs
 
     def run_configs(self) -> list[Any]:
-        """The runs as :class:`disbench.runs.RunConfig` objects (datasets x models x seeds).
+        """The runs as :class:`disbench.run.config.RunConfig` objects (datasets x models x seeds).
 
         Each config is resolved once (model defaults filled, hyperparameter values checked by
         the model), so a bad value fails here naming the spec entry, before any training.
         """
-        from disbench.runs import RunConfig
+        from disbench.run.config import RunConfig
 
         out = []
         for kw, where in zip(self.run_dicts(), self._wheres()):

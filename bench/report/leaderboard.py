@@ -55,7 +55,7 @@ def find_run_dirs(root: str | os.PathLike, only: set[Path] | None = None) -> lis
 
 def spec_run_dirs(spec_path: str | os.PathLike, root: str | os.PathLike) -> set[Path]:
     """The run folders the sweep spec at ``spec_path`` would write under ``root``."""
-    from disbench.spec import load_spec
+    from disbench.sweeps.spec import load_spec
 
     return {cfg.run_dir(root) for cfg in load_spec(spec_path).run_configs()}
 

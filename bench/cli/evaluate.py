@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from disbench.evaluate_run import evaluate_run
+    from disbench.run.evaluate import evaluate_run
     from tqdm.auto import tqdm
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]

@@ -13,10 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "then train and evaluate each run into OUT/<dataset>/<model>/<hash>-s<seed>/. "
             "Complete runs are skipped, interrupted ones resumed, failed ones recorded in "
             "error.json while the sweep goes on. Safe to run twice on one folder at once. "
-            "Spec format: see bench/suites/*.yaml."
+            "Spec format: see bench/sweeps/suites/*.yaml."
         ),
     )
-    p.add_argument("spec", metavar="SPEC.yaml", help="sweep spec file (e.g. bench/suites/ci.yaml)")
+    p.add_argument("spec", metavar="SPEC.yaml", help="sweep spec file (e.g. bench/sweeps/suites/ci.yaml)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<spec name>)")
     p.add_argument(
         "--jobs", "-j", type=int, default=None,
@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from disbench.spec import load_spec
-    from disbench.sweep import run_dir_for, run_sweep
+    from disbench.sweeps.spec import load_spec
+    from disbench.sweeps.sweep import run_dir_for, run_sweep
 
     if args.cuda_graphs:
         os.environ["DISBENCH_CUDA_GRAPHS"] = "1"  # read by train_ensemble in the workers

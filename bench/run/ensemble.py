@@ -7,7 +7,7 @@ kind (``torch.func.stack_module_state``) and evaluates all K objectives with one
 (grouped) kernels over K x 64 images. Each member still
 
 - sees its own batches of 64, drawn by its own batch generator exactly as
-  :class:`disbench.trainer.BatchSampler` draws them for a single run,
+  :class:`disbench.run.trainer.BatchSampler` draws them for a single run,
 - draws its own sampling noise from its own generator, in the same order as a single
   run draws it from the global generator (the draws are recorded once and replayed
   inside ``vmap`` by a :class:`~torch.overrides.TorchFunctionMode`),
@@ -20,7 +20,7 @@ kind (``torch.func.stack_module_state``) and evaluates all K objectives with one
 So on CPU a member and the same model trained alone with the same seed agree to float
 tolerance (the batched kernels sum in another order), and each member gets its own run
 folder in the single-run layout (``config.json``, ``model.pt``, ``train_log.csv``) which
-:func:`disbench.runs.load_run` and ``--resume`` read like any other run.
+:func:`disbench.run.config.load_run` and ``--resume`` read like any other run.
 
 Models qualify when they train with the default single-optimiser step (no adversary or
 critic) and every hyperparameter that differs between members is a float; see
@@ -41,7 +41,7 @@ import torch
 from disbench import __version__
 from disbench.atomic import torch_save, write_json
 from disbench.errors import DisbenchError
-from disbench.runs import FORMAT_VERSION, RunConfig, load_checkpoint, resolve_hparams
+from disbench.run.config import FORMAT_VERSION, RunConfig, load_checkpoint, resolve_hparams
 from torch.overrides import TorchFunctionMode
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ class Ensemble:
         """The step given every member's batch (K, B, ...) and random draws (K, ...).
 
         Only tensor work on fixed shapes (no host sync), so it can be captured as a CUDA
-        graph (:class:`disbench.graph_step.GraphedStep`).
+        graph (:class:`disbench.run.graph_step.GraphedStep`).
         """
         def f(params, buffers, x, draws, hp):
             return self._member_loss(params, buffers, x, draws, hp, step)
@@ -273,13 +273,13 @@ def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: boo
                    resume: bool = True, cuda_graphs: bool | None = None) -> list[Path]:
     """Train runs that differ only in seed and float hyperparameters as one ensemble.
 
-    Every member gets its own run folder, written as :func:`disbench.trainer.train` writes
+    Every member gets its own run folder, written as :func:`disbench.run.trainer.train` writes
     it, so evaluation, leaderboards and ``--resume`` treat members like single runs.
     Members already complete are skipped; a group whose members stopped at different
     steps (or cannot be batched, see :func:`compatible`) falls back to single training.
 
     Each step fills fixed buffers with every member's own batch and noise (the draws of
-    its single run) and runs the vmapped update (:class:`disbench.graph_step.GraphedStep`).
+    its single run) and runs the vmapped update (:class:`disbench.run.graph_step.GraphedStep`).
     With ``cuda_graphs`` on a CUDA device that update is replayed as one captured CUDA
     graph. None: the environment variable ``DISBENCH_CUDA_GRAPHS=1`` (set by
     ``disbench sweep --cuda-graphs``); off by default until measured on a GPU.
@@ -287,8 +287,8 @@ def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: boo
     import os
 
     from disbench import baselines, datasets
-    from disbench.graph_step import GraphedStep
-    from disbench.trainer import (
+    from disbench.run.graph_step import GraphedStep
+    from disbench.run.trainer import (
         BatchSampler,
         _fmt,
         _read_log,

@@ -1,4 +1,4 @@
-"""Export a leaderboard (from :func:`disbench.leaderboard.aggregate`) as LaTeX and Markdown.
+"""Export a leaderboard (from :func:`disbench.report.leaderboard.aggregate`) as LaTeX and Markdown.
 
 Cells read ``mean ± std`` (just the mean when there is one seed). In each dataset's table
 the best mean of every metric column is bold, where *best* follows the metric's

@@ -1,7 +1,7 @@
 """Figures with matplotlib (Agg backend): per run and per leaderboard; each saved as PNG and PDF.
 
 Per run (:func:`run_figures`): latent traversals, reconstructions, prior samples; for
-sequence data (sprites) the GIFs of :func:`disbench.sprite_gifs.write_model_gifs` instead.
+sequence data (sprites) the GIFs of :func:`disbench.report.sprite_gifs.write_model_gifs` instead.
 Per leaderboard (:func:`leaderboard_figures`): metric bars with error bars (std over seeds)
 and ROC curves of out-of-distribution detection (from the ``roc_*.npz`` files that the OoD
 evaluation saves in run folders).
@@ -138,7 +138,7 @@ def run_figures(
     """
     import torch
     from disbench import datasets
-    from disbench.runs import load_run
+    from disbench.run.config import load_run
 
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir / "figures"
@@ -184,11 +184,11 @@ def run_figures(
 def _sequence_figures(
     run_dir: Path, out_dir: Path, model: Any, dataset: Any, *, seed: int, device: str
 ) -> list[Path]:
-    """Sprite GIFs (real, reconstructed, swapped, generated) through disbench.sprite_gifs."""
+    """Sprite GIFs (real, reconstructed, swapped, generated) through disbench.report.sprite_gifs."""
     try:
-        from disbench.sprite_gifs import write_model_gifs
+        from disbench.report.sprite_gifs import write_model_gifs
     except ImportError:
-        log.warning("%s: sequence data but no disbench.sprite_gifs; no figures written", run_dir)
+        log.warning("%s: sequence data but no disbench.report.sprite_gifs; no figures written", run_dir)
         return []
     written = write_model_gifs(model, dataset, out_dir, seed=seed, device=device)
     return [Path(p) for p in written.values()]

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from disbench.errors import DisbenchError
-    from disbench.plots import run_figures
+    from disbench.report.plots import run_figures
 
     for rd in args.run_dirs:
         rd = Path(rd)
