@@ -4,8 +4,8 @@ import csv
 import pytest
 import torch
 from disbench.baselines import MODELS
-from disbench.run.ensemble import compatible, group_runs, train_ensemble
 from disbench.run.config import RunConfig, load_checkpoint, load_run
+from disbench.run.ensemble import compatible, group_runs, train_ensemble
 from disbench.run.trainer import train
 
 STEPS = 4

@@ -4,8 +4,8 @@ import copy
 import pytest
 import torch
 from disbench import baselines
-from disbench.run.ensemble import Ensemble
 from disbench.errors import DisbenchError
+from disbench.run.ensemble import Ensemble
 from disbench.run.graph_step import GraphedStep
 
 K, B, N, STEPS = 3, 4, 20, 3

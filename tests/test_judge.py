@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from disbench.metrics import judge_net as J
 from disbench.datasets import get
 from disbench.datasets import sprites as S
 from disbench.errors import DisbenchError
+from disbench.metrics import judge_net as J
 from disbench.metrics.judge import (
     entropy_y,
     entropy_y_given_x,

@@ -5,9 +5,8 @@ import math
 
 import pandas as pd
 import pytest
-from disbench.report import export
-from disbench.report import leaderboard
 from disbench.cli import main
+from disbench.report import export, leaderboard
 
 
 def _run(root, model, hparams, seed, metrics=None, error=None, steps=100):

@@ -3,8 +3,8 @@ import json
 
 import pandas as pd
 import pytest
-from disbench.sweeps import regress
 from disbench.errors import DisbenchError
+from disbench.sweeps import regress
 
 
 def _fixture_runs(root, mig_values):

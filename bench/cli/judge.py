@@ -42,9 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     import torch
-    from disbench.metrics import judge_net as J
     from disbench.datasets import get
     from disbench.errors import DisbenchError
+    from disbench.metrics import judge_net as J
 
     if args.steps < 1 or args.batch_size < 1:
         raise DisbenchError("--steps and --batch-size must be >= 1")

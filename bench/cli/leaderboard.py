@@ -54,8 +54,7 @@ def parse_formats(text: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from disbench.report import export
-    from disbench.report import leaderboard
+    from disbench.report import export, leaderboard
 
     formats = parse_formats(args.format)
     only = leaderboard.spec_run_dirs(args.spec, args.runs_dir) if args.spec else None

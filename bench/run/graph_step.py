@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from disbench.run.ensemble import Ensemble
 from disbench.errors import DisbenchError
+from disbench.run.ensemble import Ensemble
 
 log = logging.getLogger(__name__)
 _NORMAL = {torch.randn, torch.randn_like}

@@ -76,8 +76,8 @@ def run_dir_for(cfg: Any, out_root: str | os.PathLike) -> Path:
 
 def is_complete(run_dir: Path, metrics: list[str], eval_options: dict[str, Any]) -> bool:
     """Trained, and every metric evaluated with these options."""
-    from disbench.run.evaluate import missing_metrics
     from disbench.run.config import is_trained
+    from disbench.run.evaluate import missing_metrics
 
     return (
         (run_dir / "config.json").is_file()
