@@ -41,7 +41,7 @@ from ._validate import check_codes, check_factors  # noqa: F401
 from .beta_vae import beta_vae_score  # noqa: F401
 from .dci import dci  # noqa: F401
 from .discrete import discrete_entropy, discrete_mutual_info, histogram_discretize  # noqa: F401
-from .evaluators import EVALUATORS, EvalContext, evaluate, register_evaluator  # noqa: F401
+from .evaluators import EVALUATORS, EvalContext, EvalOptions, evaluate, register_evaluator  # noqa: F401
 from .factor_vae import factor_vae_score  # noqa: F401
 from .hoyer import hoyer_per_sample, hoyer_sparsity  # noqa: F401
 from .mig import mig  # noqa: F401

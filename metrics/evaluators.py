@@ -28,14 +28,14 @@ Randomness: every use of the seed gets its own stream (:func:`disbench.metrics._
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from ._sampling import encode_factors, stream
 
-__all__ = ["EVALUATORS", "EvalContext", "evaluate", "register_evaluator"]
+__all__ = ["EVALUATORS", "EvalContext", "EvalOptions", "evaluate", "register_evaluator"]
 
 Evaluator = Callable[[Any, Any, "EvalContext"], list]
 
@@ -69,21 +69,121 @@ def _model_device(model: Any, device: Any) -> Any:
         return torch.device("cpu")
 
 
+#: Where each evaluation setting is validated, documented and (``scores``) whether changing it
+#: changes a score: the spec's ``eval:`` section, ``disbench evaluate``'s flags, the run
+#: evaluator and :func:`evaluate` all derive from these fields.
+@dataclass(frozen=True)
+class EvalOptions:
+    """How a model is evaluated: point counts, the representation, the seed and batching.
+
+    Attributes
+    ----------
+    num_train, num_test : int
+        Points drawn for the array-layer metrics (10,000 and 5,000 in disentanglement_lib's
+        study configs); the FactorVAE and BetaVAE samplers use them as their training and
+        evaluation sizes.
+    codes : {"mean", "sampled"}
+        The representation: posterior means (the reference) or one posterior sample.
+    random_state : int
+        The seed; each use of it gets its own stream (:meth:`EvalContext.rng`).
+    batch_size : int
+        Images per ``model.encode`` call (does not change a score).
+    device : str or None
+        Where to encode: ``cpu``, ``cuda`` or None for the model's device (does not change a
+        score).
+    """
+
+    num_train: int = field(default=10000, metadata={
+        "scores": True, "help": "points to fit the metrics on (default 10000)"})
+    num_test: int = field(default=5000, metadata={
+        "scores": True, "help": "points to test the metrics on (default 5000)"})
+    codes: str = field(default="mean", metadata={
+        "scores": True, "choices": CODE_MODES,
+        "help": "representation: posterior means (default) or one posterior sample"})
+    random_state: int = field(default=0, metadata={
+        "scores": True, "help": "seed of the evaluation draws (default 0)"})
+    batch_size: int = field(default=256, metadata={
+        "scores": False, "help": "images per encode call (default 256)"})
+    device: str | None = field(default=None, metadata={
+        "scores": False, "help": "cpu or cuda (default: the model's device)"})
+
+    def __post_init__(self) -> None:
+        from disbench.errors import DisbenchError
+
+        for arg in ("num_train", "num_test", "batch_size"):
+            v = getattr(self, arg)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise DisbenchError(f"{arg} must be a positive integer, got {v!r}")
+            object.__setattr__(self, arg, int(v))
+        if self.codes not in CODE_MODES:
+            raise DisbenchError(f"codes must be one of {', '.join(CODE_MODES)}, got {self.codes!r}")
+        rs = self.random_state
+        if isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or rs < 0:
+            raise DisbenchError(f"random_state must be a non-negative int seed, got {rs!r}")
+        object.__setattr__(self, "random_state", int(rs))
+        if self.device is not None and not isinstance(self.device, str):
+            object.__setattr__(self, "device", str(self.device))
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every option name."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def build(cls, options: Any = None, **overrides: Any) -> EvalOptions:
+        """From an EvalOptions, a mapping or None, with ``overrides`` (None values ignored)."""
+        from disbench.errors import DisbenchError
+
+        base = options.as_dict() if isinstance(options, EvalOptions) else dict(options or {})
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = sorted(set(base) - set(cls.names()))
+        if unknown:
+            raise DisbenchError(f"unknown evaluation option(s) {', '.join(unknown)}; valid ones "
+                                f"are {', '.join(cls.names())}")
+        return cls(**{k: v for k, v in base.items() if v is not None})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def score_options(self) -> dict[str, Any]:
+        """The options that change a score (what ``metrics.json`` records per evaluator)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["scores"]}
+
+
 @dataclass
 class EvalContext:
-    """What evaluators share: the model, dataset, settings, cached codes and random streams."""
+    """What evaluators share: the model, dataset, options, cached codes and random streams."""
 
     model: Any
     dataset: Any
-    num_train: int = 10000
-    num_test: int = 5000
-    codes: str = "mean"
-    random_state: int = 0
-    batch_size: int = 256
-    device: Any = None
+    options: EvalOptions = field(default_factory=EvalOptions)
     #: a folder (the run folder) where evaluators may save artefacts such as ROC curves
     out_dir: Any = None
     _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def num_train(self) -> int:
+        return self.options.num_train
+
+    @property
+    def num_test(self) -> int:
+        return self.options.num_test
+
+    @property
+    def codes(self) -> str:
+        return self.options.codes
+
+    @property
+    def random_state(self) -> int:
+        return self.options.random_state
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size
+
+    @property
+    def device(self) -> Any:
+        return self.options.device
 
     # -- randomness ------------------------------------------------------------
     def rng(self, name: str) -> np.random.RandomState:
@@ -196,14 +296,10 @@ def evaluate(
     model: Any,
     dataset: Any,
     metrics: Any,
+    options: EvalOptions | dict | None = None,
     *,
-    num_train: int = 10000,
-    num_test: int = 5000,
-    codes: str = "mean",
-    random_state: int = 0,
-    batch_size: int = 256,
-    device: Any = None,
     out_dir: Any = None,
+    **overrides: Any,
 ) -> list[dict]:
     """Score ``model`` on a ground-truth ``dataset`` with the named metrics.
 
@@ -221,20 +317,13 @@ def evaluate(
         Names in :data:`EVALUATORS`: "mig", "dci", "dci_hist_gbt", "dci_random_forest",
         "dci_lasso", "sap", "modularity", "unsupervised", "hoyer", "factor_vae", "beta_vae", and
         whatever other modules register.
-    num_train, num_test : int
-        Points drawn for the array-layer metrics (reference 10,000 and 5,000). The FactorVAE and
-        beta-VAE samplers use num_train training votes/points (and num_train points for the
-        FactorVAE variances) and num_test evaluation votes/points: the reference values at the
-        defaults.
-    codes : {"mean", "sampled"}
-    random_state : int
-        The seed; each use gets an independent stream (see module docstring).
-    batch_size : int
-        Images per ``model.encode`` call.
-    device
-        Where to encode (default: the model's device).
+    options : EvalOptions or dict, optional
+        Point counts, representation, seed, batching and device (see :class:`EvalOptions`;
+        the reference sizes 10,000 and 5,000, posterior means and seed 0 by default).
     out_dir : path, optional
         Folder for artefacts some evaluators save (e.g. ``roc_*.npz`` of ``ood_auroc``).
+    **overrides
+        Single :class:`EvalOptions` fields, e.g. ``num_train=1000``.
 
     Returns
     -------
@@ -249,18 +338,8 @@ def evaluate(
         raise DisbenchError(
             f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(sorted(EVALUATORS))}"
         )
-    if codes not in CODE_MODES:
-        raise DisbenchError(f"codes must be one of {', '.join(CODE_MODES)}, got {codes!r}")
-    for arg, v in (("num_train", num_train), ("num_test", num_test), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise DisbenchError(f"{arg} must be a positive integer, got {v!r}")
-    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
-        raise DisbenchError(f"random_state must be an int seed, got {random_state!r}")
-    ctx = EvalContext(
-        model=model, dataset=dataset, num_train=int(num_train), num_test=int(num_test),
-        codes=codes, random_state=int(random_state), batch_size=int(batch_size), device=device,
-        out_dir=out_dir,
-    )
+    ctx = EvalContext(model=model, dataset=dataset, options=EvalOptions.build(options, **overrides),
+                      out_dir=out_dir)
     records: list[dict] = []
     for name in names:
         records.extend(EVALUATORS[name](model, dataset, ctx))

@@ -27,15 +27,14 @@ from disbench.errors import DisbenchError
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
-# The options of disbench.metrics.evaluate that change a score.
-EVAL_OPTION_DEFAULTS = {"num_train": 10000, "num_test": 5000, "codes": "mean", "random_state": 0}
 
 
 def resolve_options(options: dict[str, Any] | None) -> dict[str, Any]:
-    """``options`` completed with the defaults of :func:`disbench.metrics.evaluate`."""
-    out = dict(EVAL_OPTION_DEFAULTS)
-    out.update({k: v for k, v in (options or {}).items() if v is not None})
-    return out
+    """The options of ``options`` that change a score, defaults filled
+    (:meth:`disbench.metrics.EvalOptions.score_options`)."""
+    from disbench.metrics.evaluators import EvalOptions
+
+    return EvalOptions.build(options).score_options()
 
 
 def read_metrics(run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -58,14 +57,9 @@ def missing_metrics(
     run_dir: str | os.PathLike, metrics: list[str], options: dict[str, Any] | None = None
 ) -> list[str]:
     """The evaluators of ``metrics`` not yet in ``metrics.json`` with these options."""
-    opts = _score_options(resolve_options(options))
+    opts = resolve_options(options)
     done = read_metrics(run_dir)["evaluated"]
     return [m for m in metrics if (done.get(m) or {}).get("options") != opts]
-
-
-def _score_options(options: dict[str, Any]) -> dict[str, Any]:
-    # batch_size and device do not change scores: they do not invalidate earlier results.
-    return {k: options[k] for k in sorted(options) if k not in ("batch_size", "device")}
 
 
 @functools.lru_cache(maxsize=1)
@@ -166,7 +160,7 @@ def evaluate_run(
     kept = [r for r in doc["records"] if r.get("metric") not in new_names]
     evaluated = dict(doc["evaluated"])
     for m in todo:
-        evaluated[m] = {"options": _score_options(options)}
+        evaluated[m] = {"options": options}
     config_hash = cfg.run_id() if hasattr(cfg, "run_id") else _get(cfg, "run_id")
     doc = {
         "records": kept + [_clean_record(r) for r in records],
