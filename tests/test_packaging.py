@@ -36,9 +36,25 @@ def test_no_top_level_modules_named_like_folders(tmp_path):
 
 
 def test_cli_help_lists_commands():
+    from disbench.cli import COMMANDS
+
     out = subprocess.run([sys.executable, "-m", "disbench", "--help"], capture_output=True,
                          text=True, check=True)
-    assert "datasets" in out.stdout
+    for name in COMMANDS:
+        assert f"    {name} " in out.stdout, f"'disbench --help' does not list {name}"
+
+
+def test_every_command_has_help():
+    from disbench.cli import COMMANDS
+
+    root = Path(__file__).resolve().parents[1]
+    modules = sorted(p.stem for p in (root / "bench" / "cli").glob("*.py") if p.stem != "__init__")
+    assert sorted(COMMANDS) == modules, "every module of disbench.cli is a registered command"
+    for name in COMMANDS:
+        out = subprocess.run([sys.executable, "-m", "disbench", name, "--help"],
+                             capture_output=True, text=True, check=False)
+        assert out.returncode == 0, f"disbench {name} --help failed: {out.stderr}"
+        assert f"usage: disbench {name}" in out.stdout
 
 
 def test_atomic_write_has_normal_permissions(tmp_path):

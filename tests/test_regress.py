@@ -103,7 +103,6 @@ eval: {num_train: 200, num_test: 100}
 
 
 def test_end_to_end_update_pass_and_injected_regression(tmp_path, capsys):
-    pytest.importorskip("disbench.run.trainer")
     from disbench.cli import main
 
     spec = tmp_path / "tiny_ci.yaml"

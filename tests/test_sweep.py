@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 from disbench.sweeps.spec import load_spec
 from disbench.sweeps.sweep import run_dir_for, run_sweep
-
-pytest.importorskip("disbench.run.trainer", reason="the trainer (disbench.run.trainer) is not built yet")
 if not hasattr(__import__("disbench.metrics").metrics, "evaluate"):
     pytest.skip("disbench.metrics.evaluate is not built yet", allow_module_level=True)
 
