@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from disbench.sweeps.spec import load_spec
 from disbench.sweeps.sweep import run_dir_for, run_sweep
+
 if not hasattr(__import__("disbench.metrics").metrics, "evaluate"):
     pytest.skip("disbench.metrics.evaluate is not built yet", allow_module_level=True)
 
