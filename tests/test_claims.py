@@ -13,8 +13,8 @@ def runs(model, values, metric="mig", dataset="dsprites", **settings):
 
 
 def claim(**kw):
-    base = dict(id="c", source="paper, Table 1", statement="a beats b", metric="mig",
-                better={"model": "a"}, than={"model": "b"})
+    base = {"id": "c", "source": "paper, Table 1", "statement": "a beats b", "metric": "mig",
+                "better": {"model": "a"}, "than": {"model": "b"}}
     base.update(kw)
     return C.Claim(**base)
 
