@@ -4,9 +4,10 @@ import csv
 import pytest
 import torch
 from disbench.baselines import MODELS
-from disbench.run.config import RunConfig, load_checkpoint, load_run
-from disbench.run.ensemble import compatible, group_runs, train_ensemble
-from disbench.run.trainer import train
+from disbench.run.config import RunConfig
+from disbench.run.ensemble import compatible, group_runs
+from disbench.run.folder import load_checkpoint, load_run
+from disbench.run.trainer import train, train_ensemble
 
 STEPS = 4
 
