@@ -208,7 +208,7 @@ def plot_metric_bars(
     width = max(4.0, 0.45 * len(labels) + 1.5)
     fig, axes = plt.subplots(nrow, ncol, figsize=(width * ncol, 3.2 * nrow), squeeze=False)
     pos = np.arange(len(labels))
-    for ax, m in zip(axes.flat, metrics):
+    for ax, m in zip(axes.flat, metrics, strict=False):
         mean = board[f"{m}_mean"].to_numpy(dtype=float)
         std = np.nan_to_num(board[f"{m}_std"].to_numpy(dtype=float))
         ax.bar(pos, mean, yerr=std, capsize=3, color="tab:blue", alpha=0.8)

@@ -150,11 +150,11 @@ class GraphedStep:
         else:
             torch.index_select(self.data, 0, self.idx.view(-1), out=flat)
         if isinstance(self.noise_generator, torch.Generator):
-            for buf, (func, shape, dtype) in zip(self.draws, self.shapes):
+            for buf, (func, shape, dtype) in zip(self.draws, self.shapes, strict=True):
                 draw_noise(func, shape, dtype, self.noise_generator, out=buf)
         else:  # member by member, each in the order a single run draws
             for k, gen in enumerate(self.noise_generator):
-                for buf, (func, shape, dtype) in zip(self.draws, self.shapes):
+                for buf, (func, shape, dtype) in zip(self.draws, self.shapes, strict=True):
                     draw_noise(func, shape[1:], dtype, gen, out=buf[k])
 
     def _update(self) -> dict[str, torch.Tensor]:

@@ -129,6 +129,8 @@ class SingleStep:
         return {n: v.reshape(1) for n, v in terms.items()}
 
     def member_state(self, k: int) -> MemberState:
+        if k != 0:
+            raise IndexError(f"a single run has member 0 only, not {k}")
         return (self.model.state_dict(),
                 {n: o.state_dict() for n, o in self.optimizers.items()},
                 rng_state(self.sampler.generator))
@@ -177,7 +179,7 @@ def fit(step_fn: StepFunction, sinks: Sequence[Sink], acc: LogAccumulator, *, st
             done = step + 1
             if done % log_every == 0 or done == steps:
                 rows = acc.flush(step_fn.k)
-                for sink, row in zip(sinks, rows):
+                for sink, row in zip(sinks, rows, strict=True):
                     sink.log(done, row)
                 bar.set_postfix(loss=f"{float(rows[0]['loss']):.4g}")
             if done % checkpoint_every == 0 and done != end:

@@ -110,7 +110,7 @@ class Spec:
         from disbench.run.config import RunConfig
 
         out = []
-        for kw, where in zip(self.run_dicts(), self._wheres()):
+        for kw, where in zip(self.run_dicts(), self._wheres(), strict=True):
             try:
                 cfg = RunConfig(**kw)
                 cfg.run_id()
@@ -388,7 +388,7 @@ class _Validator:
                 choices.append(v)
             else:
                 choices.append([v])
-        return [dict(zip(keys, combo)) for combo in itertools.product(*choices)]
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices)]
 
     def _check_dataset_name(self, name: str, key: tuple) -> None:
         from disbench import datasets
