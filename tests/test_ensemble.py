@@ -4,9 +4,10 @@ import csv
 import pytest
 import torch
 from disbench.baselines import MODELS
-from disbench.run.config import RunConfig, load_checkpoint, load_run
-from disbench.run.ensemble import compatible, group_runs, train_ensemble
-from disbench.run.trainer import train
+from disbench.run.config import RunConfig
+from disbench.run.ensemble import compatible, group_runs
+from disbench.run.folder import load_checkpoint, load_run
+from disbench.run.trainer import train, train_ensemble
 
 STEPS = 4
 
@@ -130,3 +131,47 @@ def test_ensemble_resumes_where_it_stopped(trained, tmp_path):
         b = load_checkpoint(lc.run_dir(tmp_path / "straight") / "model.pt")
         assert a["step"] == b["step"] == STEPS + 2
         assert all(torch.equal(a["model"][k], b["model"][k]) for k in b["model"])
+
+
+def test_ensemble_resumed_mid_log_row_logs_as_straight(tmp_path):
+    """Stopped between two log rows, members checkpoint their partial log sums (they were
+    dropped once): the resumed ensemble's logs and weights equal one trained straight."""
+    cfgs = [RunConfig(**{**c.__dict__, "steps": 6, "log_every": 3, "checkpoint_every": 2})
+            for c in _cfgs()]
+    train_ensemble(cfgs, tmp_path / "resumed", progress=False, stop_after=2)
+    for c in cfgs:
+        st = load_checkpoint(c.run_dir(tmp_path / "resumed") / "model.pt")
+        assert st["step"] == 2 and st["log_count"] == 2 and set(st["log_acc"]) >= {"loss"}
+    train_ensemble(cfgs, tmp_path / "resumed", progress=False)
+    train_ensemble(cfgs, tmp_path / "straight", progress=False)
+    for c in cfgs:
+        a, b = (c.run_dir(tmp_path / r) for r in ("resumed", "straight"))
+        assert (a / "train_log.csv").read_text() == (b / "train_log.csv").read_text()
+        wa, wb = load_checkpoint(a / "model.pt")["model"], load_checkpoint(b / "model.pt")["model"]
+        assert all(torch.equal(wa[k], wb[k]) for k in wb)
+
+
+def test_ensemble_seeds_every_generator_and_warns_on_non_finite(tmp_path, monkeypatch, caplog):
+    import random
+
+    from disbench.run import graph_step
+
+    seeded = []
+    real_seed = random.seed
+    monkeypatch.setattr(random, "seed", lambda s=None, *a: (seeded.append(s),
+                                                             real_seed(s, *a))[1])
+    real_call = graph_step.GraphedStep.__call__
+
+    def nan_for_member_0(self):
+        out = {k: v.clone() for k, v in real_call(self).items()}
+        out["loss"][0] = float("nan")
+        return out
+
+    monkeypatch.setattr(graph_step.GraphedStep, "__call__", nan_for_member_0)
+    cfgs = _cfgs(betas=(1.0, 4.0))
+    with caplog.at_level("WARNING"):
+        train_ensemble(cfgs, tmp_path, progress=False)
+    assert seeded == [c.seed for c in cfgs]  # python random too, member by member
+    warned = [r.getMessage() for r in caplog.records if "non-finite loss" in r.getMessage()]
+    assert len(warned) == STEPS // 2 and all(str(cfgs[0].run_dir(tmp_path)) in w
+                                             for w in warned)

@@ -73,7 +73,7 @@ def test_sweep_in_process_then_skips(tmp_path):
         assert {r["metric"] for r in doc["records"]} >= {"hoyer"}
         prov = doc["provenance"]
         assert prov["dataset"]["name"] == "dsprites" and prov["dataset"]["fingerprint"]
-        assert prov["disbench_version"] and prov["config_hash"]
+        assert prov["disbench_version"] and prov["config_hash"] == d.name.rsplit("-s", 1)[0]
     again = run_sweep(spec, out, jobs=1, progress=False)
     assert again.count("skipped") == 2 and again.count("done") == 0
     # Figures of a trained run: traversals (one row per latent), reconstructions, samples.
@@ -203,3 +203,31 @@ def test_ensemble_jobs_write_the_single_run_layout(tmp_path):
         d = run_dir_for(cfg, out)
         assert (d / "metrics.json").is_file() and not (d / ".lock").exists()
     assert run_sweep(spec, out, jobs=1, progress=False, ensembles=True).count("skipped") == 4
+
+
+def test_cuda_graphs_is_an_argument_down_to_the_ensemble(tmp_path, monkeypatch):
+    from disbench import cli
+    from disbench.run import trainer
+    from disbench.sweeps import sweep
+
+    seen = []
+    real = trainer.train_ensemble
+
+    def spy(cfgs, out_root, **kw):
+        seen.append(kw["cuda_graphs"])
+        return real(cfgs, out_root, **kw)
+
+    monkeypatch.setattr(trainer, "train_ensemble", spy)
+    monkeypatch.delenv("DISBENCH_CUDA_GRAPHS", raising=False)
+    spec = load_spec(_spec(tmp_path, models="{name: beta_vae, latent_dim: 4, beta: [2, 4]}",
+                           seeds="0"))
+    summary = run_sweep(spec, tmp_path / "runs", jobs=1, progress=False, ensembles=True,
+                        cuda_graphs=True)
+    assert summary.count("done") == 2 and seen == [True]
+    assert "DISBENCH_CUDA_GRAPHS" not in os.environ
+    got = {}
+    monkeypatch.setattr(sweep, "run_sweep", lambda *a, **kw: (got.update(kw),
+                                                              sweep.SweepSummary(a[1]))[1])
+    assert cli.main(["sweep", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "o"),
+                     "--cuda-graphs", "--no-progress"]) == 0
+    assert got["cuda_graphs"] is True

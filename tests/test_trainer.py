@@ -9,13 +9,8 @@ import torch
 from disbench import cli
 from disbench.datasets.registry import DATASETS
 from disbench.errors import DisbenchError
-from disbench.run.config import (
-    FORMAT_VERSION,
-    RunConfig,
-    is_trained,
-    load_checkpoint,
-    load_run,
-)
+from disbench.run.config import RunConfig
+from disbench.run.folder import FORMAT_VERSION, is_trained, load_checkpoint, load_run
 from disbench.run.trainer import train
 
 

@@ -1,7 +1,13 @@
-"""``disbench evaluate RUN_DIR...``: compute metrics of trained runs into metrics.json."""
+"""``disbench evaluate RUN_DIR...``: compute metrics of trained runs into metrics.json.
+
+The evaluation flags (``--num-train``, ``--codes``, ...) are derived from the fields of
+:class:`disbench.metrics.evaluators.EvalOptions`, whose defaults apply when a flag is left out.
+"""
 from __future__ import annotations
 
 import argparse
+
+from disbench.run.settings import add_flags, defer_flags
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Load each run's checkpoint, encode with posterior means (or sampled codes with "
             "--codes sampled), compute the metrics through disbench.metrics.evaluate and "
             "write RUN_DIR/metrics.json with each score's spec and provenance (disbench "
-            "version, git commit, dataset source and fingerprint, config hash). Metrics "
+            "version, git commit, dataset source and fingerprint, the run id). Metrics "
             "already computed with the same options are kept unless --force."
         ),
     )
@@ -21,29 +27,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--metrics", default="mig,dci,sap,modularity",
         help="comma-separated evaluator names (default: mig,dci,sap,modularity)",
     )
-    p.add_argument("--num-train", type=int, default=None, help="points to fit (default 10000)")
-    p.add_argument("--num-test", type=int, default=None, help="points to test (default 5000)")
-    p.add_argument("--codes", choices=("mean", "sampled"), default=None,
-                   help="representation: posterior means (default) or samples")
-    p.add_argument("--random-state", type=int, default=None, help="sampling seed (default 0)")
-    p.add_argument("--batch-size", type=int, default=None, help="encoding batch size")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--force", action="store_true", help="recompute metrics already present")
     p.set_defaults(func=run)
+    defer_flags(p, _option_flags)
+
+
+def _option_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per evaluation option (default None: EvalOptions' own default)."""
+    from disbench.metrics.evaluators import EvalOptions
+
+    add_flags(p, EvalOptions, defaults_none=True)
 
 
 def run(args: argparse.Namespace) -> int:
+    from disbench.metrics.evaluators import EvalOptions
     from disbench.run.evaluate import evaluate_run
     from tqdm.auto import tqdm
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    options = EvalOptions.build({name: getattr(args, name) for name in EvalOptions.names()})
     for run_dir in tqdm(args.run_dirs, desc="evaluate", unit="run",
                         disable=len(args.run_dirs) == 1):
-        records = evaluate_run(
-            run_dir, metrics, num_train=args.num_train, num_test=args.num_test,
-            codes=args.codes, random_state=args.random_state, batch_size=args.batch_size,
-            device=args.device, force=args.force,
-        )
+        records = evaluate_run(run_dir, metrics, options, force=args.force)
         print(run_dir)
         for rec in records:
             print(f"  {rec['metric']:<36} {rec['value']:.4f}")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from disbench.errors import DEVICES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -31,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
     t.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    t.add_argument("--device", default="auto", choices=DEVICES,
                    help="device (default: cuda when available)")
     t.add_argument("--max-characters", type=int, default=None,
                    help="use only the first K characters of each split (quick runs)")
@@ -41,18 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    import torch
     from disbench.datasets import get
-    from disbench.errors import DisbenchError
+    from disbench.errors import DisbenchError, resolve_device
     from disbench.metrics import judge_net as J
 
     if args.steps < 1 or args.batch_size < 1:
         raise DisbenchError("--steps and --batch-size must be >= 1")
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda" and not torch.cuda.is_available():
-        raise DisbenchError("--device cuda was asked for but no CUDA GPU is available")
+    device = resolve_device(args.device, "--device")
     kw = {"max_characters": args.max_characters} if args.max_characters else {}
     train = get("sprites", source=args.source, split="train", **kw)
     path = J.judge_path(train.fingerprint)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from disbench.errors import DEVICES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -20,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "OUT/<run folder name>)")
     p.add_argument("--num-images", type=int, default=8, help="images to reconstruct (8)")
     p.add_argument("--seed", type=int, default=0, help="which images and samples (0)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu", choices=DEVICES,
+                   help="cpu, cuda or auto (default cpu)")
     p.set_defaults(func=run)
 
 
@@ -29,11 +32,13 @@ def run(args: argparse.Namespace) -> int:
 
     from disbench.errors import DisbenchError
     from disbench.report.plots import run_figures
+    from disbench.run.folder import RunFolder
 
     for rd in args.run_dirs:
         rd = Path(rd)
-        if not (rd / "model.pt").is_file():
-            raise DisbenchError(f"{rd}: no model.pt; pass a trained run folder")
+        if not RunFolder(rd).has_checkpoint():
+            raise DisbenchError(f"{rd}: no checkpoint ({RunFolder(rd).checkpoint_path.name}); "
+                                "pass a trained run folder")
         out = None
         if args.out:
             out = Path(args.out) / rd.name if len(args.run_dirs) > 1 else Path(args.out)

@@ -30,8 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--cuda-graphs", action="store_true",
         help="on CUDA, replay each ensemble's update (forward, backward, Adam) as one captured "
              "CUDA graph (fewer kernel launches; members still draw their own batches and "
-             "noise). Sets DISBENCH_CUDA_GRAPHS=1 for the workers. Off by default: not yet "
-             "measured on a GPU in this release",
+             "noise). Off by default: not yet measured on a GPU in this release",
     )
     p.add_argument("--dry-run", action="store_true", help="list the runs and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -39,14 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
     from pathlib import Path
 
+    from disbench.run.folder import RunFolder
     from disbench.sweeps.spec import load_spec
     from disbench.sweeps.sweep import run_dir_for, run_sweep
 
-    if args.cuda_graphs:
-        os.environ["DISBENCH_CUDA_GRAPHS"] = "1"  # read by train_ensemble in the workers
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else Path("runs") / spec.name
     if args.dry_run:
@@ -54,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
             print(run_dir_for(cfg, out))
         return 0
     summary = run_sweep(spec, out, jobs=args.jobs, backend=args.backend,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, cuda_graphs=args.cuda_graphs)
     print(f"sweep {spec.name}: {summary.describe()}; results in {out}")
     for res in summary.failed:
-        print(f"  failed ({res.stage}): {res.run_dir}: {res.error} (see {res.run_dir}/error.json)")
+        print(f"  failed ({res.stage}): {res.run_dir}: {res.error} "
+              f"(see {RunFolder(res.run_dir).error_path})")
     return 1 if summary.failed else 0

@@ -1,13 +1,15 @@
 """Leaderboards: collect run folders into pandas tables, per run and aggregated over seeds.
 
-A run folder holds ``config.json`` and, once evaluated, ``metrics.json``; a failed run holds
-``error.json``. :func:`collect_runs` makes one row per run folder; :func:`aggregate` makes,
-per dataset, one row per model variant with each metric's mean, standard deviation (sample
-std, ddof=1; NaN for a single seed) and count over seeds.
+A run folder (read through :class:`disbench.run.folder.RunFolder`) holds its record and,
+once evaluated, its metrics; a failed run holds its error. :func:`collect_runs` makes one row
+per run folder; :func:`aggregate` makes, per dataset, one row per model variant with each
+metric's mean, standard deviation (sample std, ddof=1; NaN for a single seed) and count
+over seeds.
 
 A *variant* is a model with one setting of its hyperparameters and training settings;
 seeds of one variant are aggregated. Within a dataset and model, the settings whose values
-differ between variants become part of the row label, e.g. ``beta_vae (beta=4)``.
+differ between variants become part of the row label, e.g. ``beta_vae (beta=4)``. Which
+training settings count is declared on :class:`disbench.run.config.RunConfig` (``variant``).
 """
 from __future__ import annotations
 
@@ -20,37 +22,25 @@ from typing import Any
 
 import pandas as pd
 from disbench.errors import DisbenchError
+from disbench.run.config import FIELDS, VARIANT_FIELDS
+from disbench.run.folder import RunFolder, find_run_folders
 
 log = logging.getLogger(__name__)
 
-# Settings that do not change what a run computes: never part of a variant.
-NON_VARIANT_KEYS = {"seed", "device", "log_every", "model", "dataset", "source", "split"}
-TRAIN_VARIANT_KEYS = ("steps", "batch_size", "lr", "amp", "compile")
+#: run settings that never make a variant (the RunConfig fields not declared ``variant``)
+NON_VARIANT_KEYS = frozenset(f for f in FIELDS if f not in VARIANT_FIELDS)
+#: training settings that make a variant when they differ
+TRAIN_VARIANT_KEYS = VARIANT_FIELDS
 GROUP_KEYS = ["dataset", "source", "model", "variant"]
 
 
-def read_config(run_dir: Path) -> dict[str, Any]:
-    """The run's resolved config from ``config.json`` (a nested ``config`` key is unwrapped)."""
-    data = json.loads((run_dir / "config.json").read_text())
-    if isinstance(data.get("config"), dict):
-        data = data["config"]
-    return data
-
-
 def find_run_dirs(root: str | os.PathLike, only: set[Path] | None = None) -> list[Path]:
-    """Every folder under ``root`` holding a ``config.json`` or an ``error.json``, sorted.
+    """Every run folder under ``root`` (with a record or an error), sorted.
 
     ``only``: keep just these folders (the runs of one spec), so runs left in the folder by
     an earlier version of the spec do not enter the table.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise DisbenchError(f"runs folder {root} not found; pass the --out folder of a sweep")
-    dirs = {p.parent for p in root.rglob("config.json")}
-    dirs |= {p.parent for p in root.rglob("error.json")}
-    if only is not None:
-        dirs &= {Path(d) for d in only}
-    return sorted(dirs)
+    return [f.path for f in find_run_folders(root, only)]
 
 
 def spec_run_dirs(spec_path: str | os.PathLike, root: str | os.PathLike) -> set[Path]:
@@ -60,17 +50,48 @@ def spec_run_dirs(spec_path: str | os.PathLike, root: str | os.PathLike) -> set[
     return {cfg.run_dir(root) for cfg in load_spec(spec_path).run_configs()}
 
 
-def _run_status(run_dir: Path, records: list[dict]) -> tuple[str, str]:
-    err = run_dir / "error.json"
-    if err.is_file():
-        try:
-            info = json.loads(err.read_text())
-            return "failed", f"{info.get('type', 'Error')}: {info.get('message', '')}"
-        except (OSError, json.JSONDecodeError):
-            return "failed", "unreadable error.json"
+def _run_status(folder: RunFolder, records: list[dict]) -> tuple[str, str]:
+    info = folder.read_error()
+    if info is not None:
+        if not info:
+            return "failed", f"unreadable {folder.error_path.name}"
+        return "failed", f"{info.get('type', 'Error')}: {info.get('message', '')}"
     if records:
         return "ok", ""
     return "incomplete", ""
+
+
+def _read_record(folder: RunFolder) -> dict[str, Any] | None:
+    """The run's record; for a run that failed before it was created, the config its
+    error stores (None, with a warning, when there is neither)."""
+    if folder.has_config():
+        try:
+            return folder.read_config()
+        except DisbenchError as exc:
+            log.warning("skipping %s: %s", folder.path, exc)
+            return None
+    cfg = (folder.read_error() or {}).get("config")
+    if not isinstance(cfg, dict):
+        log.warning("skipping %s: no record and no config in its error file", folder.path)
+        return None
+    return cfg
+
+
+def _run_row(folder: RunFolder, cfg: dict[str, Any], records: list[dict[str, Any]]
+             ) -> dict[str, Any]:
+    status, error = _run_status(folder, records)
+    row: dict[str, Any] = {
+        "dataset": cfg.get("dataset"),
+        "source": cfg.get("source"),
+        "model": cfg.get("model"),
+        "seed": cfg.get("seed"),
+        "status": status,
+        "error": error,
+        "run_dir": str(folder.path),
+    }
+    for rec in records:
+        row[rec["metric"]] = float(rec["value"]) if rec.get("value") is not None else math.nan
+    return row
 
 
 def collect_runs(root: str | os.PathLike, only: set[Path] | None = None
@@ -90,51 +111,35 @@ def collect_runs(root: str | os.PathLike, only: set[Path] | None = None
     rows: list[dict[str, Any]] = []
     settings: list[dict[str, Any]] = []
     hib: dict[str, bool] = {}
-    metric_order: list[str] = []
-    for run_dir in find_run_dirs(root, only):
-        try:
-            cfg = read_config(run_dir) if (run_dir / "config.json").is_file() else None
-        except (OSError, json.JSONDecodeError) as exc:
-            log.warning("skipping %s: unreadable config.json (%s)", run_dir, exc)
-            continue
+    for folder in find_run_folders(root, only):
+        cfg = _read_record(folder)
         if cfg is None:
-            # Failed before training wrote anything: the sweep stores its config with the error.
-            try:
-                cfg = json.loads((run_dir / "error.json").read_text()).get("config")
-            except (OSError, json.JSONDecodeError):
-                cfg = None
-            if not isinstance(cfg, dict):
-                log.warning("skipping %s: no config.json and no config in error.json", run_dir)
-                continue
-        records = _read_records(run_dir)
-        status, error = _run_status(run_dir, records)
-        row: dict[str, Any] = {
-            "dataset": cfg.get("dataset"),
-            "source": cfg.get("source"),
-            "model": cfg.get("model"),
-            "seed": cfg.get("seed"),
-            "status": status,
-            "error": error,
-            "run_dir": str(run_dir),
-        }
+            continue
+        records = folder.metric_records()
         for rec in records:
-            name = rec["metric"]
-            row[name] = float(rec["value"]) if rec.get("value") is not None else math.nan
-            hib.setdefault(name, bool(rec.get("higher_is_better", True)))
-            if name not in metric_order:
-                metric_order.append(name)
-        rows.append(row)
+            hib.setdefault(rec["metric"], bool(rec.get("higher_is_better", True)))
+        rows.append(_run_row(folder, cfg, records))
         settings.append(_variant_settings(cfg))
-    try:
-        from disbench.metrics import HIGHER_IS_BETTER
-    except ImportError:  # the metrics package may not declare it yet
-        HIGHER_IS_BETTER = {}
-    for name in hib:
-        if name in HIGHER_IS_BETTER:
-            hib[name] = bool(HIGHER_IS_BETTER[name])
+    metric_order = list(hib)
+    _declared_directions(hib)
     df = pd.DataFrame(rows)
     if df.empty:
         return df, hib
+    return _runs_table(df, settings, metric_order), {m: hib[m] for m in metric_order}
+
+
+def _declared_directions(hib: dict[str, bool]) -> None:
+    """Overwrite the records' own flags with the metrics' declared directions."""
+    from disbench.metrics import HIGHER_IS_BETTER
+
+    for name in hib:
+        if name in HIGHER_IS_BETTER:
+            hib[name] = bool(HIGHER_IS_BETTER[name])
+
+
+def _runs_table(df: pd.DataFrame, settings: list[dict[str, Any]],
+                metric_order: list[str]) -> pd.DataFrame:
+    """Label the variants, add the varying settings as columns, order and sort."""
     labels, varying = _variant_labels(df, settings)
     df.insert(3, "variant", labels)
     setting_cols = [k for k in varying if k not in df.columns]
@@ -146,20 +151,7 @@ def collect_runs(root: str | os.PathLike, only: set[Path] | None = None
     df = df.sort_values(["dataset", "source", "model", "variant", "seed"], kind="stable")
     df = df.reset_index(drop=True)
     df.attrs["metrics"] = list(metric_order)
-    return df, {m: hib[m] for m in metric_order}
-
-
-def _read_records(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.json"
-    if not path.is_file():
-        return []
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        log.warning("ignoring unreadable %s (%s)", path, exc)
-        return []
-    records = data.get("records", []) if isinstance(data, dict) else []
-    return [r for r in records if isinstance(r, dict) and "metric" in r]
+    return df
 
 
 def _variant_settings(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -256,6 +248,7 @@ def build(root: str | os.PathLike, only: set[Path] | None = None
     """Collect and aggregate: ``(runs, leaderboard, higher_is_better)``."""
     runs, hib = collect_runs(root, only)
     if runs.empty:
-        raise DisbenchError(f"no run folders (with config.json) found under {root}")
+        raise DisbenchError(f"no run folders found under {root}; pass the --out folder of a "
+                            "sweep")
     board = aggregate(runs, list(hib))
     return runs, board, hib

@@ -12,7 +12,6 @@ without a model.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -138,26 +137,23 @@ def run_figures(
     """
     import torch
     from disbench import datasets
-    from disbench.run.config import load_run
+    from disbench.errors import resolve_device
+    from disbench.run.folder import RunFolder, load_run
 
     run_dir = Path(run_dir)
-    out_dir = Path(out_dir) if out_dir else run_dir / "figures"
+    out_dir = Path(out_dir) if out_dir else RunFolder(run_dir).figures_path
+    device = resolve_device(device, "--device")
     model, cfg, data_spec = load_run(run_dir, device=device)
-    model.eval()
-    spec = data_spec if isinstance(data_spec, dict) else vars(data_spec)
-    dataset = datasets.get(
-        spec.get("name", getattr(cfg, "dataset", None)),
-        source=spec.get("source", getattr(cfg, "source", "auto")),
-        split=spec.get("split", getattr(cfg, "split", None)),
-    )
+    dataset = datasets.get(data_spec["name"], source=data_spec["source"],
+                           split=data_spec["split"])
     images = dataset.images
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(images), size=min(num_images, len(images)), replace=False))
     if np.asarray(images[idx[:1]]).ndim == 5:
-        return _sequence_figures(run_dir, out_dir, model, dataset, seed=seed, device=device)
+        return _sequence_figures(out_dir, model, dataset, seed=seed, device=device)
     x = torch.as_tensor(np.asarray(images[idx])).float().div(255).to(device)
     written: list[Path] = []
-    label = f"{getattr(cfg, 'model', '')} seed {getattr(cfg, 'seed', '')}"
+    label = f"{cfg.model} seed {cfg.seed}"
     with torch.no_grad():
         recon = model.reconstruct(x).float().clamp(0, 1).cpu().numpy()
         pair = np.concatenate([x.cpu().numpy(), recon], axis=0)
@@ -181,15 +177,11 @@ def run_figures(
     return written
 
 
-def _sequence_figures(
-    run_dir: Path, out_dir: Path, model: Any, dataset: Any, *, seed: int, device: str
-) -> list[Path]:
+def _sequence_figures(out_dir: Path, model: Any, dataset: Any, *, seed: int,
+                      device: Any) -> list[Path]:
     """Sprite GIFs (real, reconstructed, swapped, generated) through disbench.report.sprite_gifs."""
-    try:
-        from disbench.report.sprite_gifs import write_model_gifs
-    except ImportError:
-        log.warning("%s: sequence data but no disbench.report.sprite_gifs; no figures written", run_dir)
-        return []
+    from disbench.report.sprite_gifs import write_model_gifs
+
     written = write_model_gifs(model, dataset, out_dir, seed=seed, device=device)
     return [Path(p) for p in written.values()]
 
@@ -216,7 +208,7 @@ def plot_metric_bars(
     width = max(4.0, 0.45 * len(labels) + 1.5)
     fig, axes = plt.subplots(nrow, ncol, figsize=(width * ncol, 3.2 * nrow), squeeze=False)
     pos = np.arange(len(labels))
-    for ax, m in zip(axes.flat, metrics):
+    for ax, m in zip(axes.flat, metrics, strict=False):
         mean = board[f"{m}_mean"].to_numpy(dtype=float)
         std = np.nan_to_num(board[f"{m}_std"].to_numpy(dtype=float))
         ax.bar(pos, mean, yerr=std, capsize=3, color="tab:blue", alpha=0.8)
@@ -256,16 +248,15 @@ def plot_roc_curves(
 
 
 def _roc_files(run_dir: Path) -> list[Path]:
+    """ROC curves an OoD evaluation saved in the run folder (``roc_*.npz``, and any file a
+    score record names as its ``roc_file``)."""
+    from disbench.run.folder import RunFolder
+
     files = set(run_dir.glob("roc_*.npz"))
-    mpath = run_dir / "metrics.json"
-    if mpath.is_file():
-        try:
-            for rec in json.loads(mpath.read_text()).get("records", []):
-                name = (rec.get("spec") or {}).get("roc_file")
-                if name and (run_dir / name).is_file():
-                    files.add(run_dir / name)
-        except (OSError, json.JSONDecodeError):
-            pass
+    for rec in RunFolder(run_dir).metric_records():
+        name = (rec.get("spec") or {}).get("roc_file")
+        if name and (run_dir / name).is_file():
+            files.add(run_dir / name)
     return sorted(files)
 
 

@@ -1,93 +1,114 @@
-"""Run configurations, run folders and loading trained runs.
+"""Run configurations: every run setting declared once, and the run id.
 
-A run is identified by a short hash of its resolved configuration (model, resolved
-hyperparameters, dataset, source, split, steps, batch size, seed, learning rate, amp,
-compile); ``device``, ``log_every`` and ``checkpoint_every`` do not change what is
-learned and are left out. Its folder is ``runs_root/<dataset>/<model>/<hash>-s<seed>/``
-holding ``config.json``, ``model.pt`` and ``train_log.csv`` (see :mod:`disbench.run.trainer`).
+Each field of :class:`RunConfig` is a :func:`disbench.run.settings.setting` whose metadata
+says how it is checked, whether it is hashed, whether ensemble members must agree on it,
+whether it makes a leaderboard variant, whether it is a spec ``train:`` key and what its
+``disbench train`` flag says. Everything else is derived from that declaration:
+:data:`HASHED`, :data:`NOT_HASHED`, :data:`GROUP_FIELDS`, :data:`VARIANT_FIELDS`,
+:data:`TRAIN_FIELDS`, spec validation (:mod:`disbench.sweeps.spec`), the leaderboard's
+variant labels (:mod:`disbench.report.leaderboard`) and the flags (:mod:`disbench.cli.train`).
+Adding a training setting is adding one field here (and using it in the trainer).
+
+A run is identified by a short hash of its configuration with ``split``, ``lr`` and the
+model hyperparameters resolved (defaults filled) and ``source`` *as requested*: ``auto``
+stays ``auto``, so the id does not depend on what happens to be in the dataset cache. The
+source ``auto`` resolves to is decided once, when the run folder is created, and stored in
+its ``config.json`` (:mod:`disbench.run.folder`) for the life of the run.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from disbench.errors import DisbenchError
+from disbench.errors import DEVICES, DisbenchError
+from disbench.run import settings as S
 
-#: version of the model.pt layout; load_run refuses other versions with a clear message
-FORMAT_VERSION = 1
 AMP_MODES = (None, "bf16")
-DEVICES = ("auto", "cpu", "cuda")
 #: hyperparameters filled from the dataset at training time unless the user sets them
 DATASET_DERIVED = ("image_shape", "likelihood", "likelihood_scale")
-_NOT_HASHED = ("device", "log_every", "checkpoint_every")
+
+
+def _sources() -> tuple[str, ...]:
+    from disbench.datasets.registry import SOURCES
+
+    return SOURCES
 
 
 @dataclass
 class RunConfig:
-    """Everything that defines one training run.
+    """Everything that defines one training run (each field's ``help`` says what it is).
 
     Attributes
     ----------
-    model : str
-        Registry name (``disbench.baselines.names()``).
-    dataset : str
-        Dataset name (``disbench.datasets.names()``).
+    model, dataset : str
+        Registry names (``disbench.baselines.names()``, ``disbench.datasets.names()``).
     hparams : dict
         Model hyperparameter overrides (the rest take the paper defaults).
     source : {"auto", "official", "synthetic"}
-        Data source; ``auto`` resolves to official when cached, else the twin.
     split : str or None
-        Dataset split (None: the dataset's default).
-    steps : int
-        Optimisation steps (Locatello et al. 2019 train for 300,000).
-    batch_size : int
-        Batch size (64 as in Locatello et al. 2019).
-    seed : int
-        Seed of the model initialisation, batch order and sampling noise.
+    steps, batch_size, seed : int
     lr : float or None
-        Learning rate of the main optimiser (None: the model's paper default).
-    log_every : int
-        Write one ``train_log.csv`` row (mean of each term) every this many steps.
+    log_every, checkpoint_every : int
     amp : None or "bf16"
-        bfloat16 autocast for the forward passes.
     compile : bool
-        ``torch.compile`` the encoder/decoder modules.
     device : {"auto", "cpu", "cuda"}
-        ``auto``: CUDA when present.
-    checkpoint_every : int
-        Save ``model.pt`` every this many steps (an interrupted run loses at most this).
     """
 
-    model: str
-    dataset: str
-    hparams: dict[str, Any] = field(default_factory=dict)
-    source: str = "auto"
-    split: str | None = None
-    steps: int = 300_000
-    batch_size: int = 64
-    seed: int = 0
-    lr: float | None = None
-    log_every: int = 100
-    amp: str | None = None
-    compile: bool = False
-    device: str = "auto"
-    checkpoint_every: int = 1000
+    model: str = S.setting(
+        check=S.nonempty_str, flag=False,
+        help="model name (vae, beta_vae, beta_tcvae, factor_vae, dip_vae_i, dip_vae_ii, "
+             "wae_mmd, wae_gan, ab_vae, gwae, ...)")
+    dataset: str = S.setting(
+        check=S.nonempty_str, metavar="NAME",
+        help="dataset name (dsprites, shapes3d, mnist, ...; see 'disbench datasets list')")
+    hparams: dict[str, Any] = S.setting(  # noqa: RUF009 -- returns a dataclasses.field
+        default_factory=dict, check=S.mapping, group=False, flag=False,
+        help="model hyperparameter overrides (the rest take the paper defaults)")
+    source: str = S.setting(
+        "auto", choices=_sources,
+        help="official files, the procedural twin, or auto: official when cached, else the "
+             "twin, decided when the run is created (default: auto)")
+    split: str | None = S.setting(
+        None, check=S.nonempty_str_or_none,
+        help="dataset split (default: the dataset's own)")
+    steps: int = S.setting(
+        300_000, check=S.positive_int, variant=True, train="required",
+        help="optimisation steps (default: 300000, Locatello et al. 2019)")
+    batch_size: int = S.setting(
+        64, check=S.positive_int, variant=True, train=True,
+        help="batch size (default: 64, Locatello et al. 2019)")
+    seed: int = S.setting(
+        0, check=S.integer, group=False,
+        help="seed of initialisation, batch order and noise (default: 0)")
+    lr: float | None = S.setting(
+        None, check=S.positive_number_or_none, variant=True, train=True, flag_type=float,
+        help="learning rate of the main optimiser (default: the paper's, e.g. 1e-4)")
+    log_every: int = S.setting(
+        100, check=S.positive_int, hashed=False, train=True, metavar="N",
+        help="write the mean loss terms to train_log.csv every N steps (default: 100)")
+    amp: str | None = S.setting(
+        None, choices=AMP_MODES, variant=True, train=True,
+        help="bfloat16 autocast for the forward passes (off by default)")
+    compile: bool = S.setting(
+        False, check=S.boolean, variant=True, train=True,
+        help="torch.compile the encoder/decoder (slow start, faster steps on GPU)")
+    device: str = S.setting(
+        "auto", choices=DEVICES, hashed=False, train=True,
+        help="where to train; auto picks CUDA when present (default: auto)")
+    checkpoint_every: int = S.setting(
+        1000, check=S.positive_int, hashed=False, train=True, metavar="N",
+        help="save model.pt every N steps; an interrupted run loses at most this "
+             "(default: 1000)")
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise DisbenchError(f"{name} must be a positive integer, got {value!r}")
-        if self.amp not in AMP_MODES:
-            raise DisbenchError(f"amp must be 'bf16' or unset, got {self.amp!r}")
-        if self.device not in DEVICES:
-            raise DisbenchError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        if self.lr is not None and not self.lr > 0:
-            raise DisbenchError(f"lr must be > 0, got {self.lr!r}")
+        for f in dataclasses.fields(self):
+            problem = f.metadata["check"](getattr(self, f.name))
+            if problem:
+                raise DisbenchError(f"{f.name} {problem}")
         self.hparams = dict(self.hparams)
 
     # -- (de)serialisation -----------------------------------------------------------
@@ -99,51 +120,71 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Build from a dict (e.g. a ``config.json``); keys that are not fields are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(**{k: v for k, v in d.items() if k in FIELDS})
 
     # -- resolution ------------------------------------------------------------------
     def resolved(self) -> RunConfig:
-        """A copy with ``source``/``split``/``lr`` resolved and model defaults filled.
+        """A copy with ``split`` and ``lr`` resolved and model defaults filled.
 
-        Hyperparameters derived from the dataset (image shape, likelihood, data set size)
-        are left to :func:`resolve_hparams`, unless set explicitly; they are functions of
-        (dataset, source, split), which the hash includes.
+        ``source`` stays as requested (see :meth:`concrete_source`). Hyperparameters derived
+        from the dataset (image shape, likelihood, data set size) are left to
+        :func:`resolve_hparams`, unless set explicitly; they are functions of (dataset,
+        source, split).
         """
-        from disbench.baselines.registry import MODELS, names
-        from disbench.datasets.registry import SOURCES, spec
-
-        try:
-            cls = MODELS[self.model]
-        except KeyError:
-            raise DisbenchError(
-                f"unknown model {self.model!r}; choose one of {', '.join(names())}"
-            ) from None
-        ds_cls = spec(self.dataset)
-        if self.source not in SOURCES:
-            raise DisbenchError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
-        split = self.split or ds_cls.default_split
-        source = self.source
-        if source == "auto":
-            source = "official" if ds_cls.official_available(split) else "synthetic"
+        cls = _model_class(self.model)
+        split = self.split or _dataset_class(self.dataset).default_split
         user = dict(self.hparams)
         full = _build(cls, user).to_dict()
         derived = set(DATASET_DERIVED) | set(_dataset_size_keys(cls))
         hparams = {k: v for k, v in full.items() if k in user or k not in derived}
         lr = float(self.lr) if self.lr is not None else float(cls.default_lr)
-        return dataclasses.replace(self, source=source, split=split, lr=lr, hparams=hparams)
+        return dataclasses.replace(self, split=split, lr=lr, hparams=hparams)
+
+    def concrete_source(self) -> str:
+        """``official`` or ``synthetic``: ``auto`` resolved against the cache now.
+
+        Called once, when a run folder is created; the result is stored in its record.
+        """
+        if self.source != "auto":
+            return self.source
+        ds_cls = _dataset_class(self.dataset)
+        split = self.split or ds_cls.default_split
+        return "official" if ds_cls.official_available(split) else "synthetic"
 
     def run_id(self) -> str:
-        """Short hash of the resolved config (device, log_every, checkpoint_every excluded)."""
+        """Short hash of the resolved config, source as requested (:data:`NOT_HASHED` left out).
+
+        Computed when a run is created; afterwards the id stored in the run folder is the
+        run's identity (:meth:`disbench.run.folder.RunFolder.run_id`).
+        """
         d = self.resolved().to_dict()
-        for k in _NOT_HASHED:
+        for k in NOT_HASHED:
             d.pop(k)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def run_dir(self, runs_root: str | Path) -> Path:
-        """``runs_root/<dataset>/<model>/<hash>-s<seed>``."""
-        return Path(runs_root) / self.dataset / self.model / f"{self.run_id()}-s{self.seed}"
+        """The run's folder, ``runs_root/<dataset>/<model>/<run_id>-s<seed>``."""
+        from disbench.run.folder import run_path
+
+        return run_path(runs_root, self.dataset, self.model, self.run_id(), self.seed)
+
+
+FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunConfig))
+#: fields in the run id
+HASHED: tuple[str, ...] = S.names_where(RunConfig, "hashed")
+#: fields that do not change what is learned
+NOT_HASHED: tuple[str, ...] = tuple(f for f in FIELDS if f not in HASHED)
+#: fields that must agree for runs to train together as one ensemble
+GROUP_FIELDS: tuple[str, ...] = S.names_where(RunConfig, "group")
+#: training settings that make a leaderboard variant when they differ
+VARIANT_FIELDS: tuple[str, ...] = S.names_where(RunConfig, "variant")
+#: the keys of a sweep spec's ``train:`` section (TRAIN_REQUIRED: those it must give)
+TRAIN_FIELDS: tuple[str, ...] = S.names_where(RunConfig, "train")
+TRAIN_REQUIRED: tuple[str, ...] = S.names_where(RunConfig, "train", "required")
+#: the ``disbench train`` flags derived from the fields (model is positional, hparams --set)
+FLAG_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunConfig)
+                                     if f.metadata["flag"] is not False)
 
 
 def _jsonable(v: Any) -> Any:
@@ -152,6 +193,23 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [_jsonable(x) for x in v]
     return v
+
+
+def _model_class(model: str) -> type:
+    from disbench.baselines.registry import MODELS, names
+
+    try:
+        return MODELS[model]
+    except KeyError:
+        raise DisbenchError(
+            f"unknown model {model!r}; choose one of {', '.join(names())}"
+        ) from None
+
+
+def _dataset_class(dataset: str) -> type:
+    from disbench.datasets.registry import spec
+
+    return spec(dataset)
 
 
 def _build(cls: type, hparams: dict[str, Any]) -> Any:
@@ -173,9 +231,7 @@ def resolve_hparams(cfg: RunConfig, dataset: Any) -> dict[str, Any]:
     data-set-size hyperparameter (beta_tcvae's ``dataset_size``) is ``len(dataset)``
     unless set.
     """
-    from disbench.baselines.registry import MODELS
-
-    cls = MODELS[cfg.model]
+    cls = _model_class(cfg.model)
     hp = dict(cfg.hparams)
     shape = tuple(int(s) for s in dataset.image_shape)
     if "image_shape" in hp and tuple(hp["image_shape"]) != shape:
@@ -188,108 +244,3 @@ def resolve_hparams(cfg: RunConfig, dataset: Any) -> dict[str, Any]:
     for key in _dataset_size_keys(cls):
         hp.setdefault(key, len(dataset))
     return _build(cls, hp).to_dict()
-
-
-# -- reading run folders -----------------------------------------------------------------
-def read_config(run_dir: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of a run folder as a dict (clear error when missing/corrupt)."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise DisbenchError(f"{path} not found: {run_dir} is not a disbench run folder "
-                            "(train one with 'disbench train')")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DisbenchError(f"{path} is not valid JSON ({exc}); delete the run folder and "
-                            "train it again") from None
-
-
-def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` with clear errors for corrupt or foreign files."""
-    import torch
-    from disbench import __version__
-
-    path = Path(path)
-    if not path.is_file():
-        raise DisbenchError(f"{path} not found: the run has no checkpoint yet "
-                            "(train it with 'disbench train ... --resume')")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for garbled files
-        raise DisbenchError(
-            f"{path} is not a readable disbench checkpoint ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it and train the run "
-            "again ('disbench train' with the same settings)"
-        ) from None
-    if not isinstance(state, dict) or "format_version" not in state:
-        raise DisbenchError(f"{path} is not a disbench checkpoint (no format_version); "
-                            "delete it and train the run again")
-    if state["format_version"] != FORMAT_VERSION:
-        raise DisbenchError(
-            f"{path} has checkpoint format_version {state['format_version']} (written by "
-            f"disbench {state.get('disbench_version', '?')}); this disbench {__version__} reads "
-            f"format_version {FORMAT_VERSION}: retrain the run (delete the folder and run "
-            f"'disbench train' again) or use disbench {state.get('disbench_version', '?')}"
-        )
-    return state
-
-
-def checkpoint_step(run_dir: str | Path) -> int | None:
-    """Steps completed by the checkpoint in ``run_dir`` (None when there is none/unreadable)."""
-    path = Path(run_dir) / "model.pt"
-    if not path.is_file():
-        return None
-    try:
-        return int(load_checkpoint(path)["step"])
-    except DisbenchError:
-        return None
-
-
-def is_trained(run_dir: str | Path) -> bool:
-    """Whether ``run_dir`` holds a finished run (checkpoint step == configured steps)."""
-    try:
-        steps = int(read_config(run_dir)["steps"])
-    except (DisbenchError, KeyError, ValueError):
-        return False
-    step = checkpoint_step(run_dir)
-    return step is not None and step >= steps
-
-
-def load_run(run_dir: str | Path, device: Any = "cpu") -> tuple[Any, RunConfig, dict[str, Any]]:
-    """Load a trained (or partially trained) run.
-
-    Returns
-    -------
-    model : disbench.baselines.base.Model
-        In eval mode on ``device``, with the checkpoint's weights.
-    cfg : RunConfig
-        The run's configuration, ``hparams`` fully resolved.
-    dataset_spec : dict
-        ``{"name", "source", "split", "fingerprint", "size", "image_shape"}``: pass
-        ``disbench.datasets.get(spec["name"], source=spec["source"], split=spec["split"])``
-        to get the data it was trained on (compare ``fingerprint``).
-    """
-    from disbench import baselines
-
-    run_dir = Path(run_dir)
-    conf = read_config(run_dir)
-    cfg = RunConfig.from_dict(conf)
-    state = load_checkpoint(run_dir / "model.pt", map_location="cpu")
-    model = baselines.create(cfg.model, **cfg.hparams)
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError) as exc:
-        raise DisbenchError(
-            f"{run_dir / 'model.pt'} does not match model {cfg.model!r} with the hparams in "
-            f"{run_dir / 'config.json'} ({str(exc).splitlines()[0]}); retrain the run"
-        ) from None
-    model.to(device).eval()
-    dataset_spec = {
-        "name": cfg.dataset,
-        "source": cfg.source,
-        "split": cfg.split,
-        "fingerprint": conf.get("dataset_fingerprint"),
-        "size": conf.get("dataset_size"),
-        "image_shape": conf.get("hparams", {}).get("image_shape"),
-    }
-    return model, cfg, dataset_spec

@@ -7,10 +7,11 @@ kind (``torch.func.stack_module_state``) and evaluates all K objectives with one
 (grouped) kernels over K x 64 images. Each member still
 
 - sees its own batches of 64, drawn by its own batch generator exactly as
-  :class:`disbench.run.trainer.BatchSampler` draws them for a single run,
+  :class:`disbench.run.draws.BatchSampler` draws them for a single run,
 - draws its own sampling noise from its own generator, in the same order as a single
   run draws it from the global generator (the draws are recorded once and replayed
-  inside ``vmap`` by a :class:`~torch.overrides.TorchFunctionMode`),
+  inside ``vmap`` by a :class:`~torch.overrides.TorchFunctionMode`; both paths draw with
+  :func:`disbench.run.draws.draw_noise`),
 - has its own Adam state: Adam is element-wise, so one Adam over the stacked (K, ...)
   parameters is K independent Adams, and the gradient of the summed losses with
   respect to member k's slice is member k's own gradient,
@@ -18,9 +19,10 @@ kind (``torch.func.stack_module_state``) and evaluates all K objectives with one
   as a vmapped (K,) tensor.
 
 So on CPU a member and the same model trained alone with the same seed agree to float
-tolerance (the batched kernels sum in another order), and each member gets its own run
-folder in the single-run layout (``config.json``, ``model.pt``, ``train_log.csv``) which
-:func:`disbench.run.config.load_run` and ``--resume`` read like any other run.
+tolerance (the batched kernels sum in another order). The training loop
+(:func:`disbench.run.trainer.train_ensemble`) gives each member its own run folder in the
+single-run layout, which :func:`disbench.run.folder.load_run` and ``--resume`` read like
+any other run.
 
 Models qualify when they train with the default single-optimiser step (no adversary or
 critic) and every hyperparameter that differs between members is a float; see
@@ -30,27 +32,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import logging
-import platform
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from disbench import __version__
-from disbench.atomic import torch_save, write_json
 from disbench.errors import DisbenchError
-from disbench.run.config import FORMAT_VERSION, RunConfig, load_checkpoint, resolve_hparams
+from disbench.run.config import GROUP_FIELDS, RunConfig
+from disbench.run.draws import RANDOM_FUNCS, draw_noise
 from torch.overrides import TorchFunctionMode
-
-log = logging.getLogger(__name__)
-
-# Random functions whose draws are recorded in a single run and replayed per member.
-_RANDOM_FUNCS = {torch.randn_like, torch.rand_like, torch.randn, torch.rand}
-# Fields of RunConfig that must agree for runs to train together.
-_GROUP_FIELDS = ("model", "dataset", "source", "split", "steps", "batch_size", "lr", "amp",
-                 "compile", "device")
 
 
 # -- random draws: record once, replay inside vmap -------------------------------------------
@@ -63,7 +52,7 @@ class _RecordRandom(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        if func in _RANDOM_FUNCS:
+        if func in RANDOM_FUNCS:
             if kwargs and kwargs.get("generator") is not None:
                 raise DisbenchError("ensembles cannot replay draws from an explicit generator")
             self.calls.append((func, tuple(out.shape), out.dtype))
@@ -78,31 +67,26 @@ class _ReplayRandom(TorchFunctionMode):
         self.draws = list(draws)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func in _RANDOM_FUNCS:
+        if func in RANDOM_FUNCS:
             if not self.draws:
                 raise RuntimeError("ensemble: more random draws than recorded")
             return self.draws.pop(0)
         return func(*args, **(kwargs or {}))
 
 
-def _draw(calls, generator: torch.Generator, device: torch.device) -> list[torch.Tensor]:
-    """The draws a single run makes in one step, from ``generator``."""
-    out = []
-    for func, shape, dtype in calls:
-        gen = torch.randn if func in (torch.randn, torch.randn_like) else torch.rand
-        out.append(gen(shape, generator=generator, device=device, dtype=dtype))
-    return out
-
-
 # -- compatibility ---------------------------------------------------------------------------
-def _differing(cfgs: list[RunConfig]) -> list[str]:
+def differing(cfgs: list[RunConfig]) -> list[str]:
     keys = sorted(set().union(*(c.hparams for c in cfgs)))
     return [k for k in keys if len({repr(c.hparams.get(k)) for c in cfgs}) > 1]
 
 
 def group_key(cfg: RunConfig) -> tuple:
-    """Runs with equal keys may train together (hyperparameter values may differ)."""
-    return tuple(repr(getattr(cfg, f)) for f in _GROUP_FIELDS) + (tuple(sorted(cfg.hparams)),)
+    """Runs with equal keys may train together (hyperparameter values may differ).
+
+    The key is every field declared ``group`` (:data:`disbench.run.config.GROUP_FIELDS`)
+    and the names of the hyperparameters set.
+    """
+    return tuple(repr(getattr(cfg, f)) for f in GROUP_FIELDS) + (tuple(sorted(cfg.hparams)),)
 
 
 def compatible(model_cls: type, cfgs: list[RunConfig]) -> str | None:
@@ -113,7 +97,7 @@ def compatible(model_cls: type, cfgs: list[RunConfig]) -> str | None:
         return "the runs differ in more than model hyperparameters and seed"
     if model_cls.train_step_tensors is not Model.train_step_tensors:
         return f"{model_cls.registry_name} trains with its own step (adversary or critic)"
-    for k in _differing(cfgs):
+    for k in differing(cfgs):
         if not all(isinstance(c.hparams.get(k), (int, float)) and not isinstance(
                 c.hparams.get(k), bool) for c in cfgs):
             return f"hyperparameter {k!r} differs between runs and is not a number"
@@ -203,7 +187,8 @@ class Ensemble:
         """One optimisation step on member batches ``xs`` (K, B, ...); per-member terms (K,)."""
         if self.calls is None:
             self._record(xs[0], step)
-        per_member = [_draw(self.calls, g, self.device) for g in self.noise_generators]
+        per_member = [[draw_noise(f, shape, dt, g) for f, shape, dt in self.calls]
+                      for g in self.noise_generators]
         draws = [torch.stack([d[i] for d in per_member]) for i in range(len(self.calls))]
         return self.update(xs, draws, step)
 
@@ -268,153 +253,6 @@ class Ensemble:
             self.optimizer.load_state_dict(full)
 
 
-# -- training a group of runs ----------------------------------------------------------------
-def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: bool = True,
-                   resume: bool = True, cuda_graphs: bool | None = None) -> list[Path]:
-    """Train runs that differ only in seed and float hyperparameters as one ensemble.
-
-    Every member gets its own run folder, written as :func:`disbench.run.trainer.train` writes
-    it, so evaluation, leaderboards and ``--resume`` treat members like single runs.
-    Members already complete are skipped; a group whose members stopped at different
-    steps (or cannot be batched, see :func:`compatible`) falls back to single training.
-
-    Each step fills fixed buffers with every member's own batch and noise (the draws of
-    its single run) and runs the vmapped update (:class:`disbench.run.graph_step.GraphedStep`).
-    With ``cuda_graphs`` on a CUDA device that update is replayed as one captured CUDA
-    graph. None: the environment variable ``DISBENCH_CUDA_GRAPHS=1`` (set by
-    ``disbench sweep --cuda-graphs``); off by default until measured on a GPU.
-    """
-    import os
-
-    from disbench import baselines, datasets
-    from disbench.run.graph_step import GraphedStep
-    from disbench.run.trainer import (
-        BatchSampler,
-        _fmt,
-        _read_log,
-        _rng_state,
-        _write_log,
-        resolve_device,
-        train,
-    )
-    from tqdm.auto import tqdm
-
-    cfgs = [c.resolved() for c in cfgs]
-    todo, states = [], []
-    for c in cfgs:
-        ckpt = c.run_dir(out_root) / "model.pt"
-        st = load_checkpoint(ckpt) if ckpt.is_file() else None
-        if st is not None and st["step"] >= c.steps:
-            continue
-        todo.append(c)
-        states.append(st)
-    if not todo:
-        return [c.run_dir(out_root) for c in cfgs]
-    cls = baselines.MODELS[todo[0].model]
-    reason = compatible(cls, todo)
-    starts = {int(s["step"]) if s else 0 for s in states}
-    if reason is None and len(starts) > 1:
-        reason = "members stopped at different steps"
-    if reason is not None or len(todo) == 1:
-        if reason:
-            log.info("training %d runs one by one: %s", len(todo), reason)
-        for c in todo:
-            train(c, out_root, resume=resume, progress=progress)
-        return [c.run_dir(out_root) for c in cfgs]
-    start = starts.pop()
-
-    device = resolve_device(todo[0].device)
-    ds = datasets.get(todo[0].dataset, source=todo[0].source, split=todo[0].split)
-    vary = _differing(todo)
-    models, noise_gens, batch_gens, confs = [], [], [], []
-    sampler = None  # the first member's BatchSampler: the data, on the device on CUDA
-    for c in todo:
-        # The same seeding sequence as a single run, so member k == run k alone.
-        torch.manual_seed(c.seed)
-        np.random.seed(c.seed % 2**32)
-        hparams = resolve_hparams(c, ds)
-        model = baselines.create(c.model, **hparams).to(device)
-        if c.amp == "bf16":
-            model.amp_dtype = torch.bfloat16
-        gen = torch.Generator(device=device)
-        gen.set_state(torch.get_rng_state() if device.type == "cpu"
-                      else torch.cuda.get_rng_state(device))
-        models.append(model)
-        noise_gens.append(gen)
-        if sampler is None:
-            sampler = BatchSampler(ds, c.batch_size, device, c.seed)
-            batch_gens.append(sampler.generator)
-        else:  # the generator a BatchSampler of this run would have
-            batch_gens.append(torch.Generator(device=sampler.generator.device).manual_seed(c.seed))
-        confs.append({
-            **c.to_dict(), "hparams": hparams, "device": device.type, "run_id": c.run_id(),
-            "dataset_fingerprint": getattr(ds, "fingerprint", None), "dataset_size": len(ds),
-            "format_version": FORMAT_VERSION, "disbench_version": __version__,
-            "torch_version": torch.__version__, "python_version": platform.python_version(),
-            "ensemble": {"size": len(todo), "vary": vary},
-        })
-    ens = Ensemble(models, todo[0].lr, noise_gens, vary)
-    if start:
-        for k, (c, st) in enumerate(zip(todo, states)):
-            ens.load_member(k, st["model"], st["optimizers"]["model"])
-            # Where checkpoint() keeps it: the global stream a single run draws from.
-            noise_gens[k].set_state(st["rng"]["torch"] if device.type == "cpu"
-                                    else st["rng"]["cuda"][0])
-            batch_gens[k].set_state(st["rng"]["batch"])
-    if cuda_graphs is None:
-        cuda_graphs = os.environ.get("DISBENCH_CUDA_GRAPHS", "") == "1"
-    step_fn = GraphedStep(ens, sampler.data, todo[0].batch_size, batch_gens, noise_gens,
-                          start_step=start,
-                          graph=cuda_graphs and device.type == "cuda")
-
-    run_dirs = [c.run_dir(out_root) for c in todo]
-    for d, conf in zip(run_dirs, confs):
-        write_json(d / "config.json", conf)
-    rows = [_read_log(d / "train_log.csv", start) for d in run_dirs]
-    acc: dict[str, torch.Tensor] = {}
-    count = 0
-    c0 = todo[0]
-
-    def checkpoint(step: int) -> None:
-        for k, (c, d) in enumerate(zip(todo, run_dirs)):
-            _write_log(d / "train_log.csv", rows[k])
-            rng = _rng_state(batch_gens[k])
-            # The member's noise stream is what a single run draws from the global generator.
-            if device.type == "cpu":
-                rng["torch"] = noise_gens[k].get_state()
-            else:
-                rng["cuda"] = [noise_gens[k].get_state()]
-            torch_save(d / "model.pt", {
-                "format_version": FORMAT_VERSION, "disbench_version": __version__,
-                "run_id": c.run_id(), "step": step,
-                "model": ens.member_state_dict(k),
-                "optimizers": {"model": ens.member_optimizer_state(k)},
-                "rng": rng, "log_acc": {}, "log_count": 0,
-            })
-
-    bar = tqdm(total=c0.steps, initial=start, disable=not progress, unit="step",
-               desc=f"{c0.model} ensemble x{len(todo)}", dynamic_ncols=True)
-    try:
-        for step in range(start, c0.steps):
-            terms = step_fn()  # every member's own batch and noise, one vmapped update
-            for k, v in terms.items():
-                acc[k] = acc[k] + v if k in acc else v.clone()
-            count += 1
-            done = step + 1
-            if done % c0.log_every == 0 or done == c0.steps:
-                for k in range(len(todo)):
-                    rows[k].append({"step": done, **{n: _fmt(v[k] / count)
-                                                     for n, v in acc.items()}})
-                acc, count = {}, 0
-            if done % c0.checkpoint_every == 0 and done != c0.steps:
-                checkpoint(done)
-            bar.update(1)
-        checkpoint(c0.steps)
-    finally:
-        bar.close()
-    return [c.run_dir(out_root) for c in cfgs]
-
-
 def group_runs(cfgs: list[RunConfig], max_size: int = 32) -> list[list[RunConfig]]:
     """Split ``cfgs`` into groups that may train as ensembles (at most ``max_size`` each)."""
     groups: dict[tuple, list[RunConfig]] = {}
@@ -427,4 +265,4 @@ def group_runs(cfgs: list[RunConfig], max_size: int = 32) -> list[list[RunConfig
     return out
 
 
-__all__ = ["Ensemble", "compatible", "group_runs", "train_ensemble"]
+__all__ = ["Ensemble", "compatible", "differing", "group_key", "group_runs"]

@@ -5,15 +5,17 @@
     {"records": [{"metric", "value", "higher_is_better", "version", "spec"}, ...],
      "evaluated": {EVALUATOR: {"options": {...}}, ...},
      "provenance": {"disbench_version", "torch_version", "git_commit", "dataset": {...},
-                    "config_hash", "time"}}
+                    "config_hash", "evaluation", "device", "time"}}
 
-``evaluated`` remembers which evaluators ran with which options, so a sweep knows when a
-run is complete and a re-evaluation with new options recomputes only what changed.
+``config_hash`` is the run id stored in the folder (the hash part of its name).
+``evaluated`` remembers which evaluators ran with which options (those of
+:class:`disbench.metrics.evaluators.EvalOptions` that change a score), so a sweep knows
+when a run is complete and a re-evaluation with new options recomputes only what changed.
+The file itself is read and written through :class:`disbench.run.folder.RunFolder`.
 """
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import subprocess
@@ -21,41 +23,28 @@ import time
 from pathlib import Path
 from typing import Any
 
-from disbench.atomic import write_json
-from disbench.errors import DisbenchError
+from disbench.errors import DisbenchError, resolve_device
+from disbench.metrics.evaluators import EvalOptions
+from disbench.run.folder import RunFolder, load_run
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.json"
+Options = EvalOptions | dict[str, Any] | None
 
 
-def resolve_options(options: dict[str, Any] | None) -> dict[str, Any]:
+def resolve_options(options: Options) -> dict[str, Any]:
     """The options of ``options`` that change a score, defaults filled
-    (:meth:`disbench.metrics.EvalOptions.score_options`)."""
-    from disbench.metrics.evaluators import EvalOptions
-
+    (:meth:`disbench.metrics.evaluators.EvalOptions.score_options`)."""
     return EvalOptions.build(options).score_options()
 
 
 def read_metrics(run_dir: str | os.PathLike) -> dict[str, Any]:
     """The run's ``metrics.json`` (an empty document when there is none or it is unreadable)."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return {"records": [], "evaluated": {}, "provenance": {}}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        log.warning("%s is unreadable; it will be rewritten", path)
-        return {"records": [], "evaluated": {}, "provenance": {}}
-    data.setdefault("records", [])
-    data.setdefault("evaluated", {})
-    data.setdefault("provenance", {})
-    return data
+    return RunFolder(run_dir).read_metrics()
 
 
-def missing_metrics(
-    run_dir: str | os.PathLike, metrics: list[str], options: dict[str, Any] | None = None
-) -> list[str]:
+def missing_metrics(run_dir: str | os.PathLike, metrics: list[str],
+                    options: Options = None) -> list[str]:
     """The evaluators of ``metrics`` not yet in ``metrics.json`` with these options."""
     opts = resolve_options(options)
     done = read_metrics(run_dir)["evaluated"]
@@ -85,14 +74,10 @@ def git_commit() -> str | None:
 def evaluate_run(
     run_dir: str | os.PathLike,
     metrics: list[str],
+    options: Options = None,
     *,
-    num_train: int | None = None,
-    num_test: int | None = None,
-    codes: str | None = None,
-    random_state: int | None = None,
-    batch_size: int | None = None,
-    device: str | None = None,
     force: bool = False,
+    **overrides: Any,
 ) -> list[dict[str, Any]]:
     """Compute ``metrics`` for the trained run in ``run_dir`` and update its ``metrics.json``.
 
@@ -102,88 +87,102 @@ def evaluate_run(
         A run folder written by :func:`disbench.run.trainer.train`.
     metrics : list of str
         Evaluator names (see ``disbench.metrics.evaluators.EVALUATORS``).
-    num_train, num_test, codes, random_state, batch_size, device
-        Passed to :func:`disbench.metrics.evaluate` (None: its default).
+    options : EvalOptions or dict, optional
+        How to evaluate (point counts, representation, seed, batching, device); the
+        defaults of :class:`~disbench.metrics.evaluators.EvalOptions` otherwise.
     force : bool
         Recompute even the metrics already evaluated with the same options.
+    **overrides
+        Single ``EvalOptions`` fields (``num_train=1000``; None values are ignored).
 
     Returns
     -------
     list of dict
         All records now in ``metrics.json``.
     """
-    import torch
-    from disbench import datasets
     from disbench import metrics as metrics_mod
-    from disbench.run.config import is_trained, load_run
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise DisbenchError(f"{run_dir} is not a run folder (no config.json); pass a run folder")
-    if not is_trained(run_dir):
-        raise DisbenchError(
-            f"{run_dir} is not fully trained; finish it with 'disbench train ... --resume' first"
-        )
+    folder = RunFolder(run_dir)
+    _check_trained(folder)
     if not metrics:
         raise DisbenchError("--metrics: give at least one metric")
-    options = resolve_options(
-        {"num_train": num_train, "num_test": num_test, "codes": codes,
-         "random_state": random_state}
-    )
-    todo = list(metrics) if force else missing_metrics(run_dir, metrics, options)
-    doc = read_metrics(run_dir)
+    opts = EvalOptions.build(options, **overrides)
+    todo = list(metrics) if force else missing_metrics(folder.path, metrics, opts)
+    doc = folder.read_metrics()
     if not todo:
         return doc["records"]
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, cfg, data_spec = load_run(run_dir, device=device)
-    model.eval()
-    data_spec = _as_dict(data_spec)
-    name = data_spec.get("name") or _get(cfg, "dataset")
-    source = data_spec.get("source") or _get(cfg, "source")
-    split = data_spec.get("split", _get(cfg, "split"))
-    dataset = datasets.get(name, source=source, split=split)
-    trained_fp = data_spec.get("fingerprint")
-    if trained_fp and getattr(dataset, "fingerprint", None) not in (None, trained_fp):
-        log.warning(
-            "%s: dataset fingerprint %s differs from the one trained on (%s)",
-            run_dir, dataset.fingerprint, trained_fp,
-        )
-    kw: dict[str, Any] = {k: options[k] for k in ("num_train", "num_test", "codes", "random_state")}
-    if batch_size is not None:
-        kw["batch_size"] = batch_size
+    device = resolve_device(opts.device, "device")
+    model, _cfg, data_spec = load_run(folder.path, device=device)
+    dataset = _dataset(folder, data_spec)
     # No torch.no_grad() here: encoding already runs without gradients, and some
     # evaluators train a helper network on first use (feature classifier, Sprites judge).
-    records = metrics_mod.evaluate(model, dataset, todo, device=device, out_dir=run_dir, **kw)
+    records = metrics_mod.evaluate(model, dataset, todo,
+                                   EvalOptions.build(opts, device=str(device)),
+                                   out_dir=folder.path)
+    doc = _updated(doc, records, todo, opts.score_options())
+    doc["provenance"] = _provenance(folder, dataset, data_spec, opts, device)
+    folder.write_metrics(doc)
+    return doc["records"]
 
+
+def _check_trained(folder: RunFolder) -> None:
+    if not folder.has_config():
+        raise DisbenchError(f"{folder.path} is not a run folder (no config.json); pass a run "
+                            "folder")
+    if folder.status() is None and folder.has_checkpoint():
+        folder.refresh_status()  # a folder from before status files: read its checkpoint once
+    if not folder.is_trained():
+        raise DisbenchError(
+            f"{folder.path} is not fully trained; finish it with 'disbench train ... --resume' "
+            "first"
+        )
+
+
+def _dataset(folder: RunFolder, data_spec: dict[str, Any]) -> Any:
+    """The data the run was trained on (a warning when its fingerprint changed since)."""
+    from disbench import datasets
+
+    dataset = datasets.get(data_spec["name"], source=data_spec["source"],
+                           split=data_spec["split"])
+    trained_fp = data_spec.get("fingerprint")
+    if trained_fp and getattr(dataset, "fingerprint", None) not in (None, trained_fp):
+        log.warning("%s: dataset fingerprint %s differs from the one trained on (%s)",
+                    folder.path, dataset.fingerprint, trained_fp)
+    return dataset
+
+
+def _updated(doc: dict[str, Any], records: list[dict[str, Any]], todo: list[str],
+             options: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with the new records (replacing same-named ones) and ``todo`` marked done."""
     new_names = {r["metric"] for r in records}
     kept = [r for r in doc["records"] if r.get("metric") not in new_names]
     evaluated = dict(doc["evaluated"])
     for m in todo:
         evaluated[m] = {"options": options}
-    config_hash = cfg.run_id() if hasattr(cfg, "run_id") else _get(cfg, "run_id")
-    doc = {
-        "records": kept + [_clean_record(r) for r in records],
-        "evaluated": evaluated,
-        "provenance": {
-            "disbench_version": _version(),
-            "torch_version": torch.__version__,
-            "git_commit": git_commit(),
-            "dataset": {
-                "name": name,
-                "source": getattr(dataset, "source", source),
-                "split": getattr(dataset, "split", split),
-                "fingerprint": getattr(dataset, "fingerprint", None),
-                "trained_fingerprint": trained_fp,
-            },
-            "config_hash": config_hash,
-            "evaluation": options,
-            "device": str(device),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    return {"records": kept + [_clean_record(r) for r in records], "evaluated": evaluated}
+
+
+def _provenance(folder: RunFolder, dataset: Any, data_spec: dict[str, Any],
+                options: EvalOptions, device: Any) -> dict[str, Any]:
+    import torch
+    from disbench import __version__
+
+    return {
+        "disbench_version": __version__,
+        "torch_version": torch.__version__,
+        "git_commit": git_commit(),
+        "dataset": {
+            "name": data_spec["name"],
+            "source": getattr(dataset, "source", data_spec["source"]),
+            "split": getattr(dataset, "split", data_spec["split"]),
+            "fingerprint": getattr(dataset, "fingerprint", None),
+            "trained_fingerprint": data_spec.get("fingerprint"),
         },
+        "config_hash": folder.run_id(),
+        "evaluation": options.score_options(),
+        "device": str(device),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_json(run_dir / METRICS_FILE, doc)
-    return doc["records"]
 
 
 def _clean_record(rec: dict[str, Any]) -> dict[str, Any]:
@@ -192,25 +191,3 @@ def _clean_record(rec: dict[str, Any]) -> dict[str, Any]:
     out["value"] = None if value is None else float(value)
     out["higher_is_better"] = bool(out.get("higher_is_better", True))
     return out
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    if obj is None:
-        return {}
-    if isinstance(obj, dict):
-        return obj
-    if hasattr(obj, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(obj)
-    return dict(vars(obj))
-
-
-def _get(cfg: Any, key: str) -> Any:
-    return cfg.get(key) if isinstance(cfg, dict) else getattr(cfg, key, None)
-
-
-def _version() -> str:
-    from disbench import __version__
-
-    return __version__

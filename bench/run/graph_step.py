@@ -18,7 +18,7 @@ forward, backward and Adam -- as the graph. Adam runs with ``capturable=True`` s
 counters live on the device.
 
 Draws come either from one generator per member (exact: member k draws what run k alone
-draws, as :class:`disbench.run.trainer.BatchSampler` and the global generator would) or from
+draws, as :class:`disbench.run.draws.BatchSampler` and the global generator would) or from
 one shared generator (one call per draw for all members: fewer launches; members then
 match single runs in distribution only). Without CUDA (or with ``graph=False``) the same
 buffers are filled and the same update runs eagerly: that is what the CPU tests compare
@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 from disbench.errors import DisbenchError
+from disbench.run.draws import draw_batch_indices, draw_noise
 from disbench.run.ensemble import Ensemble
 
 log = logging.getLogger(__name__)
-_NORMAL = {torch.randn, torch.randn_like}
 Generators = torch.Generator | Sequence[torch.Generator]
 
 
@@ -49,7 +49,7 @@ class GraphedStep:
         The members (its optimiser is switched to ``capturable`` when graphing).
     data : torch.Tensor or numpy.ndarray
         The dataset as uint8 images (N, C, H, W); pixel values map to [0, 1] as
-        ``x / 255``, as :class:`disbench.run.trainer.BatchSampler` does. A tensor on the
+        ``x / 255``, as :class:`disbench.run.draws.BatchSampler` does. A tensor on the
         ensemble's device; on CPU also a host array (numpy, memmap, or a dataset's lazily
         rendered images) indexed with numpy index arrays.
     batch_size : int
@@ -57,7 +57,7 @@ class GraphedStep:
     batch_generator, noise_generator : torch.Generator or list of K torch.Generator
         Sources of the batch indices and of the sampling noise: one shared generator (one
         draw for all members) or one per member (exact). Batch indices are drawn as
-        :class:`~disbench.run.trainer.BatchSampler` draws them (sorted within each batch on
+        :class:`~disbench.run.draws.BatchSampler` draws them (sorted within each batch on
         CPU, for sequential memmap reads).
     start_step : int
         Step index of the first call (passed to the loss).
@@ -137,15 +137,12 @@ class GraphedStep:
 
     def _fill(self) -> None:
         """Draw the next batch indices, images and noise into the fixed buffers."""
-        n, sort = len(self.data), self.idx.device.type == "cpu"
+        n = len(self.data)
         if isinstance(self.batch_generator, torch.Generator):
-            torch.randint(n, self.idx.shape, generator=self.batch_generator, out=self.idx)
-            if sort:
-                self.idx.copy_(self.idx.sort(dim=1).values)
+            draw_batch_indices(n, tuple(self.idx.shape), self.batch_generator, out=self.idx)
         else:
             for k, gen in enumerate(self.batch_generator):
-                idx = torch.randint(n, (self.batch_size,), generator=gen, device=gen.device)
-                self.idx[k] = idx.sort().values if sort else idx
+                self.idx[k] = draw_batch_indices(n, (self.batch_size,), gen)
         flat = self.images.view(-1, *self.data.shape[1:])
         if not isinstance(self.data, torch.Tensor):  # a host array, numpy memmap or lazy
             flat.copy_(torch.from_numpy(np.ascontiguousarray(self.data[self.idx.view(-1)
@@ -153,12 +150,12 @@ class GraphedStep:
         else:
             torch.index_select(self.data, 0, self.idx.view(-1), out=flat)
         if isinstance(self.noise_generator, torch.Generator):
-            for buf, (func, shape, dtype) in zip(self.draws, self.shapes):
-                _draw_into(func, shape, dtype, self.noise_generator, buf)
+            for buf, (func, shape, dtype) in zip(self.draws, self.shapes, strict=True):
+                draw_noise(func, shape, dtype, self.noise_generator, out=buf)
         else:  # member by member, each in the order a single run draws
             for k, gen in enumerate(self.noise_generator):
-                for buf, (func, shape, dtype) in zip(self.draws, self.shapes):
-                    _draw_into(func, shape[1:], dtype, gen, buf[k])
+                for buf, (func, shape, dtype) in zip(self.draws, self.shapes, strict=True):
+                    draw_noise(func, shape[1:], dtype, gen, out=buf[k])
 
     def _update(self) -> dict[str, torch.Tensor]:
         return self.ens.update(self.images.float().div(255.0), self.draws, self.step_index)
@@ -201,11 +198,6 @@ class GraphedStep:
         self.graph, self.out = graph, out
         graph.replay()  # capture records without running: run this step's update
         return out
-
-
-def _draw_into(func, shape, dtype, generator: torch.Generator, out: torch.Tensor) -> None:
-    draw = torch.randn if func in _NORMAL else torch.rand
-    draw(tuple(shape), generator=generator, dtype=dtype, out=out)
 
 
 def _make_capturable(optimizer: torch.optim.Optimizer) -> None:

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
-LOCK_NAME = ".lock"
-GUARD_NAME = ".lock.guard"
+from disbench.run.folder import LOCK_FILE, LOCK_GUARD_FILE
+
 HEARTBEAT_SECONDS = 30.0
 REMOTE_STALE_SECONDS = 600.0
 # A lock file still empty this long after creation belongs to a writer that died mid-write.
@@ -101,7 +101,7 @@ def try_lock(run_dir: str | os.PathLike) -> RunLock | None:
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / LOCK_NAME
+    path = run_dir / LOCK_FILE
     for _ in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -123,7 +123,7 @@ def try_lock(run_dir: str | os.PathLike) -> RunLock | None:
 def clear_stale(run_dir: str | os.PathLike) -> bool:
     """Remove the lock of ``run_dir`` if it is stale (e.g. left by a killed sweep)."""
     run_dir = Path(run_dir)
-    path = run_dir / LOCK_NAME
+    path = run_dir / LOCK_FILE
     if not path.exists():
         return False
     with _guard(run_dir):
@@ -136,7 +136,7 @@ def clear_stale(run_dir: str | os.PathLike) -> bool:
 
 @contextlib.contextmanager
 def _guard(run_dir: Path) -> Iterator[None]:
-    fd = os.open(run_dir / GUARD_NAME, os.O_CREAT | os.O_RDWR, 0o644)
+    fd = os.open(run_dir / LOCK_GUARD_FILE, os.O_CREAT | os.O_RDWR, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -1,150 +1,57 @@
-"""The trainer: one run folder per :class:`~disbench.run.config.RunConfig`.
+"""The trainer: a run folder per :class:`~disbench.run.config.RunConfig`, alone or in ensembles.
 
-Writes, all atomically (temp file + rename):
-
-- ``config.json``: the resolved config (every hyperparameter with its default filled),
-  run id, dataset fingerprint and size, disbench/torch/python versions;
-- ``model.pt``: ``format_version``, ``disbench_version``, ``step``, the model
-  ``state_dict``, every optimiser's state dict and the RNG states (torch CPU, CUDA, the
-  batch generator, numpy, python ``random``), saved every ``checkpoint_every`` steps and
-  at the end; loaded with ``weights_only=True``;
-- ``train_log.csv``: ``step`` and the mean of every loss term over the last
-  ``log_every`` steps.
+:func:`train` trains one run, :func:`train_ensemble` trains runs that differ only in seed
+and float hyperparameters together as one batched ensemble; both set their members up
+here (seeding, data, the stored record, resuming) and hand them to the one training loop
+(:func:`disbench.run.loop.fit`). The run folder and its files are
+:mod:`disbench.run.folder`'s: ``config.json`` is written once, when a run is created (the
+resolved config with the data source decided then), and read back afterwards.
 
 Data path: on CUDA the whole uint8 array is copied to the device once and batches are
 indexed there with a device ``torch.Generator``; on CPU the (possibly memory-mapped)
 numpy array is indexed with the sorted indices of each batch. Batches are drawn
-uniformly with replacement; images are converted per batch to float / 255.
+uniformly with replacement; images are converted per batch to float / 255
+(:mod:`disbench.run.draws`).
 
 Resuming restores every state, so training N steps, stopping and resuming for N more
 gives the same weights as training 2N steps in one go (on CPU, bit for bit).
 """
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import platform
-import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from disbench import __version__
-from disbench.atomic import torch_save, write_json, write_text
-from disbench.errors import DisbenchError
-from disbench.run.config import FORMAT_VERSION, RunConfig, load_checkpoint, resolve_hparams
+from disbench.errors import DisbenchError, resolve_device
+from disbench.run.config import RunConfig, resolve_hparams
+from disbench.run.draws import BatchSampler, batch_data, batch_generator, seed_everything
+from disbench.run.folder import FORMAT_VERSION, RunFolder
+from disbench.run.loop import EnsembleStep, LogAccumulator, SingleStep, Sink, fit
 
 log = logging.getLogger(__name__)
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; ``cuda`` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise DisbenchError("--device cuda was asked for but no CUDA GPU is available; "
-                            "use --device cpu or auto")
-    return torch.device(device)
+@dataclass
+class _Member:
+    """One run of a training job, as found on disk."""
+
+    cfg: RunConfig  # resolved (source as requested)
+    folder: RunFolder
+    run_id: str
+    state: dict[str, Any] | None = None  # the checkpoint to resume from
+    record: dict[str, Any] | None = None  # its config.json, once created or read
+
+    @property
+    def start(self) -> int:
+        return int(self.state["step"]) if self.state is not None else 0
 
 
-class BatchSampler:
-    """Uniform batches (with replacement) of ``images``, as float tensors in [0, 1].
-
-    On CUDA the uint8 array lives on the device and is indexed there; on CPU the numpy
-    array (or memmap) is indexed with sorted indices (sequential reads from a memmap).
-    The draw order depends only on the generator, whose state is checkpointed.
-    """
-
-    def __init__(self, dataset: Any, batch_size: int, device: torch.device, seed: int) -> None:
-        self.batch_size = batch_size
-        self.device = device
-        self.n = len(dataset)
-        if self.n < 1:
-            raise DisbenchError(f"dataset {getattr(dataset, 'name', '?')!r} is empty")
-        if device.type == "cuda":
-            self.data = dataset.tensor(device)
-            self.generator = torch.Generator(device=device)
-        else:
-            self.data = dataset.images
-            self.generator = torch.Generator()
-        self.generator.manual_seed(seed)
-
-    def next(self) -> torch.Tensor:
-        idx = torch.randint(self.n, (self.batch_size,), generator=self.generator,
-                            device=self.generator.device)
-        if self.device.type == "cuda":
-            batch = self.data[idx]
-        elif isinstance(self.data, torch.Tensor):
-            batch = self.data[idx.sort().values]
-        else:
-            batch = torch.from_numpy(np.ascontiguousarray(self.data[np.sort(idx.numpy())]))
-        return batch.float().div(255.0)
-
-
-# -- RNG state (weights_only-loadable: tensors, ints, floats, lists) ----------------------
-def _rng_state(batch_generator: torch.Generator) -> dict[str, Any]:
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
-        "batch": batch_generator.get_state(),
-        "numpy": {
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "python": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
-    }
-
-
-def _set_rng_state(state: dict[str, Any], sampler: BatchSampler) -> None:
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    sampler.generator.set_state(state["batch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
-                         n["has_gauss"], n["cached_gaussian"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-
-
-# -- the log --------------------------------------------------------------------------------
-def _read_log(path: Path, upto: int) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        return [r for r in csv.DictReader(f) if int(r["step"]) <= upto]
-
-
-def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    fieldnames = list(rows[0])
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buf.getvalue())
-
-
-def _fmt(v: float) -> str:
-    return repr(float(v))
-
-
-# -- training -------------------------------------------------------------------------------
-def train(
-    cfg: RunConfig,
-    out_root: str | Path,
-    *,
-    resume: bool = False,
-    progress: bool = True,
-    stop_after: int | None = None,
-) -> Path:
+# -- public entry points ------------------------------------------------------------------
+def train(cfg: RunConfig, out_root: str | Path, *, resume: bool = False,
+          progress: bool = True, stop_after: int | None = None) -> Path:
     """Train ``cfg`` into its run folder under ``out_root`` and return the folder.
 
     Parameters
@@ -161,133 +68,228 @@ def train(
         Stop (with a checkpoint) after this many steps in this call, leaving a run that
         ``resume=True`` continues; for time-sliced jobs and tests.
 
-    A run folder whose checkpoint already reached ``cfg.steps`` is left untouched
-    (logged as already complete).
+    A finished run folder is left untouched (logged as already complete).
     """
-    from disbench import baselines, datasets
-    from tqdm.auto import tqdm
+    member = _open(cfg.resolved(), out_root)
+    if member is None:
+        return cfg.run_dir(out_root)
+    if member.state is not None and not resume:
+        raise DisbenchError(
+            f"{member.folder.path} holds an unfinished run (step {member.start} of "
+            f"{member.cfg.steps}); pass --resume to continue it, or delete the folder to "
+            "start over"
+        )
+    _train_single(member, progress=progress, stop_after=stop_after)
+    return member.folder.path
 
-    cfg = cfg.resolved()
+
+def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: bool = True,
+                   resume: bool = True, cuda_graphs: bool = False,
+                   stop_after: int | None = None) -> list[Path]:
+    """Train runs that differ only in seed and float hyperparameters as one ensemble.
+
+    Every member gets its own run folder, written as :func:`train` writes it, so
+    evaluation, leaderboards and ``--resume`` treat members like single runs. Members
+    already complete are skipped; a group whose members cannot be batched (see
+    :func:`disbench.run.ensemble.compatible`), stopped at different steps or were created
+    on different data sources falls back to single training.
+
+    Each step fills fixed buffers with every member's own batch and noise (the draws of
+    its single run) and runs the vmapped update
+    (:class:`disbench.run.graph_step.GraphedStep`). With ``cuda_graphs`` on a CUDA device
+    that update is replayed as one captured CUDA graph (``disbench sweep --cuda-graphs``);
+    off by default until measured on a GPU.
+    """
+    members = [m for m in (_open(c.resolved(), out_root) for c in cfgs) if m is not None]
+    dirs = [c.run_dir(out_root) for c in cfgs]
+    if not members:
+        return dirs
+    sources = [_source(m) for m in members]
+    reason = _why_not_together(members, sources)
+    if reason is not None or len(members) == 1:
+        if reason:
+            log.info("training %d runs one by one: %s", len(members), reason)
+        for m in members:
+            train(m.cfg, out_root, resume=resume, progress=progress)
+        return dirs
+    _train_group(members, sources[0], progress=progress, cuda_graphs=cuda_graphs,
+                 stop_after=stop_after)
+    return dirs
+
+
+# -- setting members up ---------------------------------------------------------------------
+def _open(cfg: RunConfig, out_root: str | Path) -> _Member | None:
+    """The run of ``cfg`` as found under ``out_root``; None when it is already trained."""
     run_id = cfg.run_id()
-    run_dir = cfg.run_dir(out_root)
-    ckpt_path, log_path, conf_path = run_dir / "model.pt", run_dir / "train_log.csv", \
-        run_dir / "config.json"
+    folder = RunFolder.for_config(cfg, out_root, run_id)
+    if folder.is_trained():
+        log.info("%s is already complete; nothing to do", folder.path)
+        return None
+    state = folder.load_checkpoint() if folder.has_checkpoint() else None
+    if state is not None and int(state["step"]) >= cfg.steps:
+        # Finished, but its status was lost or is stale: record it again.
+        folder.write_status(int(state["step"]), cfg.steps, run_id)
+        log.info("%s is already complete (%d steps); nothing to do", folder.path,
+                 state["step"])
+        return None
+    return _Member(cfg, folder, run_id, state)
 
-    state = None
-    if ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path)
-        if state["step"] >= cfg.steps:
-            log.info("%s is already complete (%d steps); nothing to do", run_dir, state["step"])
-            return run_dir
-        if not resume:
-            raise DisbenchError(
-                f"{run_dir} holds an unfinished run (step {state['step']} of {cfg.steps}); "
-                "pass --resume to continue it, or delete the folder to start over"
-            )
 
-    device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
-    random.seed(cfg.seed)
+def _source(member: _Member) -> str:
+    """The data source of the run: stored when it was created, else decided now."""
+    if member.folder.has_config():
+        rec = member.folder.read_config()
+        if rec.get("run_id") == member.run_id:
+            member.record = rec
+            return str(rec["source"])
+    return member.cfg.concrete_source()
 
-    ds = datasets.get(cfg.dataset, source=cfg.source, split=cfg.split)
-    hparams = resolve_hparams(cfg, ds)
-    model = baselines.create(cfg.model, **hparams).to(device)
+
+def _why_not_together(members: list[_Member], sources: list[str]) -> str | None:
+    from disbench.baselines.registry import MODELS
+    from disbench.run.ensemble import compatible
+
+    reason = compatible(MODELS[members[0].cfg.model], [m.cfg for m in members])
+    if reason is None and len({m.start for m in members}) > 1:
+        reason = "members stopped at different steps"
+    if reason is None and len({int((m.state or {}).get("log_count", 0))
+                               for m in members}) > 1:
+        reason = "members stopped at different points of a log row"
+    if reason is None and len(set(sources)) > 1:
+        reason = "members were created on different data sources"
+    return reason
+
+
+def _load_data(cfg: RunConfig, source: str) -> Any:
+    from disbench import datasets
+
+    return datasets.get(cfg.dataset, source=source, split=cfg.split)
+
+
+def _record(member: _Member, source: str, dataset: Any, device: torch.device,
+            ensemble: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The member's stored record: read back, or written now when the run is created."""
+    _check_fingerprint(member, dataset)
+    if member.record is None:
+        cfg = member.cfg
+        rec = {
+            **cfg.to_dict(),
+            "source": source,
+            "requested_source": cfg.source,
+            "hparams": resolve_hparams(cfg, dataset),
+            "device": device.type,
+            "run_id": member.run_id,
+            "dataset_fingerprint": getattr(dataset, "fingerprint", None),
+            "dataset_size": len(dataset),
+            "format_version": FORMAT_VERSION,
+            "disbench_version": _version(),
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+        }
+        if ensemble is not None:
+            rec["ensemble"] = ensemble
+        member.folder.write_config(rec)
+        member.record = member.folder.read_config()
+    return member.record
+
+
+def _check_fingerprint(member: _Member, dataset: Any) -> None:
+    """A run resumed on data other than it was trained on is an error."""
+    if member.state is None or not member.folder.has_config():
+        return
+    old = member.folder.read_config().get("dataset_fingerprint")
+    new = getattr(dataset, "fingerprint", None)
+    if old != new:
+        raise DisbenchError(
+            f"{member.folder.path} was trained on data with fingerprint {old!r} but "
+            f"{member.cfg.dataset!r} now has {new!r}; delete the folder to train afresh"
+        )
+
+
+def _build_model(cfg: RunConfig, record: dict[str, Any], device: torch.device) -> Any:
+    """Seed as a run does, then create its model (the initialisation draws come first)."""
+    from disbench import baselines
+
+    seed_everything(cfg.seed)
+    model = baselines.create(cfg.model, **record["hparams"]).to(device)
     if cfg.amp == "bf16":
         model.amp_dtype = torch.bfloat16
-    optimizers = model.make_optimizers(cfg.lr)
-    sampler = BatchSampler(ds, cfg.batch_size, device, cfg.seed)
+    return model
 
-    conf = {
-        **cfg.to_dict(),
-        "hparams": hparams,
-        "device": device.type,
-        "run_id": run_id,
-        "dataset_fingerprint": getattr(ds, "fingerprint", None),
-        "dataset_size": len(ds),
-        "format_version": FORMAT_VERSION,
-        "disbench_version": __version__,
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-    }
-    if state is not None:
-        old = _read_json(conf_path)
-        if old.get("dataset_fingerprint") != conf["dataset_fingerprint"]:
-            raise DisbenchError(
-                f"{run_dir} was trained on data with fingerprint "
-                f"{old.get('dataset_fingerprint')!r} but {cfg.dataset!r} now has "
-                f"{conf['dataset_fingerprint']!r}; delete the folder to train afresh"
-            )
-    write_json(conf_path, conf)
 
-    start = 0
-    rows: list[dict[str, Any]] = []
-    acc: dict[str, torch.Tensor] = {}
-    count = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        for name, opt in optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        _set_rng_state(state["rng"], sampler)
-        start = int(state["step"])
-        rows = _read_log(log_path, start)
-        acc = {k: v.to(device) for k, v in state.get("log_acc", {}).items()}
-        count = int(state.get("log_count", 0))
-        log.info("resuming %s at step %d", run_dir, start)
+def _sink(member: _Member) -> Sink:
+    return Sink(member.folder, member.run_id, member.cfg.steps,
+                member.folder.read_log(member.start) if member.state is not None else [])
 
+
+def _accumulator(members: list[_Member], device: torch.device) -> LogAccumulator:
+    states = [m.state for m in members]
+    if states[0] is None:
+        return LogAccumulator()
+    return LogAccumulator.from_checkpoints(states, device)
+
+
+def _end(cfg: RunConfig, start: int, stop_after: int | None) -> int:
+    return cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
+
+
+# -- training -------------------------------------------------------------------------------
+def _train_single(member: _Member, *, progress: bool, stop_after: int | None) -> None:
+    cfg = member.cfg
+    source = _source(member)
+    device = resolve_device(cfg.device, "device")
+    dataset = _load_data(cfg, source)
+    record = _record(member, source, dataset, device)
+    model = _build_model(cfg, record, device)
+    step_fn = SingleStep(model, model.make_optimizers(cfg.lr),
+                         BatchSampler(dataset, cfg.batch_size, device, cfg.seed), member.start)
+    if member.state is not None:
+        step_fn.restore(member.state)
+        log.info("resuming %s at step %d", member.folder.path, member.start)
     if cfg.compile:
         # In-place Module.compile keeps state_dict keys unchanged.
         for child in model.children():
             child.compile()
-
-    def checkpoint(step: int) -> None:
-        _write_log(log_path, rows)
-        torch_save(ckpt_path, {
-            "format_version": FORMAT_VERSION,
-            "disbench_version": __version__,
-            "run_id": run_id,
-            "step": step,
-            "model": model.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-            "rng": _rng_state(sampler.generator),
-            "log_acc": {k: v.detach().cpu() for k, v in acc.items()},
-            "log_count": count,
-        })
-
-    end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
     model.train()
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress,
-               desc=f"{cfg.model} {run_id}-s{cfg.seed}", unit="step", dynamic_ncols=True)
-    try:
-        for step in range(start, end):
-            x = sampler.next()
-            terms = model.train_step_tensors(x, step, optimizers)
-            for k, v in terms.items():
-                acc[k] = acc[k] + v if k in acc else v.detach().clone()
-            count += 1
-            done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                row = {"step": done, **{k: _fmt(v / count) for k, v in acc.items()}}
-                rows.append(row)
-                acc, count = {}, 0
-                bar.set_postfix(loss=f"{float(row['loss']):.4g}")
-                if not all(np.isfinite(float(v)) for k, v in row.items() if k != "step"):
-                    log.warning("non-finite loss at step %d: %s", done, row)
-            if done % cfg.checkpoint_every == 0 and done != end:
-                checkpoint(done)
-            bar.update(1)
-        checkpoint(end)
-    finally:
-        bar.close()
+    end = _end(cfg, member.start, stop_after)
+    fit(step_fn, [_sink(member)], _accumulator([member], device), start=member.start,
+        end=end, steps=cfg.steps, log_every=cfg.log_every,
+        checkpoint_every=cfg.checkpoint_every, progress=progress,
+        desc=f"{cfg.model} {member.folder.path.name}")
     if end == cfg.steps:
-        log.info("trained %s", run_dir)
-    return run_dir
+        log.info("trained %s", member.folder.path)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
+def _train_group(members: list[_Member], source: str, *, progress: bool, cuda_graphs: bool,
+                 stop_after: int | None) -> None:
+    from disbench.run.ensemble import Ensemble, differing
 
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+    c0 = members[0].cfg
+    device = resolve_device(c0.device, "device")
+    dataset = _load_data(c0, source)
+    vary = differing([m.cfg for m in members])
+    info = {"size": len(members), "vary": vary}
+    models, noise_gens, batch_gens = [], [], []
+    for m in members:
+        # The same sequence as a single run, so member k draws what run k alone draws.
+        models.append(_build_model(m.cfg, _record(m, source, dataset, device, info), device))
+        gen = torch.Generator(device=device)
+        gen.set_state(torch.get_rng_state() if device.type == "cpu"
+                      else torch.cuda.get_rng_state(device))
+        noise_gens.append(gen)
+        batch_gens.append(batch_generator(m.cfg.seed, device))
+    start = members[0].start
+    step_fn = EnsembleStep(
+        Ensemble(models, c0.lr, noise_gens, vary), batch_data(dataset, device), c0.batch_size,
+        batch_gens, noise_gens, [m.state for m in members] if start else None, start,
+        graph=cuda_graphs and device.type == "cuda")
+    fit(step_fn, [_sink(m) for m in members], _accumulator(members, device), start=start,
+        end=_end(c0, start, stop_after), steps=c0.steps, log_every=c0.log_every,
+        checkpoint_every=c0.checkpoint_every, progress=progress,
+        desc=f"{c0.model} ensemble x{len(members)}")
+
+
+def _version() -> str:
+    from disbench import __version__
+
+    return __version__

@@ -18,12 +18,15 @@ Rules
   of one list (``variances: [[1, 2, 3]]``).
 - ``datasets`` entries are a name or ``{name, source, split}`` (source defaults to
   ``auto``); list values there are swept too.
-- ``train`` keys: ``steps`` (required), ``batch_size``, ``lr``, ``log_every``, ``amp``,
-  ``compile``, ``device``, ``checkpoint_every``. A model entry may carry its own ``train``
+- ``train`` keys: the training settings of :class:`disbench.run.config.RunConfig`
+  (:data:`~disbench.run.config.TRAIN_FIELDS`: ``steps`` (required), ``batch_size``,
+  ``lr``, ``log_every``, ``amp``, ``compile``, ``device``, ``checkpoint_every``), each
+  checked by its field's own validator. A model entry may carry its own ``train``
   mapping (same keys, no lists) that overrides the global one for that model, e.g.
   ``{name: gwae, train: {lr: 0.0001}}``.
-- ``eval`` keys (passed to :func:`disbench.metrics.evaluate`): ``num_train``,
-  ``num_test``, ``codes``, ``random_state``, ``batch_size``.
+- ``eval`` keys: the fields of :class:`disbench.metrics.evaluators.EvalOptions`
+  (``num_train``, ``num_test``, ``codes``, ``random_state``, ``batch_size``, ``device``),
+  checked by it.
 - A malformed spec raises :class:`~disbench.errors.DisbenchError` naming the file, the
   key path (``models[1].beta``) and the line.
 """
@@ -37,29 +40,13 @@ from typing import Any
 
 import yaml
 from disbench.errors import DisbenchError
+from disbench.run.config import TRAIN_FIELDS, TRAIN_REQUIRED, RunConfig
+from disbench.run.settings import check_value
 
 TOP_KEYS = ("name", "description", "datasets", "models", "train", "seeds", "metrics", "eval")
 REQUIRED_TOP = ("datasets", "models", "train", "metrics")
-TRAIN_KEYS = {
-    "steps": int,
-    "batch_size": int,
-    "lr": (int, float, type(None)),
-    "log_every": int,
-    "amp": (str, type(None)),
-    "compile": bool,
-    "device": str,
-    "checkpoint_every": int,
-}
-EVAL_KEYS = {
-    "num_train": int,
-    "num_test": int,
-    "codes": str,
-    "random_state": int,
-    "batch_size": int,
-}
+#: the keys of a ``datasets`` entry: RunConfig fields, checked by their validators
 DATASET_KEYS = ("name", "source", "split")
-SOURCES = ("auto", "official", "synthetic")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -123,7 +110,7 @@ class Spec:
         from disbench.run.config import RunConfig
 
         out = []
-        for kw, where in zip(self.run_dicts(), self._wheres()):
+        for kw, where in zip(self.run_dicts(), self._wheres(), strict=True):
             try:
                 cfg = RunConfig(**kw)
                 cfg.run_id()
@@ -271,10 +258,10 @@ class _Validator:
                 if not isinstance(variant["name"], str):
                     self.fail(key + ("name",), "must be a dataset name")
                 self._check_dataset_name(variant["name"], key + ("name",))
-                if variant["source"] not in SOURCES:
-                    self.fail(key + ("source",), f"must be one of {', '.join(SOURCES)}")
-                if variant["split"] is not None and not isinstance(variant["split"], str):
-                    self.fail(key + ("split",), "must be a split name (string)")
+                for k, field_name in (("source", "source"), ("split", "split")):
+                    problem = check_value(RunConfig, field_name, variant[k])
+                    if problem:
+                        self.fail(key + (k,), problem)
                 out.append(variant)
         return out
 
@@ -295,7 +282,7 @@ class _Validator:
             overrides = self.train_overrides(entry.pop("train", {}), key + ("train",))
             valid = _hparam_names(entry["name"])
             for k, v in entry.items():
-                if valid is not None and k != "name" and k not in valid:
+                if k != "name" and k not in valid:
                     self.fail(key + (k,), f"unknown hyperparameter of {entry['name']}; valid "
                               f"ones are {', '.join(sorted(valid))}")
                 self._check_value(v, key + (k,))
@@ -310,8 +297,9 @@ class _Validator:
         key = ("train",)
         if not isinstance(value, dict):
             self.fail(key, "must be a mapping, e.g. {steps: 1000, batch_size: 64}")
-        if "steps" not in value:
-            self.fail(key + ("steps",), "missing required key")
+        for k in TRAIN_REQUIRED:
+            if k not in value:
+                self.fail(key + (k,), "missing required key")
         variants = self._expand(value, key)
         for variant in variants:
             self._check_train(variant, key)
@@ -328,19 +316,11 @@ class _Validator:
 
     def _check_train(self, variant: dict[str, Any], key: tuple) -> None:
         for k, v in variant.items():
-            if k not in TRAIN_KEYS:
-                self.fail(key + (k,), f"unknown key; valid keys are {', '.join(TRAIN_KEYS)}")
-            typ = TRAIN_KEYS[k]
-            if isinstance(v, bool) and typ is not bool or not isinstance(v, typ):
-                self.fail(key + (k,), f"must be of type {_typename(typ)}, got {v!r}")
-            if k in ("steps", "batch_size", "log_every", "checkpoint_every") and v <= 0:
-                self.fail(key + (k,), f"must be a positive integer, got {v}")
-            if k == "lr" and v is not None and v <= 0:
-                self.fail(key + (k,), f"must be positive, got {v}")
-            if k == "device" and v not in DEVICES:
-                self.fail(key + (k,), f"must be one of {', '.join(DEVICES)}")
-            if k == "amp" and v not in (None, "bf16"):
-                self.fail(key + (k,), "must be null or 'bf16'")
+            if k not in TRAIN_FIELDS:
+                self.fail(key + (k,), f"unknown key; valid keys are {', '.join(TRAIN_FIELDS)}")
+            problem = check_value(RunConfig, k, v)
+            if problem:
+                self.fail(key + (k,), problem)
 
     def seeds(self, value: Any) -> list[int]:
         key = ("seeds",)
@@ -363,26 +343,26 @@ class _Validator:
         for i, m in enumerate(value):
             if not isinstance(m, str):
                 self.fail(key + (i,), f"a metric must be a name, got {m!r}")
-            if known is not None and m not in known:
+            if m not in known:
                 self.fail(key + (i,), f"unknown metric {m!r}; choose from {', '.join(known)}")
         if len(set(value)) != len(value):
             self.fail(key, "metrics must be distinct")
         return list(value)
 
     def eval(self, value: Any) -> dict[str, Any]:
+        from disbench.metrics.evaluators import EvalOptions
+
         key = ("eval",)
         if not isinstance(value, dict):
             self.fail(key, "must be a mapping, e.g. {num_train: 10000, num_test: 5000}")
+        names = EvalOptions.names()
         for k, v in value.items():
-            if k not in EVAL_KEYS:
-                self.fail(key + (k,), f"unknown key; valid keys are {', '.join(EVAL_KEYS)}")
-            typ = EVAL_KEYS[k]
-            if isinstance(v, bool) or not isinstance(v, typ):
-                self.fail(key + (k,), f"must be of type {_typename(typ)}, got {v!r}")
-            if k in ("num_train", "num_test", "batch_size") and v <= 0:
-                self.fail(key + (k,), f"must be a positive integer, got {v}")
-            if k == "codes" and v not in ("mean", "sampled"):
-                self.fail(key + (k,), "must be 'mean' or 'sampled'")
+            if k not in names:
+                self.fail(key + (k,), f"unknown key; valid keys are {', '.join(names)}")
+            try:
+                EvalOptions.build({k: v})
+            except DisbenchError as exc:
+                self.fail(key + (k,), str(exc))
         return dict(value)
 
     # -- helpers
@@ -408,46 +388,34 @@ class _Validator:
                 choices.append(v)
             else:
                 choices.append([v])
-        return [dict(zip(keys, combo)) for combo in itertools.product(*choices)]
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices)]
 
     def _check_dataset_name(self, name: str, key: tuple) -> None:
         from disbench import datasets
 
         known = datasets.names()
-        if known and name not in known:
+        if name not in known:
             self.fail(key, f"unknown dataset {name!r}; choose one of {', '.join(known)}")
 
     def _check_model_name(self, name: str, key: tuple) -> None:
         from disbench import baselines
 
         known = baselines.names()
-        if known and name not in known:
+        if name not in known:
             self.fail(key, f"unknown model {name!r}; choose one of {', '.join(known)}")
 
 
-def _hparam_names(model: str) -> set[str] | None:
-    """The hyperparameter names of a registered model (None when it does not declare them)."""
+def _hparam_names(model: str) -> set[str]:
+    """The hyperparameter names of a registered model (the fields of its ``Hparams``)."""
     import dataclasses
 
     from disbench import baselines
 
-    cls = baselines.MODELS.get(model)
-    hp = getattr(cls, "Hparams", None)
-    if hp is None or not dataclasses.is_dataclass(hp):
-        return None
-    return {f.name for f in dataclasses.fields(hp)}
+    return {f.name for f in dataclasses.fields(baselines.MODELS[model].Hparams)}
 
 
-def _known_metrics() -> list[str] | None:
-    """Registered evaluator names, or None when the evaluator registry is not available."""
-    try:
-        from disbench.metrics.evaluators import EVALUATORS
-    except ImportError:
-        return None
-    return sorted(EVALUATORS) or None
+def _known_metrics() -> list[str]:
+    """Registered evaluator names."""
+    from disbench.metrics.evaluators import EVALUATORS
 
-
-def _typename(typ: Any) -> str:
-    if isinstance(typ, tuple):
-        return " or ".join("null" if t is type(None) else t.__name__ for t in typ)
-    return typ.__name__
+    return sorted(EVALUATORS)

@@ -3,8 +3,8 @@
 Each run has a content-addressed folder ``OUT/<dataset>/<model>/<run_id>-s<seed>/`` (the
 trainer's layout). For each run, :func:`run_one`
 
-1. skips it when it is trained and every requested metric is in ``metrics.json`` with the
-   spec's evaluation options;
+1. skips it when its folder's status says it is trained and every requested metric is in
+   ``metrics.json`` with the spec's evaluation options (no checkpoint is read for this);
 2. takes the run's lock (:mod:`disbench.run.lock`); when another live sweep holds it, waits for
    that sweep to finish the run instead of training it a second time;
 3. trains it (resuming from ``model.pt`` when an earlier sweep was interrupted), evaluates
@@ -13,7 +13,8 @@ trainer's layout). For each run, :func:`run_one`
 
 Backends: ``loky`` (joblib's local processes, the default) and ``ray`` (each run a Ray task
 on the cluster at ``$RAY_ADDRESS``, or on a local cluster; one GPU per task when training on
-CUDA). Every file is written atomically by the trainer and the evaluator.
+CUDA). ``cuda_graphs`` is an argument passed down to :func:`~disbench.run.trainer.train_ensemble`.
+The files of a run folder are read and written through :mod:`disbench.run.folder`.
 """
 from __future__ import annotations
 
@@ -27,14 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from disbench.atomic import write_json
-from disbench.errors import DisbenchError
+from disbench.errors import DisbenchError, resolve_device
+from disbench.run.folder import RunFolder
 from disbench.sweeps.spec import Spec
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("loky", "ray")
-ERROR_FILE = "error.json"
+#: evaluation options: an EvalOptions, or a dict of its fields (a spec's ``eval:``)
+Options = Any
 
 
 @dataclass
@@ -71,26 +73,28 @@ class SweepSummary:
 
 def run_dir_for(cfg: Any, out_root: str | os.PathLike) -> Path:
     """The folder of run ``cfg`` under ``out_root`` (``<dataset>/<model>/<run_id>-s<seed>``)."""
-    return Path(cfg.run_dir(out_root))
+    return RunFolder.for_config(cfg, out_root).path
 
 
-def is_complete(run_dir: Path, metrics: list[str], eval_options: dict[str, Any]) -> bool:
-    """Trained, and every metric evaluated with these options."""
-    from disbench.run.config import is_trained
+def is_complete(folder: RunFolder, metrics: list[str], eval_options: Options) -> bool:
+    """Trained, and every metric evaluated with these options (no checkpoint is read)."""
     from disbench.run.evaluate import missing_metrics
 
-    return (
-        (run_dir / "config.json").is_file()
-        and is_trained(run_dir)
-        and not missing_metrics(run_dir, metrics, eval_options)
-    )
+    return folder.is_trained() and not missing_metrics(folder.path, metrics, eval_options)
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def run_one(
     cfg: Any,
     out_root: str | os.PathLike,
     metrics: list[str],
-    eval_options: dict[str, Any] | None = None,
+    eval_options: Options = None,
     *,
     threads: int | None = None,
     wait: bool = True,
@@ -104,8 +108,8 @@ def run_one(
         The sweep's output folder.
     metrics : list of str
         Evaluator names.
-    eval_options : dict, optional
-        Keyword options for :func:`disbench.run.evaluate.evaluate_run`.
+    eval_options : EvalOptions or dict, optional
+        How to evaluate (:func:`disbench.run.evaluate.evaluate_run`).
     threads : int, optional
         torch intra-op threads for this process (worker processes share the cores).
     wait : bool
@@ -113,115 +117,127 @@ def run_one(
     """
     from disbench.run.lock import try_lock, wait_lock
 
-    eval_options = dict(eval_options or {})
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     start = time.perf_counter()
-    run_dir = run_dir_for(cfg, out_root)
-    if is_complete(run_dir, metrics, eval_options):
-        return RunResult(str(run_dir), "skipped")
+    folder = RunFolder.for_config(cfg, out_root)
+    if is_complete(folder, metrics, eval_options):
+        return RunResult(str(folder.path), "skipped")
     # Another sweep may hold the run; wait for it rather than train the run twice.
-    lock = wait_lock(run_dir) if wait else try_lock(run_dir)
+    lock = wait_lock(folder.path) if wait else try_lock(folder.path)
     if lock is None:
-        return RunResult(str(run_dir), "busy")
+        return RunResult(str(folder.path), "busy")
     with lock:
-        if is_complete(run_dir, metrics, eval_options):
-            return RunResult(str(run_dir), "skipped", time.perf_counter() - start)
+        if is_complete(folder, metrics, eval_options):
+            return RunResult(str(folder.path), "skipped", time.perf_counter() - start)
         stage = "train"
         try:
-            _train(cfg, out_root, run_dir)
+            _train(cfg, out_root, folder)
             stage = "evaluate"
             from disbench.run.evaluate import evaluate_run
 
-            evaluate_run(run_dir, metrics, **eval_options)
+            evaluate_run(folder.path, metrics, eval_options)
         except Exception as exc:  # noqa: BLE001 -- recorded; the sweep goes on
-            _record_error(run_dir, cfg, stage, exc)
-            return RunResult(
-                str(run_dir), "failed", time.perf_counter() - start,
-                f"{type(exc).__name__}: {exc}", stage,
-            )
-        err = run_dir / ERROR_FILE
-        if err.exists():
-            err.unlink()
-    return RunResult(str(run_dir), "done", time.perf_counter() - start)
+            return _failed(folder, cfg, stage, exc, start)
+        folder.clear_error()
+    return RunResult(str(folder.path), "done", time.perf_counter() - start)
+
+
+def _failed(folder: RunFolder, cfg: Any, stage: str, exc: BaseException,
+            start: float) -> RunResult:
+    """Record the failure in ``error.json`` and report it."""
+    _record_error(folder, cfg, stage, exc)
+    return RunResult(str(folder.path), "failed", time.perf_counter() - start,
+                     f"{type(exc).__name__}: {exc}", stage)
 
 
 def run_group(
     cfgs: list[Any],
     out_root: str | os.PathLike,
     metrics: list[str],
-    eval_options: dict[str, Any] | None = None,
+    eval_options: Options = None,
     *,
     threads: int | None = None,
+    cuda_graphs: bool = False,
 ) -> list[RunResult]:
     """Train runs together as one batched ensemble (:mod:`disbench.run.ensemble`), then evaluate each.
 
     Members held by another sweep are left to :func:`run_one` (which waits for them); each
     member still gets its own folder, lock, ``metrics.json`` or ``error.json``.
+    ``cuda_graphs``: replay the ensemble's update as a CUDA graph (on CUDA).
     """
-    from disbench.run.evaluate import evaluate_run
-    from disbench.run.lock import try_lock
-
-    eval_options = dict(eval_options or {})
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     results: list[RunResult] = []
-    held: dict[Path, Any] = {}
-    mine: list[Any] = []
-    later: list[Any] = []
-    start = time.perf_counter()
+    held: list[Any] = []
     try:
-        for cfg in cfgs:
-            rd = run_dir_for(cfg, out_root)
-            if is_complete(rd, metrics, eval_options):
-                results.append(RunResult(str(rd), "skipped"))
-                continue
-            lk = try_lock(rd)
-            if lk is None:
-                later.append(cfg)
-            elif is_complete(rd, metrics, eval_options):
-                lk.release()
-                results.append(RunResult(str(rd), "skipped"))
-            else:
-                held[rd] = lk
-                mine.append(cfg)
-        trained_ok = True
+        mine, later = _claim(cfgs, out_root, metrics, eval_options, held, results)
         if mine:
-            try:
-                from disbench.run.ensemble import train_ensemble
-
-                train_ensemble(mine, out_root, progress=False, resume=True)
-            except Exception as exc:  # noqa: BLE001 -- recorded for every member
-                trained_ok = False
-                for cfg in mine:
-                    rd = run_dir_for(cfg, out_root)
-                    _record_error(rd, cfg, "train", exc)
-                    results.append(RunResult(str(rd), "failed", time.perf_counter() - start,
-                                             f"{type(exc).__name__}: {exc}", "train"))
-        if trained_ok:
-            for cfg in mine:
-                rd = run_dir_for(cfg, out_root)
-                t0 = time.perf_counter()
-                try:
-                    evaluate_run(rd, metrics, **eval_options)
-                except Exception as exc:  # noqa: BLE001 -- recorded; the sweep goes on
-                    _record_error(rd, cfg, "evaluate", exc)
-                    results.append(RunResult(str(rd), "failed", time.perf_counter() - t0,
-                                             f"{type(exc).__name__}: {exc}", "evaluate"))
-                    continue
-                err = rd / ERROR_FILE
-                if err.exists():
-                    err.unlink()
-                results.append(RunResult(str(rd), "done", time.perf_counter() - t0))
+            failed = _train_together(mine, out_root, cuda_graphs)
+            results += failed or _evaluate_each(mine, out_root, metrics, eval_options)
     finally:
-        for lk in held.values():
+        for lk in held:
             lk.release()
     for cfg in later:
         results.append(run_one(cfg, out_root, metrics, eval_options))
+    return results
+
+
+def _claim(cfgs: list[Any], out_root: str | os.PathLike, metrics: list[str],
+           eval_options: Options, held: list[Any], results: list[RunResult]
+           ) -> tuple[list[Any], list[Any]]:
+    """Lock the runs of ``cfgs`` still to do: ``(mine, held by another sweep)``.
+
+    Complete runs go to ``results`` as skipped; the locks taken go to ``held``.
+    """
+    from disbench.run.lock import try_lock
+
+    mine: list[Any] = []
+    later: list[Any] = []
+    for cfg in cfgs:
+        folder = RunFolder.for_config(cfg, out_root)
+        if is_complete(folder, metrics, eval_options):
+            results.append(RunResult(str(folder.path), "skipped"))
+            continue
+        lk = try_lock(folder.path)
+        if lk is None:
+            later.append(cfg)
+        elif is_complete(folder, metrics, eval_options):
+            lk.release()
+            results.append(RunResult(str(folder.path), "skipped"))
+        else:
+            held.append(lk)
+            mine.append(cfg)
+    return mine, later
+
+
+def _train_together(cfgs: list[Any], out_root: str | os.PathLike,
+                    cuda_graphs: bool) -> list[RunResult]:
+    """Train ``cfgs`` as one ensemble; on failure, the failure of every member."""
+    from disbench.run.trainer import train_ensemble
+
+    start = time.perf_counter()
+    try:
+        train_ensemble(cfgs, out_root, progress=False, resume=True, cuda_graphs=cuda_graphs)
+    except Exception as exc:  # noqa: BLE001 -- recorded for every member
+        return [_failed(RunFolder.for_config(c, out_root), c, "train", exc, start)
+                for c in cfgs]
+    return []
+
+
+def _evaluate_each(cfgs: list[Any], out_root: str | os.PathLike, metrics: list[str],
+                   eval_options: Options) -> list[RunResult]:
+    from disbench.run.evaluate import evaluate_run
+
+    results = []
+    for cfg in cfgs:
+        folder = RunFolder.for_config(cfg, out_root)
+        t0 = time.perf_counter()
+        try:
+            evaluate_run(folder.path, metrics, eval_options)
+        except Exception as exc:  # noqa: BLE001 -- recorded; the sweep goes on
+            results.append(_failed(folder, cfg, "evaluate", exc, t0))
+            continue
+        folder.clear_error()
+        results.append(RunResult(str(folder.path), "done", time.perf_counter() - t0))
     return results
 
 
@@ -229,15 +245,17 @@ def run_job(
     cfgs: list[Any],
     out_root: str | os.PathLike,
     metrics: list[str],
-    eval_options: dict[str, Any] | None = None,
+    eval_options: Options = None,
     *,
     threads: int | None = None,
     wait: bool = True,
+    cuda_graphs: bool = False,
 ) -> list[RunResult]:
     """One unit of work for a backend: a single run, or a group trained as an ensemble."""
     if len(cfgs) == 1:
         return [run_one(cfgs[0], out_root, metrics, eval_options, threads=threads, wait=wait)]
-    return run_group(cfgs, out_root, metrics, eval_options, threads=threads)
+    return run_group(cfgs, out_root, metrics, eval_options, threads=threads,
+                     cuda_graphs=cuda_graphs)
 
 
 def plan_jobs(cfgs: list[Any], *, ensembles: bool, max_size: int = 32) -> list[list[Any]]:
@@ -257,41 +275,40 @@ def plan_jobs(cfgs: list[Any], *, ensembles: bool, max_size: int = 32) -> list[l
     return jobs
 
 
+def _on_cuda(device: str) -> bool:
+    """Whether training with ``device`` uses a CUDA GPU here (``cuda`` always does)."""
+    return device == "cuda" or resolve_device(device, "device").type == "cuda"
+
+
 def trains_on_cuda(cfg: Any) -> bool:
     """Whether ``cfg`` trains on a CUDA device here."""
-    device = getattr(cfg, "device", "auto")
-    if device == "cuda":
-        return True
-    if device == "auto":
-        import torch
-
-        return torch.cuda.is_available()
-    return False
+    return _on_cuda(cfg.device)
 
 
-def _train(cfg: Any, out_root: str | os.PathLike, run_dir: Path) -> None:
-    from disbench.run.config import is_trained
+def _train(cfg: Any, out_root: str | os.PathLike, folder: RunFolder) -> None:
     from disbench.run.trainer import train
 
-    if (run_dir / "config.json").is_file() and is_trained(run_dir):
+    if folder.is_trained():
         return
-    resume = (run_dir / "model.pt").is_file()
-    got = Path(train(cfg, out_root, resume=resume, progress=False))
-    if got.resolve() != run_dir.resolve():
-        raise RuntimeError(f"trainer wrote {got}, expected {run_dir}")
+    got = Path(train(cfg, out_root, resume=folder.has_checkpoint(), progress=False))
+    if got.resolve() != folder.path.resolve():
+        raise RuntimeError(f"trainer wrote {got}, expected {folder.path}")
 
 
-def _config_record(cfg: Any) -> dict[str, Any]:
-    """The config as the trainer would resolve it (so leaderboard labels match), else as given."""
+def _config_record(folder: RunFolder, cfg: Any) -> dict[str, Any]:
+    """The run's stored record when it was created, else the config as the trainer would
+    resolve it (so leaderboard labels match), else as given."""
     try:
+        if folder.has_config() and folder.read_config().get("run_id") == folder.expected_id:
+            return folder.read_config()
         from disbench import datasets
         from disbench.run.config import resolve_hparams
 
         res = cfg.resolved()
-        data = datasets.get(res.dataset, source=res.source, split=res.split)
-        out = res.to_dict()
-        out["hparams"] = resolve_hparams(res, data)
-        return out
+        source = res.concrete_source()
+        data = datasets.get(res.dataset, source=source, split=res.split)
+        return {**res.to_dict(), "source": source, "requested_source": res.source,
+                "hparams": resolve_hparams(res, data)}
     except Exception:  # noqa: BLE001 -- the config itself may be what failed
         try:
             return dataclasses.asdict(cfg)
@@ -299,22 +316,17 @@ def _config_record(cfg: Any) -> dict[str, Any]:
             return {"repr": repr(cfg)}
 
 
-def _record_error(run_dir: Path, cfg: Any, stage: str, exc: BaseException) -> None:
-    tb = traceback.format_exc()
-    cfg_dict = _config_record(cfg)
-    write_json(
-        run_dir / ERROR_FILE,
-        {
-            "type": type(exc).__name__,
-            "message": str(exc),
-            "stage": stage,
-            "traceback": tb,
-            "config": cfg_dict,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        },
-    )
+def _record_error(folder: RunFolder, cfg: Any, stage: str, exc: BaseException) -> None:
+    folder.write_error({
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "stage": stage,
+        "traceback": traceback.format_exc(),
+        "config": _config_record(folder, cfg),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
 
 
 # --------------------------------------------------------------------------- requirements
@@ -372,6 +384,7 @@ def run_sweep(
     *,
     progress: bool = True,
     ensembles: bool | None = None,
+    cuda_graphs: bool = False,
 ) -> SweepSummary:
     """Train and evaluate every run of ``spec`` under ``out``.
 
@@ -390,63 +403,84 @@ def run_sweep(
     ensembles : bool or None
         Train compatible runs together as batched ensembles (:mod:`disbench.run.ensemble`);
         None: when they train on CUDA (on CPU an ensemble is no faster than single runs).
+    cuda_graphs : bool
+        On CUDA, replay each ensemble's update as one captured CUDA graph
+        (``disbench sweep --cuda-graphs``).
+
+    Complete runs are recognised from their folders' status and ``metrics.json``, without
+    reading a checkpoint.
     """
+    jobs = _check_args(spec, jobs, backend)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfgs = spec.run_configs()
+    summary = SweepSummary(out)
+    todo = _pending(cfgs, out, spec, summary)
+    if ensembles is None:
+        ensembles = any(
+            trains_on_cuda(c) if backend == "loky" else c.device == "cuda" for c in todo
+        )
+    work = plan_jobs(todo, ensembles=ensembles)
+    bar = _bar(len(cfgs), progress, spec.name)
+    bar.update(len(cfgs) - len(todo))
+    try:
+        _dispatch(work, todo, out, spec, summary, bar, backend=backend, jobs=jobs,
+                  cuda_graphs=cuda_graphs)
+    finally:
+        bar.close()
+    return summary
+
+
+def _check_args(spec: Spec, jobs: int | None, backend: str) -> int:
     if backend not in BACKENDS:
         raise DisbenchError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if jobs is None:
         jobs = default_jobs(spec)
     if jobs < 1:
         raise DisbenchError(f"--jobs must be at least 1, got {jobs}")
+    check_requirements(spec, backend)
+    return jobs
+
+
+def _pending(cfgs: list[Any], out: Path, spec: Spec, summary: SweepSummary) -> list[Any]:
+    """The runs still to do; complete ones are recorded as skipped (no worker started)."""
     from disbench.run.lock import clear_stale
 
-    check_requirements(spec, backend)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    cfgs = spec.run_configs()
-    summary = SweepSummary(out)
-    # Complete runs are skipped here, without starting a worker for them.
     todo = []
     for cfg in cfgs:
-        rd = run_dir_for(cfg, out)
-        if is_complete(rd, spec.metrics, spec.eval):
-            clear_stale(rd)  # a sweep killed between finishing and unlocking leaves one
-            summary.results.append(RunResult(str(rd), "skipped"))
+        folder = RunFolder.for_config(cfg, out)
+        if is_complete(folder, spec.metrics, spec.eval):
+            clear_stale(folder.path)  # a sweep killed between finishing and unlocking leaves one
+            summary.results.append(RunResult(str(folder.path), "skipped"))
         else:
             todo.append(cfg)
-    if ensembles is None:
-        ensembles = any(
-            trains_on_cuda(c) if backend == "loky" else getattr(c, "device", None) == "cuda"
-            for c in todo
-        )
-    work = plan_jobs(todo, ensembles=ensembles)
+    return todo
+
+
+def _dispatch(work: list[list[Any]], todo: list[Any], out: Path, spec: Spec,
+              summary: SweepSummary, bar: Any, *, backend: str, jobs: int,
+              cuda_graphs: bool) -> None:
+    """Run the jobs on the backend, collecting results into ``summary``.
+
+    First pass: runs another sweep holds come back "busy" and are left for the second
+    pass, which waits for them; so two sweeps on one folder share out the runs.
+    """
     by_dir = {str(run_dir_for(c, out).resolve()): c for c in todo}
-    bar = _bar(len(cfgs), progress, spec.name)
-    bar.update(len(cfgs) - len(todo))
-    try:
-        # First pass: runs another sweep holds come back "busy" and are left for the second
-        # pass, which waits for them; so two sweeps on one folder share out the runs.
-        busy: list[list] = []
-        for wait in (False, True):
-            now = busy if wait else work
-            if backend == "ray":
-                batches = _run_ray(now, out, spec, jobs, wait)
-            else:
-                batches = _run_loky(now, out, spec, jobs, wait)
-            for batch in batches:
-                n_busy = 0
-                for res in batch:
-                    if res.status == "busy":
-                        busy.append([by_dir[str(Path(res.run_dir).resolve())]])
-                        n_busy += 1
-                        continue
-                    summary.results.append(res)
-                    if res.status == "failed":
-                        bar.write(f"failed: {res.run_dir} ({res.stage}): {res.error}")
-                bar.update(len(batch) - n_busy)
-                bar.set_postfix(failed=summary.count("failed"))
-    finally:
-        bar.close()
-    return summary
+    run = _run_ray if backend == "ray" else _run_loky
+    busy: list[list] = []
+    for wait in (False, True):
+        for batch in run(busy if wait else work, out, spec, jobs, wait, cuda_graphs):
+            n_busy = 0
+            for res in batch:
+                if res.status == "busy":
+                    busy.append([by_dir[str(Path(res.run_dir).resolve())]])
+                    n_busy += 1
+                    continue
+                summary.results.append(res)
+                if res.status == "failed":
+                    bar.write(f"failed: {res.run_dir} ({res.stage}): {res.error}")
+            bar.update(len(batch) - n_busy)
+            bar.set_postfix(failed=summary.count("failed"))
 
 
 def default_jobs(spec: Spec) -> int:
@@ -455,11 +489,7 @@ def default_jobs(spec: Spec) -> int:
     Small conv models use cores better as parallel one-thread runs than as one run with
     several intra-op threads.
     """
-    import torch
-
-    cuda = torch.cuda.is_available()
-    if any(t.get("device") == "cuda" or (t.get("device", "auto") == "auto" and cuda)
-           for t in spec.train):
+    if any(_on_cuda(t.get("device", "auto")) for t in spec.train):
         return 1
     n_runs = len(spec.datasets) * len(spec.models) * len(spec.train) * len(spec.seeds)
     return max(1, min(os.cpu_count() or 1, n_runs))
@@ -475,29 +505,32 @@ def _threads(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
-def _run_loky(work: list[list], out: Path, spec: Spec, jobs: int, wait: bool = True):
+def _run_loky(work: list[list], out: Path, spec: Spec, jobs: int, wait: bool = True,
+              cuda_graphs: bool = False):
     if not work:
         return
     if jobs == 1 or len(work) == 1:  # in this process: no worker start-up
         for cfgs in work:
-            yield run_job(cfgs, out, spec.metrics, spec.eval, wait=wait)
+            yield run_job(cfgs, out, spec.metrics, spec.eval, wait=wait, cuda_graphs=cuda_graphs)
         return
     from joblib import Parallel, delayed
 
     par = Parallel(n_jobs=min(jobs, len(work)), backend="loky",
                    return_as="generator_unordered")
     yield from par(
-        delayed(run_job)(cfgs, out, spec.metrics, spec.eval, threads=_threads(jobs), wait=wait)
+        delayed(run_job)(cfgs, out, spec.metrics, spec.eval, threads=_threads(jobs), wait=wait,
+                         cuda_graphs=cuda_graphs)
         for cfgs in work
     )
 
 
 def _uses_cuda(cfg: Any, cluster_gpus: float) -> bool:
-    device = getattr(cfg, "device", "auto")
-    return device == "cuda" or (device == "auto" and cluster_gpus > 0)
+    """Whether ``cfg`` trains on a GPU of the Ray cluster (``auto``: when it has GPUs)."""
+    return cfg.device == "cuda" or (cfg.device == "auto" and cluster_gpus > 0)
 
 
-def _run_ray(work: list[list], out: Path, spec: Spec, jobs: int, wait: bool = True):
+def _run_ray(work: list[list], out: Path, spec: Spec, jobs: int, wait: bool = True,
+             cuda_graphs: bool = False):
     if not work:
         return
     try:
@@ -516,7 +549,7 @@ def _run_ray(work: list[list], out: Path, spec: Spec, jobs: int, wait: bool = Tr
         started = True
     try:
         gpus = float(ray.cluster_resources().get("GPU", 0))
-        if any(getattr(c, "device", None) == "cuda" for cfgs in work for c in cfgs) and gpus == 0:
+        if any(c.device == "cuda" for cfgs in work for c in cfgs) and gpus == 0:
             raise DisbenchError(
                 "the sweep trains on CUDA but the Ray cluster has no GPUs; "
                 "add GPU nodes or set train.device to cpu"
@@ -524,7 +557,8 @@ def _run_ray(work: list[list], out: Path, spec: Spec, jobs: int, wait: bool = Tr
         task = ray.remote(run_job)
         refs = [
             task.options(num_cpus=1, num_gpus=1 if _uses_cuda(cfgs[0], gpus) else 0).remote(
-                cfgs, str(out.resolve()), spec.metrics, spec.eval, threads=1, wait=wait
+                cfgs, str(out.resolve()), spec.metrics, spec.eval, threads=1, wait=wait,
+                cuda_graphs=cuda_graphs,
             )
             for cfgs in work
         ]
