@@ -1,8 +1,11 @@
 """Datasets with known factors: official files and their procedural twins.
 
-``disbench.datasets.get(name, source="auto"|"official"|"synthetic", split=...)``.
+``disbench.datasets.get(name, source="auto"|"official"|"synthetic", split=..., **options)``.
+The contract (what callers may use on a registered dataset and on the objects it loads)
+is :mod:`disbench.datasets.contract`; :class:`~disbench.datasets.entry.DatasetSpec` is the
+base every dataset builds on.
 """
-# Importing a module registers its datasets (each module adds its own line here).
+# Importing a module registers its datasets: one line per dataset module.
 from disbench.datasets import (
     celeba,  # noqa: F401
     dsprites,  # noqa: F401
@@ -11,6 +14,6 @@ from disbench.datasets import (
     shapes3d,  # noqa: F401
     sprites,  # noqa: F401
 )
-from disbench.datasets.registry import DATASETS, get, names, register, spec
+from disbench.datasets.registry import DATASETS, SOURCES, get, names, register, spec
 
-__all__ = ["DATASETS", "get", "names", "register", "spec"]
+__all__ = ["DATASETS", "SOURCES", "get", "names", "register", "spec"]

@@ -12,7 +12,7 @@ row of -1/1 per image). Every split needs all three files.
 JPEGs are decoded once per split (progress bar) into a cached uint8 ``.npy`` that is
 memory-mapped afterwards.
 
-Dataset object (:class:`~disbench.datasets.base.LabelledImages`): ``images`` uint8
+Dataset object (:class:`~disbench.datasets.labelled.LabelledImages`): ``images`` uint8
 (N, 3, 64, 64); ``extras["attributes"]`` int64 (N, 40) in {0, 1} (-1 -> 0), names in
 ``extras["attribute_names"]``; ``labels`` = one attribute as a class (0/1,
 ``num_classes`` 2), chosen by ``label_attribute`` (default ``"Smiling"``, the most
@@ -37,8 +37,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 from disbench.atomic import atomic_path, write_text
-from disbench.datasets.base import LabelledImages, OfficialFileSet
+from disbench.datasets.contract import Option
 from disbench.datasets.download import OfficialFile
+from disbench.datasets.entry import DOWNLOAD, PROGRESS, SEED, DatasetSpec
+from disbench.datasets.labelled import LabelledImages
 from disbench.datasets.registry import register
 from disbench.datasets.safe_zip import check_members
 from disbench.errors import DisbenchError
@@ -163,17 +165,42 @@ def build_split(folder: Path, split: str, key: str, *, expected: int | None,
     return np.load(cache, mmap_mode="r"), attrs[keep]
 
 
+def twin_split_sizes(n_total: int) -> dict[str, int]:
+    """Split sizes of a twin of ``n_total`` images, in CelebA's proportions."""
+    total = sum(SPLIT_SIZES.values())
+    valid = round(n_total * SPLIT_SIZES["valid"] / total)
+    test = round(n_total * SPLIT_SIZES["test"] / total)
+    return {"train": n_total - valid - test, "valid": valid, "test": test}
+
+
 @register("celeba")
-class CelebA(OfficialFileSet):
+class CelebA(DatasetSpec):
     """CelebA aligned faces (Liu et al. 2015) with 40 attributes; 3x64x64 view."""
 
     summary = ("202,599 aligned celebrity faces, 40 binary attributes, 3x64x64 centre-crop "
                "view (Liu et al. 2015)")
+    kind = "labelled"
     homepage = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
+    licence = ("the CelebA dataset agreement: non-commercial research use only (see the "
+               "homepage)")
+    citation = ("Ziwei Liu, Ping Luo, Xiaogang Wang, Xiaoou Tang. Deep Learning Face "
+                "Attributes in the Wild. ICCV 2015")
     default_split = "train"
     files = FILES
     splits: ClassVar[dict[str, tuple[str, ...]]] = {s: (_ZIP, _ATTR, _PART) for s in SPLITS}
+    split_sizes: ClassVar[dict[str, int]] = SPLIT_SIZES
+    observation_shape = (3, SIZE, SIZE)
+    labels_note = ("one attribute as 0/1 (label_attribute, default Smiling); all 40 in "
+                   "extras['attributes']; images: the central 140x140 crop of 178x218, "
+                   "bilinear resize to 64x64")
     twin_n_total = 4000
+    twin_summary = (f"procedural faces, {twin_n_total} images by default "
+                    f"({twin_split_sizes(twin_n_total)}), smaller than CelebA; 12 attributes "
+                    f"depicted, 28 random")
+    options: ClassVar[dict[str, Option]] = {
+        "download": DOWNLOAD, "progress": PROGRESS, "seed": SEED,
+        "label_attribute": Option("the attribute used as the label (default Smiling)"),
+        "n_total": Option("number of twin images (default 4000)", ("synthetic",))}
 
     @classmethod
     def _build(cls, images: Any, attrs: np.ndarray, split: str, source: str, fingerprint: str,
@@ -190,19 +217,20 @@ class CelebA(OfficialFileSet):
 
     @classmethod
     def load_official(cls, split: str | None = None, *, label_attribute: str = "Smiling",
-                      download: bool = False, progress: bool = True,
-                      **_: Any) -> LabelledImages:
+                      download: bool = False, progress: bool = True) -> LabelledImages:
+        """The published files of ``split`` (verified), decoded once to a 64x64 cache."""
         split = cls.check_split(split)
         cls.official_paths(split, download=download, progress=progress)
         images, attrs = build_split(cls.folder(), split, cls.file(_ZIP).expected[:12],
                                     expected=SPLIT_SIZES[split], progress=progress)
-        return cls._build(images, attrs, split, "official", cls.fingerprint(split),
+        return cls._build(images, attrs, split, "official", cls.official_fingerprint(split),
                           label_attribute)
 
     @classmethod
     def load_synthetic(cls, split: str | None = None, *, label_attribute: str = "Smiling",
-                       seed: int = 0, n_total: int | None = None, progress: bool = True,
-                       **_: Any) -> LabelledImages:
+                       seed: int = 0, n_total: int | None = None,
+                       progress: bool = True) -> LabelledImages:
+        """The twin of ``split``: ``n_total`` faces written as the official files once."""
         split = cls.check_split(split)
         n_total = n_total or cls.twin_n_total
         fp = cls.twin_fingerprint(seed) + ("" if n_total == cls.twin_n_total else
@@ -214,25 +242,6 @@ class CelebA(OfficialFileSet):
         images, attrs = build_split(folder, split, fp, expected=twin_split_sizes(n_total)[split],
                                     progress=progress)
         return cls._build(images, attrs, split, "synthetic", fp, label_attribute)
-
-    @classmethod
-    def describe(cls) -> dict[str, Any]:
-        d = super().describe()
-        d["split sizes"] = dict(SPLIT_SIZES)
-        d["image shape"] = "(3, 64, 64): central 140x140 crop of 178x218, bilinear resize"
-        d["labels"] = "one attribute (label_attribute, default Smiling) as 0/1; all 40 in extras"
-        d["synthetic twin"] = (f"procedural faces, {cls.twin_n_total} images by default "
-                               f"({twin_split_sizes(cls.twin_n_total)}), smaller than CelebA; "
-                               f"12 attributes depicted, 28 random")
-        return d
-
-
-def twin_split_sizes(n_total: int) -> dict[str, int]:
-    """Split sizes of a twin of ``n_total`` images, in CelebA's proportions."""
-    total = sum(SPLIT_SIZES.values())
-    valid = round(n_total * SPLIT_SIZES["valid"] / total)
-    test = round(n_total * SPLIT_SIZES["test"] / total)
-    return {"train": n_total - valid - test, "valid": valid, "test": test}
 
 
 _DEPICTED = ("Bald", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Eyeglasses",
@@ -339,7 +348,7 @@ def write_twin(folder: Path, n_total: int, seed: int = 0, *, progress: bool = Tr
                 zf.writestr(info, buf.getvalue())
             bar.update(len(faces))
         bar.close()
-    rows = [f"{nm} " + " ".join("1" if v else "-1" for v in row) for nm, row in zip(names, attrs)]
+    rows = [f"{nm} " + " ".join("1" if v else "-1" for v in row) for nm, row in zip(names, attrs, strict=True)]
     write_text(Path(folder) / _ATTR, f"{n_total}\n{' '.join(ATTRIBUTES)}\n" + "\n".join(rows)
                + "\n")
-    write_text(Path(folder) / _PART, "".join(f"{nm} {k}\n" for nm, k in zip(names, part)))
+    write_text(Path(folder) / _PART, "".join(f"{nm} {k}\n" for nm, k in zip(names, part, strict=True)))

@@ -43,17 +43,13 @@ import json
 import logging
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-from disbench.atomic import atomic_path, write_json
-from disbench.datasets.download import OfficialFile, ensure_file
-from disbench.datasets.ground_truth import (
-    GroundTruthDataset,
-    RenderedImages,
-    cached_layout,
-    grid_factors,
-)
+from disbench.atomic import atomic_path
+from disbench.datasets.download import OfficialFile
+from disbench.datasets.grid import GridDataset
+from disbench.datasets.ground_truth import grid_factors
 from disbench.datasets.registry import register
 from disbench.errors import DisbenchError
 
@@ -212,11 +208,6 @@ def render(factors: np.ndarray) -> np.ndarray:
     return (render_masks(factors).view(np.uint8) * np.uint8(255))[:, None]
 
 
-def _render_indices(idx: np.ndarray) -> np.ndarray:
-    f = np.stack(np.unravel_index(np.asarray(idx, np.int64), ALL_SIZES[1:]), axis=1)
-    return render(f.astype(np.int64))
-
-
 # ---------------------------------------------------------------------------- container
 def _metadata() -> dict:
     return {
@@ -228,7 +219,7 @@ def _metadata() -> dict:
         "date": "synthetic",
         "latents_names": list(ALL_NAMES),
         "latents_sizes": list(ALL_SIZES),
-        "latents_possible_values": {n: v.tolist() for n, v in zip(ALL_NAMES, ALL_VALUES)},
+        "latents_possible_values": {n: v.tolist() for n, v in zip(ALL_NAMES, ALL_VALUES, strict=True)},
     }
 
 
@@ -298,8 +289,6 @@ def convert_npz(path: str | Path, dest: str | Path, *, trusted: bool,
     Returns the metadata dict. Raises :class:`DisbenchError` naming the file on a missing
     key, wrong shape/dtype, values other than 0/1, or latents off the official grid.
     """
-    from tqdm.auto import tqdm
-
     path, dest = Path(path), Path(dest)
     num_images = NUM_IMAGES if num_images is None else int(num_images)
     try:
@@ -313,48 +302,66 @@ def convert_npz(path: str | Path, dest: str | Path, *, trusted: bool,
         if missing:
             raise DisbenchError(f"{path}: missing key(s) {', '.join(missing)}; expected "
                                 f"{', '.join(KEYS)} (is this the dSprites npz?)")
-        classes = _read_member(zf, "latents_classes", path, trusted=False)
-        values = _read_member(zf, "latents_values", path, trusted=False)
-        meta = _read_member(zf, "metadata", path, trusted=trusted)
-        exp_classes, exp_values = _latents(num_images)
-        for key, arr, dtype in (("latents_classes", classes, "i"),
-                                ("latents_values", values, "f")):
-            if arr.shape != (num_images, 6) or arr.dtype.kind != dtype:
-                raise DisbenchError(f"{path}: '{key}' has shape {arr.shape} dtype {arr.dtype}, "
-                                    f"expected ({num_images}, 6) {'int64' if dtype == 'i' else 'float64'}")
-        if not np.array_equal(classes, exp_classes):
-            raise DisbenchError(f"{path}: 'latents_classes' is not the row-major grid of sizes "
-                                f"{ALL_SIZES} (posY fastest)")
-        if not np.allclose(values, exp_values, rtol=0, atol=1e-6):
-            raise DisbenchError(f"{path}: 'latents_values' differ from the official factor values")
-        meta = _metadata_dict(meta, path)
+        _check_latents(zf, path, num_images)
+        meta = _metadata_dict(_read_member(zf, "metadata", path, trusted=trusted), path)
         with zf.open("imgs.npy") as f:
-            version = np.lib.format.read_magic(f)
-            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                      else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = reader(f)
-            if shape != (num_images, 64, 64) or dtype != np.uint8 or fortran:
-                raise DisbenchError(f"{path}: 'imgs' has shape {shape} dtype {dtype}, expected "
-                                    f"({num_images}, 64, 64) uint8")
-            with atomic_path(dest) as tmp:
-                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                                shape=(num_images, 1, 64, 64))
-                step = 16384
-                with tqdm(total=num_images, desc=f"converting {path.name}", unit="img",
-                          disable=not progress, leave=False) as bar:
-                    for s in range(0, num_images, step):
-                        m = min(step, num_images - s)
-                        buf = f.read(m * 4096)
-                        if len(buf) != m * 4096:
-                            raise DisbenchError(f"{path}: 'imgs' is truncated")
-                        chunk = np.frombuffer(buf, np.uint8).reshape(m, 1, 64, 64)
-                        if chunk.max(initial=0) > 1:
-                            raise DisbenchError(f"{path}: 'imgs' holds values other than 0/1")
-                        out[s:s + m] = chunk * np.uint8(255)
-                        bar.update(m)
-                out.flush()
-                del out
+            _check_imgs_header(f, path, num_images)
+            _copy_imgs(f, dest, path, num_images, progress)
     return meta
+
+
+def _check_latents(zf: zipfile.ZipFile, path: Path, num_images: int) -> None:
+    """The latents must be the official grid of classes and values, row-major."""
+    classes = _read_member(zf, "latents_classes", path, trusted=False)
+    values = _read_member(zf, "latents_values", path, trusted=False)
+    exp_classes, exp_values = _latents(num_images)
+    for key, arr, dtype in (("latents_classes", classes, "i"),
+                            ("latents_values", values, "f")):
+        if arr.shape != (num_images, 6) or arr.dtype.kind != dtype:
+            raise DisbenchError(f"{path}: '{key}' has shape {arr.shape} dtype {arr.dtype}, "
+                                f"expected ({num_images}, 6) {'int64' if dtype == 'i' else 'float64'}")
+    if not np.array_equal(classes, exp_classes):
+        raise DisbenchError(f"{path}: 'latents_classes' is not the row-major grid of sizes "
+                            f"{ALL_SIZES} (posY fastest)")
+    if not np.allclose(values, exp_values, rtol=0, atol=1e-6):
+        raise DisbenchError(f"{path}: 'latents_values' differ from the official factor values")
+
+
+def _check_imgs_header(f: Any, path: Path, num_images: int) -> None:
+    """Read the ``.npy`` header of ``imgs`` from the open member ``f``; it must be
+    (num_images, 64, 64) uint8 in C order."""
+    version = np.lib.format.read_magic(f)
+    reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+              else np.lib.format.read_array_header_2_0)
+    shape, fortran, dtype = reader(f)
+    if shape != (num_images, 64, 64) or dtype != np.uint8 or fortran:
+        raise DisbenchError(f"{path}: 'imgs' has shape {shape} dtype {dtype}, expected "
+                            f"({num_images}, 64, 64) uint8")
+
+
+def _copy_imgs(f: Any, dest: Path, path: Path, num_images: int, progress: bool) -> None:
+    """Stream the 0/1 ``imgs`` rows from ``f`` into ``dest`` as 0/255 (N, 1, 64, 64),
+    atomically, a chunk at a time (never all 3 GB in memory)."""
+    from tqdm.auto import tqdm
+
+    with atomic_path(dest) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                        shape=(num_images, 1, 64, 64))
+        step = 16384
+        with tqdm(total=num_images, desc=f"converting {path.name}", unit="img",
+                  disable=not progress, leave=False) as bar:
+            for s in range(0, num_images, step):
+                m = min(step, num_images - s)
+                buf = f.read(m * 4096)
+                if len(buf) != m * 4096:
+                    raise DisbenchError(f"{path}: 'imgs' is truncated")
+                chunk = np.frombuffer(buf, np.uint8).reshape(m, 1, 64, 64)
+                if chunk.max(initial=0) > 1:
+                    raise DisbenchError(f"{path}: 'imgs' holds values other than 0/1")
+                out[s:s + m] = chunk * np.uint8(255)
+                bar.update(m)
+        out.flush()
+        del out
 
 
 def _metadata_dict(meta: np.ndarray, path: Path) -> dict:
@@ -374,80 +381,40 @@ def _metadata_dict(meta: np.ndarray, path: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------- dataset
-def _layout(path: Path, source: str) -> np.ndarray | None:
-    return cached_layout(path, source, (NUM_IMAGES, 1, 64, 64))
-
-
 @register("dsprites")
-class DSprites(GroundTruthDataset):
+class DSprites(GridDataset):
     """dSprites: factors shape(3), scale(6), orientation(40), posX(32), posY(32)."""
 
     summary = "dSprites: 737,280 binary 64x64 2D shapes; 5 factors (Matthey et al. 2017)"
-    official_file = OFFICIAL
+    homepage = "https://github.com/deepmind/dsprites-dataset"
+    licence = "Apache License 2.0 (the repository's LICENSE)"
+    citation = ("Loic Matthey, Irina Higgins, Demis Hassabis, Alexander Lerchner. dSprites: "
+                "Disentanglement testing Sprites dataset. "
+                "https://github.com/deepmind/dsprites-dataset/, 2017")
+    files = (OFFICIAL,)
+    splits: ClassVar[dict[str, tuple[str, ...]]] = {"train": (OFFICIAL.name,)}
+    split_sizes: ClassVar[dict[str, int]] = {"train": NUM_IMAGES}
     factor_names = ("shape", "scale", "orientation", "posX", "posY")
     factor_sizes = (3, 6, 40, 32, 32)
     factor_values = (np.arange(1.0, 4.0), SCALES, ORIENTATIONS, POSITIONS, POSITIONS)
-    image_shape = (1, 64, 64)
+    image_shape = observation_shape = (1, 64, 64)
     binary = True
+    twin_version = TWIN_VERSION
+    twin_summary = (f"{TWIN_VERSION}: implicit-function renders of the three shapes, binary, "
+                    f"deterministic; rendered on demand, 'prepare --source synthetic' "
+                    f"caches the whole grid (~3 GB)")
 
     render_factors = staticmethod(render)
 
-    @classmethod
-    def load_official(cls, split: str | None = None, *, download: bool = True,
-                      progress: bool = True) -> DSprites:
-        """The published dSprites (downloaded and verified on first use)."""
-        split = cls._check_split(split)
-        path = ensure_file(OFFICIAL, cls.folder(), download=download, progress=progress)
-        dest = cls.folder() / "official_images.npy"
-        source = f"md5-{OFFICIAL.md5}"
-        images = _layout(dest, source)
-        if images is None:
-            convert_npz(path, dest, trusted=True, progress=progress)
-            write_json(dest.with_suffix(".json"), {"source": source, "file": OFFICIAL.name})
-            images = _layout(dest, source)
-        return cls(images, source="official", split=split, fingerprint=f"md5-{OFFICIAL.md5[:12]}")
+    @staticmethod
+    def convert_official(paths: list[Path], dest: Path, *, progress: bool) -> dict:
+        # the file's MD5 matched, so its Python-2 metadata pickle may be read
+        return convert_npz(paths[0], dest, trusted=True, progress=progress)
 
-    @classmethod
-    def load_synthetic(cls, split: str | None = None) -> DSprites:
-        """The procedural twin: the cached grid after ``prepare``, else rendered on demand."""
-        split = cls._check_split(split)
-        images = _layout(cls.folder() / "synthetic_images.npy", TWIN_VERSION)
-        if images is None:
-            images = RenderedImages((NUM_IMAGES, 1, 64, 64), _render_indices)
-        return cls(images, source="synthetic", split=split,
-                   fingerprint=f"synthetic-{TWIN_VERSION}-seed0")
+    @staticmethod
+    def convert_twin(paths: list[Path], dest: Path, *, progress: bool) -> dict:
+        return convert_npz(paths[0], dest, trusted=False, progress=progress)
 
-    @classmethod
-    def prepare(cls, source: str = "official", *, progress: bool = True) -> Path:
-        """Download + verify + convert (official) or render the whole twin (synthetic)."""
-        if source == "official":
-            cls.load_official(progress=progress)
-            return cls.folder()
-        if source != "synthetic":
-            raise DisbenchError(f"source must be 'official' or 'synthetic', got {source!r}")
-        npz = cls.folder() / "synthetic" / OFFICIAL.name
-        write_npz(npz, progress=progress)
-        dest = cls.folder() / "synthetic_images.npy"
-        convert_npz(npz, dest, trusted=False, progress=progress)
-        write_json(dest.with_suffix(".json"), {"source": TWIN_VERSION, "file": str(npz)})
-        return cls.folder()
-
-    @classmethod
-    def describe(cls) -> dict:
-        folder = cls.folder()
-        return {
-            "name": "dsprites",
-            "summary": cls.summary,
-            "splits": list(cls.splits),
-            "num_images": NUM_IMAGES,
-            "image_shape": list(cls.image_shape),
-            "binary": True,
-            "factors": dict(zip(cls.factor_names, cls.factor_sizes)),
-            "official_files": [{"name": OFFICIAL.name, "url": OFFICIAL.url, "md5": OFFICIAL.md5}],
-            "cache": str(folder),
-            "official_cached": cls.official_available(),
-            "synthetic_prepared": _layout(folder / "synthetic_images.npy", TWIN_VERSION)
-            is not None,
-            "twin": f"{TWIN_VERSION}: rendered on demand; 'prepare --source synthetic' caches "
-                    f"the whole grid (~3 GB)",
-        }
+    @staticmethod
+    def write_twin(folder: Path, *, progress: bool) -> list[Path]:
+        return [write_npz(folder / OFFICIAL.name, progress=progress)]

@@ -1,9 +1,9 @@
 """Ground-truth factor datasets: every image is one cell of a full grid of factors.
 
-:class:`GroundTruthDataset` is the common base of ``dsprites`` and ``shapes3d``. The
-images are stored (or rendered) in row-major order of the factor grid, last factor
-fastest, so the index of a factor row is a mixed-radix number and no lookup table is
-needed.
+:class:`GroundTruthDataset` is the dataset object of ``dsprites`` and ``shapes3d`` (see
+:class:`~disbench.datasets.contract.GroundTruthData`). The images are stored (or
+rendered) in row-major order of the factor grid, last factor fastest, so the index of a
+factor row is a mixed-radix number and no lookup table is needed.
 
 ``images`` is a uint8 array-like of shape (N, C, H, W) with values in 0..255: a numpy
 array, an ``np.memmap``, or a :class:`RenderedImages` (a lazy view that renders the
@@ -12,26 +12,14 @@ requested rows on demand; it supports integer, slice and integer-array indexing 
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-RandomLike = Any  # np.random.Generator | np.random.RandomState
-
-
-def randint(rng: RandomLike, high: int | np.ndarray, size: int | tuple) -> np.ndarray:
-    """Integers in ``[0, high)`` from a numpy ``Generator`` or ``RandomState``."""
-    if isinstance(rng, np.random.Generator):
-        return rng.integers(0, high, size=size, dtype=np.int64)
-    if isinstance(rng, np.random.RandomState):
-        return rng.randint(0, high, size=size).astype(np.int64)
-    raise ValueError(
-        f"rng must be a numpy Generator or RandomState, got {type(rng).__name__}; "
-        "use np.random.default_rng(seed)"
-    )
+from disbench.errors import check_random_state, random_integers
 
 
 class RenderedImages:
@@ -198,21 +186,35 @@ class GroundTruthDataset:
             raise ValueError(f"indices must be in 0..{len(self) - 1}")
         return np.stack(np.unravel_index(idx, self.factor_sizes), axis=1).astype(np.int64)
 
-    def sample_factors(self, n: int, rng: RandomLike) -> np.ndarray:
-        """int64 (n, K): each factor drawn uniformly and independently."""
+    def sample_factors(self, n: int, random_state: Any) -> np.ndarray:
+        """int64 (n, K): each factor drawn uniformly and independently.
+
+        ``random_state``: an int seed (a new ``RandomState``, as disentanglement_lib's
+        datasets draw from), a ``RandomState`` or a ``Generator`` (drawn from as it is);
+        see :func:`disbench.errors.check_random_state`. The factors are drawn one column
+        at a time, first factor first.
+        """
         if int(n) != n or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
         n = int(n)
-        cols = [randint(rng, s, n) for s in self.factor_sizes]
+        rng = check_random_state(random_state, "random_state")
+        cols = [random_integers(rng, s, n) for s in self.factor_sizes]
         return np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.int64)
 
     #: ``render(factors) -> uint8 images``, a staticmethod on twins that render on demand
     #: (then drawn straight from the factors, without the flat-index round trip), or None
     render_factors: Any = None
 
-    def sample_observations_from_factors(self, factors: Any, rng: RandomLike = None) -> np.ndarray:
-        """uint8 (n, C, H, W) images of the given factor classes (``rng`` is unused: the
-        images are a deterministic function of the factors)."""
+    def sample_observations_from_factors(self, factors: Any,
+                                         random_state: Any = None) -> np.ndarray:
+        """uint8 (n, C, H, W) images of the given factor classes.
+
+        The images are a deterministic function of the factors, so nothing is drawn from
+        ``random_state``; it is still checked (an int, ``RandomState`` or ``Generator``)
+        so that a caller's mistake fails here as it would on a stochastic dataset.
+        """
+        if random_state is not None:
+            check_random_state(random_state, "random_state")
         f = self.check_factors(factors)
         if self.render_factors is not None and isinstance(self.images, RenderedImages):
             return self.render_factors(f)
@@ -244,45 +246,6 @@ class GroundTruthDataset:
         fac = torch.from_numpy(self.factors_of([i])[0])
         return img, fac
 
-    # -- registry plumbing of single-file, single-split official sets -------------------
-    #: the published file (a :class:`~disbench.datasets.download.OfficialFile`)
-    official_file: Any = None
-    default_split = "train"
-    splits: tuple[str, ...] = ("train",)
-
-    @classmethod
-    def folder(cls) -> Path:
-        """The dataset's cache folder, ``$DISBENCH_DATA/<name>``."""
-        from disbench.paths import dataset_dir
-
-        return dataset_dir(cls.name)
-
-    @classmethod
-    def _check_split(cls, split: str | None) -> str:
-        from disbench.errors import DisbenchError
-
-        split = split or cls.default_split
-        if split not in cls.splits:
-            valid = ", ".join(repr(s) for s in cls.splits)
-            raise DisbenchError(f"{cls.name} has only the split {valid}, got {split!r}")
-        return split
-
-    @classmethod
-    def official_available(cls, split: str | None = None) -> bool:
-        return (cls.folder() / cls.official_file.name).exists()
-
-    @classmethod
-    def import_dir(cls, folder: str | Path) -> list[Path]:
-        """Copy the official file from ``folder`` into the cache, verified."""
-        from disbench.datasets.download import import_file
-        from disbench.errors import DisbenchError
-
-        f = cls.official_file
-        src = Path(folder) / f.name
-        if not src.exists():
-            raise DisbenchError(f"{folder} does not hold {f.name} (download it from {f.url})")
-        return [import_file(src, f, cls.folder())]
-
     def tensor(self, device: Any = "cpu") -> Any:
         """The whole uint8 (N, C, H, W) array as one torch tensor on ``device``."""
         import torch
@@ -300,14 +263,13 @@ class GroundTruthDataset:
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name={self.name!r}, source={self.source!r}, "
-                f"split={self.split!r}, n={len(self)}, factors={dict(zip(self.factor_names, self.factor_sizes))})")
+                f"split={self.split!r}, n={len(self)}, "
+                f"factors={dict(zip(self.factor_names, self.factor_sizes, strict=True))})")
 
 
 def cached_layout(path: Path, source: str, shape: tuple[int, ...]) -> np.ndarray | None:
     """The converted random-access images at ``path`` (memory-mapped) if they were made
     from ``source`` (recorded in the ``.json`` stamp beside them) and have ``shape``."""
-    import json
-
     stamp = path.with_suffix(".json")
     if not (path.exists() and stamp.exists()):
         return None

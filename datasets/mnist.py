@@ -15,7 +15,7 @@ split sizes and 10 classes -- stroke-drawn digits (MNIST) and filled garment sil
 written as IDX ``.gz`` into ``$DISBENCH_DATA/<name>/synthetic-v1-seed<k>/`` and read back
 by the same parser as the official files.
 
-Dataset object: :class:`~disbench.datasets.base.LabelledImages` with ``images`` uint8
+Dataset object: :class:`~disbench.datasets.labelled.LabelledImages` with ``images`` uint8
 (N, 1, 28, 28) in 0..255 (ink bright on black, as in the files), ``labels`` int64 (N,),
 ``num_classes`` 10, ``class_names``.
 """
@@ -25,9 +25,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 from disbench.datasets import glyphs
-from disbench.datasets.base import LabelledImages, OfficialFileSet
+from disbench.datasets.contract import Option
 from disbench.datasets.download import OfficialFile
+from disbench.datasets.entry import DOWNLOAD, PROGRESS_OFFICIAL, SEED, DatasetSpec
 from disbench.datasets.idx import read_images, read_labels, write_idx_gz
+from disbench.datasets.labelled import LabelledImages
 from disbench.datasets.registry import register
 
 _TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
@@ -84,18 +86,22 @@ FASHION_FILES = _files(_FASHION_URL, _FASHION_MIRRORS, [
 ])
 
 
-class _IdxDataset(OfficialFileSet):
+class _IdxDataset(DatasetSpec):
     """Shared loader of the two IDX datasets; subclasses set files, class names, twin."""
 
+    kind = "labelled"
     default_split = "train"
     splits: ClassVar[dict[str, tuple[str, ...]]] = {
         "train": (_TRAIN_IMAGES, _TRAIN_LABELS), "test": (_TEST_IMAGES, _TEST_LABELS)}
+    split_sizes: ClassVar[dict[str, int]] = SPLIT_SIZES
+    observation_shape = (1, 28, 28)
+    options: ClassVar[dict[str, Option]] = {
+        "download": DOWNLOAD, "progress": PROGRESS_OFFICIAL, "seed": SEED}
     class_names: tuple[str, ...] = ()
     _twin_seed_offset = 0
     _warp: ClassVar[dict[str, Any]] = {}
     _gain: tuple[float, float] = (1.0, 1.0)
     _normalise = False
-    twin_summary = ""
 
     @classmethod
     def _read(cls, folder: Any, split: str, source: str, fingerprint: str) -> LabelledImages:
@@ -111,14 +117,15 @@ class _IdxDataset(OfficialFileSet):
 
     @classmethod
     def load_official(cls, split: str | None = None, *, download: bool = False,
-                      progress: bool = True, **_: Any) -> LabelledImages:
+                      progress: bool = True) -> LabelledImages:
+        """The published IDX files of ``split`` (verified; downloaded if ``download``)."""
         split = cls.check_split(split)
         cls.official_paths(split, download=download, progress=progress)
-        return cls._read(cls.folder(), split, "official", cls.fingerprint(split))
+        return cls._read(cls.folder(), split, "official", cls.official_fingerprint(split))
 
     @classmethod
-    def load_synthetic(cls, split: str | None = None, *, seed: int = 0, progress: bool = True,
-                       **_: Any) -> LabelledImages:
+    def load_synthetic(cls, split: str | None = None, *, seed: int = 0) -> LabelledImages:
+        """The twin of ``split``, written once as IDX ``.gz`` files and read back."""
         split = cls.check_split(split)
         folder = cls.twin_folder(seed)
         if not all((folder / f).exists() for f in cls.splits[split]):
@@ -147,15 +154,6 @@ class _IdxDataset(OfficialFileSet):
     @classmethod
     def templates(cls, rng: np.random.Generator) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
-
-    @classmethod
-    def describe(cls) -> dict[str, Any]:
-        d = super().describe()
-        d["split sizes"] = dict(SPLIT_SIZES)
-        d["classes"] = list(cls.class_names)
-        d["image shape"] = (1, 28, 28)
-        d["synthetic twin"] = cls.twin_summary
-        return d
 
 
 _V = 24          # style variants per class
@@ -198,7 +196,12 @@ class MNIST(_IdxDataset):
 
     summary = "handwritten digits 0-9, 1x28x28 grey, train 60k / test 10k (LeCun et al. 1998)"
     homepage = "http://yann.lecun.com/exdb/mnist/"
+    licence = ("CC BY-SA 3.0 (Yann LeCun and Corinna Cortes hold the copyright; as stated "
+               "in the TensorFlow/Keras dataset documentation)")
+    citation = ("Y. LeCun, L. Bottou, Y. Bengio, P. Haffner. Gradient-based learning applied "
+                "to document recognition. Proceedings of the IEEE 86(11), 1998")
     files = MNIST_FILES
+    labels_note = "the digit, 0-9 (num_classes 10)"
     class_names = tuple(str(i) for i in range(10))
     twin_summary = ("stroke-drawn digits: 24 style variants per class, random rotation, "
                     "scale, shear, shift and stroke gain; official sizes and IDX .gz files")
@@ -254,7 +257,12 @@ class FashionMNIST(_IdxDataset):
 
     summary = "Zalando clothing, 10 classes, 1x28x28 grey, train 60k / test 10k (Xiao et al. 2017)"
     homepage = "https://github.com/zalandoresearch/fashion-mnist"
+    licence = "MIT (the repository's LICENSE)"
+    citation = ("Han Xiao, Kashif Rasul, Roland Vollgraf. Fashion-MNIST: a Novel Image Dataset "
+                "for Benchmarking Machine Learning Algorithms. arXiv:1708.07747, 2017")
     files = FASHION_FILES
+    labels_note = ("the article class (num_classes 10): T-shirt/top, Trouser, Pullover, Dress, "
+                   "Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot")
     class_names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot")
     twin_summary = ("filled garment silhouettes with grey level, stripes and detail seams: "

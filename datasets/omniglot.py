@@ -17,7 +17,7 @@ Layout ``images_<split>/<alphabet>/characterNN/<id>_<drawer>.png``, 105x105 1-bi
 is checked by :mod:`disbench.datasets.safe_zip` (nothing is extracted); the decoded
 split is cached as a bit-packed ``.npz`` next to the zip.
 
-Dataset object (:class:`~disbench.datasets.base.LabelledImages`): ``images`` uint8
+Dataset object (:class:`~disbench.datasets.labelled.LabelledImages`): ``images`` uint8
 (N, 1, 105, 105) with **ink = 255 on background 0** (inverted from the files so that,
 as in MNIST and in the Omniglot VAE literature, a Bernoulli pixel is 1 on a stroke),
 ``binary=True``; ``labels`` = character class index within the split (characters
@@ -43,8 +43,10 @@ from typing import Any, ClassVar
 import numpy as np
 from disbench.atomic import atomic_path
 from disbench.datasets import glyphs
-from disbench.datasets.base import LabelledImages, OfficialFileSet
+from disbench.datasets.contract import Option
 from disbench.datasets.download import OfficialFile
+from disbench.datasets.entry import DOWNLOAD, PROGRESS, SEED, DatasetSpec
+from disbench.datasets.labelled import LabelledImages
 from disbench.datasets.registry import register
 from disbench.datasets.safe_zip import check_members
 from disbench.errors import DisbenchError
@@ -115,7 +117,7 @@ def parse_zip(path: str | Path, split: str, *, progress: bool = False) -> dict[s
             raise DisbenchError(f"{path}: holds no PNG images; not an Omniglot archive")
         parts = [n.split("/") for n in names]
         if any(len(p) != 4 for p in parts):
-            bad = next(n for n, p in zip(names, parts) if len(p) != 4)
+            bad = next(n for n, p in zip(names, parts, strict=True) if len(p) != 4)
             raise DisbenchError(f"{path}: member {bad!r} is not laid out as "
                                 f"images_<split>/<alphabet>/characterNN/<id>_<drawer>.png")
         chars = sorted({(p[1], p[2]) for p in parts})
@@ -179,16 +181,32 @@ def resize_area(images: np.ndarray, size: int) -> np.ndarray:
 
 
 @register("omniglot")
-class Omniglot(OfficialFileSet):
+class Omniglot(DatasetSpec):
     """Omniglot handwritten characters (Lake et al. 2015), 105x105 binary, 28x28 view."""
 
     summary = ("1,623 handwritten characters of 50 alphabets x 20 drawers, 105x105 binary "
                "+ 28x28 view (Lake et al. 2015)")
+    kind = "labelled"
     homepage = "https://github.com/brendenlake/omniglot"
+    licence = "MIT (the repository's LICENSE)"
+    citation = ("Brenden M. Lake, Ruslan Salakhutdinov, Joshua B. Tenenbaum. Human-level "
+                "concept learning through probabilistic program induction. Science 350(6266), "
+                "2015")
     default_split = "background"
     files = FILES
     splits: ClassVar[dict[str, tuple[str, ...]]] = {
         s: (f"images_{s}.zip",) for s in ALPHABETS}
+    split_sizes: ClassVar[dict[str, int]] = SPLIT_IMAGES
+    observation_shape = (1, SIZE, SIZE)
+    labels_note = ("the character index within the split (" + "; ".join(
+        f"{s}: {SPLIT_CHARACTERS[s]} characters of {len(ALPHABETS[s])} alphabets"
+        for s in ALPHABETS) + "); extras: alphabet, drawer")
+    twin_summary = ("same alphabets / characters / 20 drawers per split; random stroke "
+                    "glyphs warped per drawer; official zip of 1-bit PNGs")
+    options: ClassVar[dict[str, Option]] = {
+        "download": DOWNLOAD, "progress": PROGRESS, "seed": SEED,
+        "size": Option("image side: 105 (the binary originals) or smaller, e.g. 28 (area "
+                       "down-sampling, grey levels)")}
 
     @classmethod
     def _build(cls, d: dict[str, Any], split: str, source: str, fingerprint: str,
@@ -208,35 +226,24 @@ class Omniglot(OfficialFileSet):
 
     @classmethod
     def load_official(cls, split: str | None = None, *, size: int = SIZE,
-                      download: bool = False, progress: bool = True,
-                      **_: Any) -> LabelledImages:
+                      download: bool = False, progress: bool = True) -> LabelledImages:
+        """The published zip of ``split`` (verified), decoded once and cached."""
         split = cls.check_split(split)
-        paths = cls.official_paths(split, download=download, progress=progress)
-        (zip_path,) = paths.values()
+        (zip_path,) = cls.official_paths(split, download=download, progress=progress)
         spec = cls.split_files(split)[0]
         d = _decoded(zip_path, split, spec.expected[:12], progress)
-        return cls._build(d, split, "official", cls.fingerprint(split), size)
+        return cls._build(d, split, "official", cls.official_fingerprint(split), size)
 
     @classmethod
     def load_synthetic(cls, split: str | None = None, *, size: int = SIZE, seed: int = 0,
-                       progress: bool = True, **_: Any) -> LabelledImages:
+                       progress: bool = True) -> LabelledImages:
+        """The twin of ``split``, written once as the official zip and read back."""
         split = cls.check_split(split)
         zip_path = cls.twin_folder(seed) / cls.splits[split][0]
         if not zip_path.exists():
             write_twin_zip(zip_path, split, seed)
         d = _decoded(zip_path, split, cls.twin_fingerprint(seed), progress)
         return cls._build(d, split, "synthetic", cls.twin_fingerprint(seed), size)
-
-    @classmethod
-    def describe(cls) -> dict[str, Any]:
-        d = super().describe()
-        d["split sizes"] = {s: f"{SPLIT_IMAGES[s]} images, {SPLIT_CHARACTERS[s]} characters, "
-                               f"{len(ALPHABETS[s])} alphabets" for s in ALPHABETS}
-        d["image shape"] = "(1, 105, 105) binary, ink=255; size=28 gives (1, 28, 28)"
-        d["labels"] = "character index within the split"
-        d["synthetic twin"] = ("same alphabets / characters / 20 drawers per split; random "
-                               "stroke glyphs warped per drawer; official zip of 1-bit PNGs")
-        return d
 
 
 def _random_character(rng: np.random.Generator) -> list[np.ndarray]:
@@ -277,7 +284,7 @@ def write_twin_zip(path: Path, split: str, seed: int = 0) -> None:
 
     t = render_twin(split, seed)
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-        for name, ink in zip(t["names"], t["ink"]):
+        for name, ink in zip(t["names"], t["ink"], strict=True):
             buf = io.BytesIO()
             Image.fromarray(~ink).save(buf, format="PNG")  # white background, black ink
             info = zipfile.ZipInfo(name, date_time=(2015, 12, 11, 0, 0, 0))

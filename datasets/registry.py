@@ -1,16 +1,9 @@
 """The dataset registry: a plain dict filled by the :func:`register` decorator.
 
-A registered class provides
-
-- ``load_official(split, **kwargs)`` -> dataset built from the published files in the
-  cache (raises :class:`~disbench.errors.DisbenchError` naming the missing file),
-- ``load_synthetic(split, **kwargs)`` -> the procedural twin,
-- ``official_available(split)`` -> whether the official files are already cached,
-- ``prepare(source, **kwargs)`` -> download/verify (official) or render (synthetic),
-- ``import_dir(folder)`` -> copy and verify user-provided official files,
-- ``describe()`` -> a dict shown by ``disbench datasets info``,
-- the class attribute ``summary`` (one line for ``disbench datasets list``) and
-  ``default_split``.
+A registered class satisfies :class:`~disbench.datasets.contract.DatasetEntry` (checked
+when it registers); :class:`~disbench.datasets.entry.DatasetSpec` implements all of it
+but the two loaders. Adding a dataset is one module holding such a class, decorated with
+``@register("name")``, plus its import line in ``disbench/datasets/__init__.py``.
 """
 from __future__ import annotations
 
@@ -18,6 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from disbench.datasets.contract import DatasetEntry, missing_members
+from disbench.datasets.entry import check_manifest
 from disbench.errors import DisbenchError
 
 log = logging.getLogger(__name__)
@@ -27,12 +22,22 @@ SOURCES = ("auto", "official", "synthetic")
 
 
 def register(name: str) -> Callable[[type], type]:
-    """Class decorator adding a dataset to :data:`DATASETS` under ``name``."""
+    """Class decorator adding a dataset to :data:`DATASETS` under ``name``.
+
+    Raises TypeError if the class does not satisfy the entry contract (the missing
+    members are named) or its manifest is incomplete.
+    """
 
     def deco(cls: type) -> type:
         if name in DATASETS:
             raise ValueError(f"dataset {name!r} registered twice")
         cls.name = name
+        problems = missing_members(cls, DatasetEntry)
+        problems = ([f"missing {', '.join(problems)}"] if problems else []) + \
+            check_manifest(cls)
+        if problems or not isinstance(cls, DatasetEntry):
+            raise TypeError(f"dataset {name!r} ({cls.__qualname__}) does not satisfy the "
+                            f"dataset contract: {'; '.join(problems)}")
         DATASETS[name] = cls
         return cls
 
@@ -54,7 +59,7 @@ def spec(name: str) -> Any:
         ) from None
 
 
-def get(name: str, source: str = "auto", split: str | None = None, **kwargs: Any) -> Any:
+def get(name: str, source: str = "auto", split: str | None = None, **options: Any) -> Any:
     """Load a dataset.
 
     Parameters
@@ -67,6 +72,10 @@ def get(name: str, source: str = "auto", split: str | None = None, **kwargs: Any
         twin, with one log line saying which.
     split : str, optional
         Dataset split (e.g. ``"train"``, ``"test"``); defaults to the dataset's own.
+    **options
+        The dataset's load options (``describe()["options"]``); each is passed to the
+        loaders that take it, so ``source="auto"`` accepts the options of both. An unknown
+        option is a :class:`DisbenchError` naming the valid ones.
     """
     cls = spec(name)
     if source not in SOURCES:
@@ -75,6 +84,8 @@ def get(name: str, source: str = "auto", split: str | None = None, **kwargs: Any
     if source == "auto":
         source = "official" if cls.official_available(split) else "synthetic"
         log.info("%s: using the %s data (source=auto)", name, source)
+    if options:
+        options = cls.load_options(source, options)
     if source == "official":
-        return cls.load_official(split, **kwargs)
-    return cls.load_synthetic(split, **kwargs)
+        return cls.load_official(split, **options)
+    return cls.load_synthetic(split, **options)

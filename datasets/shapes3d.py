@@ -35,16 +35,13 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
-from disbench.atomic import atomic_path, write_json
-from disbench.datasets.download import OfficialFile, ensure_file
-from disbench.datasets.ground_truth import (
-    GroundTruthDataset,
-    RenderedImages,
-    cached_layout,
-    grid_factors,
-)
+from disbench.atomic import atomic_path
+from disbench.datasets.download import OfficialFile
+from disbench.datasets.grid import GridDataset
+from disbench.datasets.ground_truth import grid_factors
 from disbench.datasets.registry import register
 from disbench.errors import DisbenchError
 
@@ -106,26 +103,8 @@ def geometry_maps() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y, x = np.indices((64, 64), dtype=np.float64)
     x = x[None] + 0.5
     y = y[None] + 0.5
-
-    # a light fixed in the world, seen from a camera turned by phi (camera coordinates:
-    # x right, y down, z towards the viewer)
-    world = _normalise(np.array([-0.55, -0.75, 0.65]))
-    c, s = np.cos(phi), np.sin(phi)
-    light = np.stack(np.broadcast_arrays(c * world[0] - s * world[2], world[1] + 0 * phi,
-                                         s * world[0] + c * world[2]), axis=-1)
-    half = _normalise(light + np.array([0.0, 0.0, 1.0]))
-
-    # background: sky band, two walls meeting in a corner that slides as the view turns
-    corner = 32.0 - 60.0 * np.tan(phi)
-    horizon = _HORIZON + 0.22 * np.abs(x - corner)
-    region = np.where(y < _SKY_ROWS, 0, np.where(y < horizon, 1, 2)).astype(np.uint8)
-    region = np.broadcast_to(region, (g, 64, 64)).copy()
-    left = x < corner
-    wall_v = np.where(left, 0.80 + 0.18 * np.sin(phi + 0.6), 0.80 - 0.18 * np.sin(phi + 0.6))
-    wall_v = wall_v - 0.004 * (y - _SKY_ROWS)
-    floor_v = 0.62 + 0.38 * np.clip((y - _HORIZON) / (64.0 - _HORIZON), 0.0, 1.0)
-    value = np.where(region == 1, wall_v, floor_v)
-    value = np.where(region == 0, 1.0, value)
+    light, half = _light(phi)
+    region, value = _background(phi, x, y, g)
 
     # object silhouettes and surface normals (camera coordinates)
     w = np.where(shape == 0, 0.78, np.where(shape == 1, 0.72, np.where(shape == 2, 1.0, 0.58)))
@@ -136,8 +115,51 @@ def geometry_maps() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     nx = np.zeros((g, 64, 64))
     ny = np.zeros((g, 64, 64))
     nz = np.ones((g, 64, 64))
+    for mask, fx, fy, fz in (_cube(phi, w, dx, y, top, shape), _cylinder(w, dx, y, top, shape),
+                             _sphere(w, dx, y, shape), _capsule(w, dx, y, top, shape)):
+        nx = np.where(mask, fx, nx)
+        ny = np.where(mask, fy, ny)
+        nz = np.where(mask, fz, nz)
+        inside |= mask
+    n = np.stack([nx, ny, nz], -1)
+    return _shade(n, inside, light, half, region, value, x, y, w, size, g)
 
-    # cube (yaw = phi): front face and a side face, with a lighter top face
+
+def _light(phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The light direction and the Blinn half vector, per geometry (g, 1, 1, 3).
+
+    The light is fixed in the world and seen from a camera turned by ``phi`` (camera
+    coordinates: x right, y down, z towards the viewer).
+    """
+    world = _normalise(np.array([-0.55, -0.75, 0.65]))
+    c, s = np.cos(phi), np.sin(phi)
+    light = np.stack(np.broadcast_arrays(c * world[0] - s * world[2], world[1] + 0 * phi,
+                                         s * world[0] + c * world[2]), axis=-1)
+    return light, _normalise(light + np.array([0.0, 0.0, 1.0]))
+
+
+def _background(phi: np.ndarray, x: np.ndarray, y: np.ndarray,
+                g: int) -> tuple[np.ndarray, np.ndarray]:
+    """Region codes (sky, wall, floor) and shading of the empty scene, (g, 64, 64): a sky
+    band, two walls meeting in a corner that slides as the view turns, a floor."""
+    corner = 32.0 - 60.0 * np.tan(phi)
+    horizon = _HORIZON + 0.22 * np.abs(x - corner)
+    region = np.where(y < _SKY_ROWS, 0, np.where(y < horizon, 1, 2)).astype(np.uint8)
+    region = np.broadcast_to(region, (g, 64, 64)).copy()
+    left = x < corner
+    wall_v = np.where(left, 0.80 + 0.18 * np.sin(phi + 0.6), 0.80 - 0.18 * np.sin(phi + 0.6))
+    wall_v = wall_v - 0.004 * (y - _SKY_ROWS)
+    floor_v = 0.62 + 0.38 * np.clip((y - _HORIZON) / (64.0 - _HORIZON), 0.0, 1.0)
+    value = np.where(region == 1, wall_v, floor_v)
+    return region, np.where(region == 0, 1.0, value)
+
+
+_Surface = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # mask, normal x, y, z
+
+
+def _cube(phi: np.ndarray, w: np.ndarray, dx: np.ndarray, y: np.ndarray, top: np.ndarray,
+          shape: np.ndarray) -> _Surface:
+    """Cube (yaw = phi): front face and a side face, with a lighter top face."""
     a = phi + 0.25  # a quarter-radian yaw at orientation 0, so the cube never looks flat
     front_w = w * np.abs(np.cos(a))
     side_w = w * np.abs(np.sin(a))
@@ -156,12 +178,12 @@ def geometry_maps() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     fx = np.where(in_top, 0.0, np.where(is_front, -np.sin(a), sgn * np.cos(a)))
     fy = np.where(in_top, -1.0, 0.0)
     fz = np.where(in_top, 0.0, np.where(is_front, np.cos(a), sgn * np.sin(a)))
-    nx = np.where(cube, fx, nx)
-    ny = np.where(cube, fy, ny)
-    nz = np.where(cube, fz, nz)
-    inside |= cube
+    return cube, fx, fy, fz
 
-    # cylinder: body with elliptical base and lighter elliptical top
+
+def _cylinder(w: np.ndarray, dx: np.ndarray, y: np.ndarray, top: np.ndarray,
+              shape: np.ndarray) -> _Surface:
+    """Cylinder: body with elliptical base and lighter elliptical top."""
     r = w / 2
     ry = 0.22 * r
     ex = dx / r
@@ -170,33 +192,33 @@ def geometry_maps() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cyl_top = (ex * ex + ((y - top) / ry) ** 2 <= 1)
     cyl = (shape == 1) & (cyl_body | cyl_base | cyl_top)
     cx_ = np.clip(ex, -1, 1)
-    nx = np.where(cyl, np.where(cyl_top, 0.0, cx_), nx)
-    ny = np.where(cyl, np.where(cyl_top, -1.0, 0.0), ny)
-    nz = np.where(cyl, np.where(cyl_top, 0.0, np.sqrt(1 - cx_ * cx_)), nz)
-    inside |= cyl
+    return (cyl, np.where(cyl_top, 0.0, cx_), np.where(cyl_top, -1.0, 0.0),
+            np.where(cyl_top, 0.0, np.sqrt(1 - cx_ * cx_)))
 
-    # sphere resting on the floor
+
+def _sphere(w: np.ndarray, dx: np.ndarray, y: np.ndarray, shape: np.ndarray) -> _Surface:
+    """Sphere resting on the floor."""
     rad = w / 2
     sx, sy = dx / rad, (y - (_BASE - rad)) / rad
     d2 = sx * sx + sy * sy
-    sph = (shape == 2) & (d2 <= 1)
-    nx = np.where(sph, sx, nx)
-    ny = np.where(sph, sy, ny)
-    nz = np.where(sph, np.sqrt(np.clip(1 - d2, 0, 1)), nz)
-    inside |= sph
+    return (shape == 2) & (d2 <= 1), sx, sy, np.sqrt(np.clip(1 - d2, 0, 1))
 
-    # capsule: upright, a vertical segment swept by a disc
+
+def _capsule(w: np.ndarray, dx: np.ndarray, y: np.ndarray, top: np.ndarray,
+             shape: np.ndarray) -> _Surface:
+    """Capsule: upright, a vertical segment swept by a disc."""
     rad = w / 2
     cy = np.clip(y, top + rad, _BASE - rad)
     qx, qy = dx / rad, (y - cy) / rad
     q2 = qx * qx + qy * qy
-    cap = (shape == 3) & (q2 <= 1)
-    nx = np.where(cap, qx, nx)
-    ny = np.where(cap, qy, ny)
-    nz = np.where(cap, np.sqrt(np.clip(1 - q2, 0, 1)), nz)
-    inside |= cap
+    return (shape == 3) & (q2 <= 1), qx, qy, np.sqrt(np.clip(1 - q2, 0, 1))
 
-    n = np.stack([nx, ny, nz], -1)
+
+def _shade(n: np.ndarray, inside: np.ndarray, light: np.ndarray, half: np.ndarray,
+           region: np.ndarray, value: np.ndarray, x: np.ndarray, y: np.ndarray,
+           w: np.ndarray, size: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lambert shading and a specular highlight on the object, its shadow on the floor;
+    the flattened (g, 4096) region, value and highlight maps."""
     lam = np.clip((n * light).sum(-1), 0, 1)
     hl = np.clip((n * half).sum(-1), 0, 1)
     obj_v = 0.32 + 0.68 * lam
@@ -254,11 +276,6 @@ def render(factors: np.ndarray) -> np.ndarray:
         np.clip(px, 0.0, 255.0, out=px)
         out[rows] = px.astype(np.uint8).reshape(len(rows), 3, 4096)
     return out.reshape(n, 3, 64, 64)
-
-
-def _render_indices(idx: np.ndarray) -> np.ndarray:
-    f = np.stack(np.unravel_index(np.asarray(idx, np.int64), FACTOR_SIZES), axis=1)
-    return render(f.astype(np.int64))
 
 
 # ---------------------------------------------------------------------------- container
@@ -341,85 +358,36 @@ def convert_h5(path: str | Path, dest: str | Path, *, num_images: int | None = N
             del out
 
 
-def _layout(path: Path, source: str) -> np.ndarray | None:
-    return cached_layout(path, source, (NUM_IMAGES, 3, 64, 64))
-
-
 # ---------------------------------------------------------------------------- dataset
 @register("shapes3d")
-class Shapes3D(GroundTruthDataset):
+class Shapes3D(GridDataset):
     """3D Shapes: floor_hue(10), wall_hue(10), object_hue(10), scale(8), shape(4),
     orientation(15)."""
 
     summary = "3D Shapes: 480,000 RGB 64x64 renders; 6 factors (Burgess & Kim 2018)"
-    official_file = OFFICIAL
+    homepage = "https://github.com/deepmind/3d-shapes"
+    licence = "Apache License 2.0 (the repository's LICENSE)"
+    citation = ("Chris Burgess, Hyunjik Kim. 3D Shapes Dataset. "
+                "https://github.com/deepmind/3dshapes-dataset/, 2018")
+    files = (OFFICIAL,)
+    splits: ClassVar[dict[str, tuple[str, ...]]] = {"train": (OFFICIAL.name,)}
+    split_sizes: ClassVar[dict[str, int]] = {"train": NUM_IMAGES}
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
     factor_values = FACTOR_VALUES
-    image_shape = (3, 64, 64)
+    image_shape = observation_shape = (3, 64, 64)
     binary = False
+    twin_version = TWIN_VERSION
+    twin_summary = (f"{TWIN_VERSION}: a shaded room with a centred cube, cylinder, sphere or "
+                    f"capsule in saturated hues, deterministic; rendered on demand, 'prepare "
+                    f"--source synthetic' caches the whole grid (~6 GB)")
 
     render_factors = staticmethod(render)
 
-    @classmethod
-    def load_official(cls, split: str | None = None, *, download: bool = True,
-                      progress: bool = True) -> Shapes3D:
-        """The published 3D Shapes (downloaded and verified on first use)."""
-        split = cls._check_split(split)
-        path = ensure_file(OFFICIAL, cls.folder(), download=download, progress=progress)
-        dest = cls.folder() / "official_images.npy"
-        source = f"sha256-{OFFICIAL.expected}"
-        images = _layout(dest, source)
-        if images is None:
-            convert_h5(path, dest, progress=progress)
-            write_json(dest.with_suffix(".json"), {"source": source, "file": OFFICIAL.name})
-            images = _layout(dest, source)
-        return cls(images, source="official", split=split,
-                   fingerprint=f"sha256-{OFFICIAL.expected[:12]}")
+    @staticmethod
+    def convert_official(paths: list[Path], dest: Path, *, progress: bool) -> None:
+        convert_h5(paths[0], dest, progress=progress)
 
-    @classmethod
-    def load_synthetic(cls, split: str | None = None) -> Shapes3D:
-        """The procedural twin: the cached grid after ``prepare``, else rendered on demand."""
-        split = cls._check_split(split)
-        images = _layout(cls.folder() / "synthetic_images.npy", TWIN_VERSION)
-        if images is None:
-            images = RenderedImages((NUM_IMAGES, 3, 64, 64), _render_indices)
-        return cls(images, source="synthetic", split=split,
-                   fingerprint=f"synthetic-{TWIN_VERSION}-seed0")
-
-    @classmethod
-    def prepare(cls, source: str = "official", *, progress: bool = True) -> Path:
-        """Download + verify + convert (official) or write + convert the whole twin
-        (synthetic; about 6 GB of cache)."""
-        if source == "official":
-            cls.load_official(progress=progress)
-            return cls.folder()
-        if source != "synthetic":
-            raise DisbenchError(f"source must be 'official' or 'synthetic', got {source!r}")
-        h5 = cls.folder() / "synthetic" / OFFICIAL.name
-        write_h5(h5, progress=progress)
-        dest = cls.folder() / "synthetic_images.npy"
-        convert_h5(h5, dest, progress=progress)
-        write_json(dest.with_suffix(".json"), {"source": TWIN_VERSION, "file": str(h5)})
-        return cls.folder()
-
-    @classmethod
-    def describe(cls) -> dict:
-        folder = cls.folder()
-        return {
-            "name": "shapes3d",
-            "summary": cls.summary,
-            "splits": list(cls.splits),
-            "num_images": NUM_IMAGES,
-            "image_shape": list(cls.image_shape),
-            "binary": False,
-            "factors": dict(zip(cls.factor_names, cls.factor_sizes)),
-            "official_files": [{"name": OFFICIAL.name, "url": OFFICIAL.url,
-                                "sha256": OFFICIAL.sha256, "size": OFFICIAL.size}],
-            "cache": str(folder),
-            "official_cached": cls.official_available(),
-            "synthetic_prepared": _layout(folder / "synthetic_images.npy", TWIN_VERSION)
-            is not None,
-            "twin": f"{TWIN_VERSION}: rendered on demand; 'prepare --source synthetic' caches "
-                    f"the whole grid (~6 GB)",
-        }
+    @staticmethod
+    def write_twin(folder: Path, *, progress: bool) -> list[Path]:
+        return [write_h5(folder / OFFICIAL.name, progress=progress)]

@@ -59,11 +59,13 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from disbench.atomic import atomic_path
-from disbench.datasets.download import OfficialFile, ensure_file, verify
+from disbench.datasets.contract import Option
+from disbench.datasets.download import OfficialFile, verify
+from disbench.datasets.entry import PROGRESS, SEED, DatasetSpec
 from disbench.datasets.registry import register
 from disbench.errors import DisbenchError
 from disbench.paths import dataset_dir
@@ -276,7 +278,7 @@ class SheetRenderer:
         return out.reshape(len(characters) * NUM_ACTIONS, T, C, H, W)
 
 
-def sheets_fingerprint(folder: str | Path | None = None) -> str:
+def sheets_fingerprint() -> str:
     """A short id of the official data: the recipe version and the used sheets' sums."""
     h = hashlib.sha256(RECIPE_VERSION.encode())
     for rel in USED_SHEETS:
@@ -618,33 +620,64 @@ def _build_official_h5(split: str, max_characters: int | None, *,
 
 
 @register("sprites")
-class Sprites:
-    """Sprites (Li & Mandt 2018): 8-frame videos of LPC characters, 4 static + 1 action factor."""
+class Sprites(DatasetSpec):
+    """Sprites (Li & Mandt 2018): 8-frame videos of LPC characters, 4 static + 1 action factor.
+
+    The official files are the LPC sprite sheets; a split's videos are rendered from them
+    once (``prepare``, or the first load) into an HDF5 cache. ``import`` also takes the
+    C-DSVAE ``.npy`` arrays, converted to that cache.
+    """
 
     summary = ("Sprites videos (Li & Mandt 2018): 9000/2664 sequences of 8 64x64 RGB frames, "
                "4 static attributes x 6, 9 actions")
+    kind = "sequence"
+    homepage = "https://github.com/YingzhenLi/Sprites"
+    licence = "LPC sheets: CC-BY-SA 3.0 / GPL 3.0"
+    citation = ("Yingzhen Li, Stephan Mandt. Disentangled Sequential Autoencoder. ICML 2018")
+    files = tuple(SHEETS.values())
+    splits: ClassVar[dict[str, tuple[str, ...]]] = {"train": USED_SHEETS, "test": USED_SHEETS}
     default_split = "train"
-    name = "sprites"
+    split_sizes: ClassVar[dict[str, int]] = {
+        "train": NUM_TRAIN_CHARACTERS * NUM_ACTIONS,
+        "test": (NUM_CHARACTERS - NUM_TRAIN_CHARACTERS) * NUM_ACTIONS}
+    observation_shape = (T, C, H, W)
+    labels_note = (f"static_labels (body, bottomwear, topwear, hair; 6 each) and action_labels "
+                   f"(3 * action + direction: {', '.join(ACTION_NAMES)})")
+    twin_version = TWIN_VERSION
+    twin_summary = ("procedural characters (4 static attributes x 6 options) doing the same 9 "
+                    "motions of 8 frames; same shapes, labels and split")
+    options: ClassVar[dict[str, Option]] = {
+        "progress": PROGRESS, "seed": SEED,
+        "max_characters": Option("keep the first k characters of the split (9 k sequences)")}
 
     @classmethod
-    def official_available(cls, split: str, max_characters: int | None = None) -> bool:
-        if (_official_dir() / _h5_name(split, None)).is_file():
-            return True
-        return not _sheet_dir_problems(_sheets_dir(), USED_SHEETS)
+    def files_folder(cls) -> Path:
+        return _sheets_dir()
 
     @classmethod
-    def available_splits(cls) -> list[str]:
-        """Splits whose official data is cached (rendered, or renderable from the sheets)."""
-        return [s for s in ("train", "test") if cls.official_available(s)]
+    def factor_table(cls) -> dict[str, int]:
+        return dict(zip(STATIC_FACTOR_NAMES + ("action",), STATIC_FACTOR_SIZES + (NUM_ACTIONS,),
+                        strict=True))
 
     @classmethod
-    def load_official(cls, split: str, max_characters: int | None = None,
+    def official_available(cls, split: str | None = None) -> bool:
+        """The rendered split is cached, or the sheets it is rendered from are."""
+        split = cls.check_split(split)
+        return (_official_dir() / _h5_name(split, None)).is_file() or \
+            super().official_available(split)
+
+    @classmethod
+    def twin_cached(cls) -> list[str]:
+        return [s for s in cls.splits if _twin_path(s, 0, None).is_file()]
+
+    @classmethod
+    def load_official(cls, split: str | None = None, max_characters: int | None = None,
                       progress: bool = True) -> SpritesData:
         """Load a split, rendering it from the cached sheets on first use.
 
         ``max_characters`` keeps the first k characters of the split (9 k sequences).
         """
-        split_characters(split)  # validates the split name
+        split = cls.check_split(split)
         full = _official_dir() / _h5_name(split, None)
         path = full if full.is_file() else _official_dir() / _h5_name(split, max_characters)
         if not path.is_file():
@@ -669,13 +702,14 @@ class Sprites:
         return ds
 
     @classmethod
-    def load_synthetic(cls, split: str, seed: int = 0, max_characters: int | None = None,
-                       progress: bool = True) -> SpritesData:
+    def load_synthetic(cls, split: str | None = None, seed: int = 0,
+                       max_characters: int | None = None, progress: bool = True) -> SpritesData:
         """The procedural twin (rendered once and cached as HDF5).
 
         ``max_characters`` keeps the first k characters of the split (9 k sequences), rendering
         only those: tests use a few characters.
         """
+        split = cls.check_split(split)
         chars = _select_characters(split, max_characters)
         fingerprint = f"synthetic-{TWIN_VERSION}-seed{int(seed)}"
         path = _twin_path(split, seed, max_characters)
@@ -698,24 +732,12 @@ class Sprites:
                            max_characters=max_characters)
 
     @classmethod
-    def prepare(cls, source: str = "official", progress: bool = True, render: bool = True,
-                **kwargs: Any) -> list[Any]:
-        """Download and verify the sheets then render both splits, or render the twin.
-
-        ``render=False`` only downloads and verifies the sheets (a split is then rendered on
-        first load). Returns the cached paths.
-        """
-        if source == "synthetic":
-            for split in ("train", "test"):
-                cls.load_synthetic(split, progress=progress, **kwargs)
-            return [_twin_path(split, kwargs.get("seed", 0), kwargs.get("max_characters"))
-                    for split in ("train", "test")]
-        if source != "official":
-            raise DisbenchError(f"source must be 'official' or 'synthetic', got {source!r}")
-        out = [ensure_file(SHEETS[rel], _sheets_dir(), progress=progress) for rel in USED_SHEETS]
-        if not render:
-            return out
-        for split in ("train", "test"):
+    def _prepare_official(cls, splits: list[str], *, progress: bool,
+                          render: bool = True) -> list[Path]:
+        """Render the splits from the verified sheets (``render=False``: only the sheets;
+        a split is then rendered on first load)."""
+        out = []
+        for split in splits if render else ():
             path = _official_dir() / _h5_name(split, None)
             if not path.is_file():
                 _build_official_h5(split, None, progress=progress)
@@ -723,43 +745,28 @@ class Sprites:
         return out
 
     @classmethod
-    def import_dir(cls, folder: str | Path) -> dict[str, list[str]]:
-        """Import a sheet folder (``body/0.png`` ...) or the six C-DSVAE ``.npy`` arrays.
+    def _prepare_synthetic(cls, splits: list[str], *, progress: bool,
+                           **options: Any) -> list[Path]:
+        kwargs = cls.load_options("synthetic", options)
+        for split in splits:
+            cls.load_synthetic(split, progress=progress, **kwargs)
+        return [_twin_path(split, kwargs.get("seed", 0), kwargs.get("max_characters"))
+                for split in splits]
 
-        Returns ``{"imported": [cached file names], "splits": [available splits]}``.
-        """
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise DisbenchError(f"{folder}: not a folder")
-        if (folder / "body").is_dir() or (folder / "sprites_lpc").is_dir():
-            src = folder / "sprites_lpc" if not (folder / "body").is_dir() else folder
-            paths = _import_sheets(src)
-            names = [str(p.relative_to(_sheets_dir())) for p in paths]
-            return {"imported": names, "splits": cls.available_splits()}
-        if any((folder / f"sprites_X_{s}.npy").is_file() for s in ("train", "test")):
-            paths = _import_npy(folder)
-            return {"imported": [p.name for p in paths], "splits": cls.available_splits()}
+    @classmethod
+    def _import_files(cls, src: Path) -> list[str]:
+        """A sheet folder (``body/0.png`` ..., or one holding ``sprites_lpc/``) or the six
+        C-DSVAE ``.npy`` arrays; the cached file names."""
+        if (src / "body").is_dir() or (src / "sprites_lpc").is_dir():
+            sheets = src if (src / "body").is_dir() else src / "sprites_lpc"
+            return [str(p.relative_to(_sheets_dir())) for p in _import_sheets(sheets)]
+        if any((src / f"sprites_X_{s}.npy").is_file() for s in ("train", "test")):
+            return [p.name for p in _import_npy(src)]
         raise DisbenchError(
-            f"{folder}: found neither LPC sprite sheets (body/0.png, bottomwear/0.png, ..., "
+            f"{src}: found neither LPC sprite sheets (body/0.png, bottomwear/0.png, ..., "
             f"shoes/1.png as in YingzhenLi/Sprites) nor the arrays sprites_X_train.npy, "
             f"sprites_A_train.npy, sprites_D_train.npy (and _test)"
         )
-
-    @classmethod
-    def describe(cls) -> dict[str, Any]:
-        return {
-            "name": "sprites",
-            "paper": "Li & Mandt 2018, Disentangled Sequential Autoencoder (ICML)",
-            "shape": [T, C, H, W],
-            "splits": {"train": NUM_TRAIN_CHARACTERS * NUM_ACTIONS,
-                       "test": (NUM_CHARACTERS - NUM_TRAIN_CHARACTERS) * NUM_ACTIONS},
-            "static_factors": dict(zip(STATIC_FACTOR_NAMES, STATIC_FACTOR_SIZES)),
-            "dynamic_factors": {"action": NUM_ACTIONS},
-            "actions": list(ACTION_NAMES),
-            "official_files": [SHEETS[r].url for r in USED_SHEETS],
-            "cache": str(_official_dir()),
-            "license": "LPC sheets: CC-BY-SA 3.0 / GPL 3.0",
-        }
 
 
 def _first_characters(ds: SpritesData, k: int) -> SpritesData:

@@ -8,19 +8,25 @@ import numpy as np
 import pytest
 from disbench import datasets
 from disbench.cli import main
-from disbench.cli.datasets import KNOWN
+
+SEVEN = ("dsprites", "shapes3d", "sprites", "mnist", "fashion_mnist", "omniglot", "celeba")
+
+
+def _row(out, name):
+    return next(line for line in out.splitlines() if line.startswith(name + " ")).split()
 
 
 def test_list_names_all_seven(capsys, empty_cache):
+    assert set(SEVEN) <= set(datasets.names())  # every dataset of the design is registered
     assert main(["datasets", "list"]) == 0
     out = capsys.readouterr().out
-    for name in ("dsprites", "shapes3d", "sprites", "mnist", "fashion_mnist", "omniglot",
-                 "celeba"):
-        assert name in out
-    assert set(KNOWN) == {"dsprites", "shapes3d", "sprites", "mnist", "fashion_mnist",
-                          "omniglot", "celeba"}
-    mnist_row = next(line for line in out.splitlines() if line.startswith("mnist "))
-    assert "yes" in mnist_row and "none" in mnist_row
+    rows = [ln for ln in out.splitlines()[1:] if ln.strip()]
+    assert [r.split()[0] for r in rows] == datasets.names()  # every registered one, once
+    # name, kind, official cached, twin cached, factors, summary
+    assert _row(out, "mnist")[:5] == ["mnist", "labelled", "none", "none", "(labels)"]
+    assert _row(out, "dsprites")[:9] == ["dsprites", "ground_truth", "none", "none", "shape=3",
+                                         "scale=6", "orientation=40", "posX=32", "posY=32"]
+    assert _row(out, "sprites")[1] == "sequence" and "action=9" in _row(out, "sprites")
 
 
 def test_help_everywhere(capsys):
@@ -50,8 +56,7 @@ def test_import_reports_splits(realdata, capsys, empty_cache, tmp_path):
     assert "official splits available: test" in out
     assert datasets.get("mnist", split="test").source == "official"
     main(["datasets", "list"])
-    row = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("mnist "))
-    assert " test " in row
+    assert _row(capsys.readouterr().out, "mnist")[2] == "test"
     # a folder with none of the files, a missing folder: one-line errors
     assert main(["datasets", "import", "mnist", str(tmp_path)]) == 1
     assert "holds none of the mnist files" in capsys.readouterr().err
@@ -65,6 +70,8 @@ def test_prepare_synthetic(capsys, empty_cache):
     assert "rendered the synthetic twin" in capsys.readouterr().out
     folder = empty_cache / "mnist" / "synthetic-v1-seed0"
     assert (folder / "t10k-images-idx3-ubyte.gz").exists()
+    main(["datasets", "list"])
+    assert _row(capsys.readouterr().out, "mnist")[2:4] == ["none", "test"]  # twin cached
     ds = datasets.get("mnist", source="synthetic", split="test")
     assert ds.images.shape == (10000, 1, 28, 28)
     assert main(["datasets", "prepare", "mnist", "--split", "valid"]) == 1

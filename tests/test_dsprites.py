@@ -55,8 +55,13 @@ def test_index_of_round_trip_and_validation(twin):
         twin.index_of([[-1, 0, 0, 0, 0]])
     with pytest.raises(ValueError, match="integer"):
         twin.index_of([[0.5, 0, 0, 0, 0]])
-    with pytest.raises(ValueError, match="rng"):
-        twin.sample_factors(3, 0)
+    # an int seeds a RandomState (disentanglement_lib's convention); anything else that is
+    # not a numpy random state is refused, naming the argument
+    np.testing.assert_array_equal(twin.sample_factors(10, 0),
+                                  twin.sample_factors(10, np.random.RandomState(0)))
+    for bad in (None, "0", 1.5, -1):
+        with pytest.raises(ValueError, match="random_state"):
+            twin.sample_factors(3, bad)
 
 
 def test_observations_values_and_determinism(twin):
@@ -220,7 +225,7 @@ def test_official_flow_on_a_verified_file(empty_cache, monkeypatch, tmp_path):
     md5 = hashlib.md5(src.read_bytes()).hexdigest()
     spec = OfficialFile(dsp.OFFICIAL.name, "http://127.0.0.1:9/x", md5=md5)
     monkeypatch.setattr(dsp, "OFFICIAL", spec)
-    monkeypatch.setattr(dsp.DSprites, "official_file", spec)
+    monkeypatch.setattr(dsp.DSprites, "files", (spec,))
     monkeypatch.setattr(dsp, "NUM_IMAGES", 1024)
     monkeypatch.setattr(dsp.DSprites, "factor_sizes", (1, 1, 1, 32, 32))
     dsp.DSprites.import_dir(tmp_path)
@@ -239,6 +244,29 @@ def test_official_flow_on_a_verified_file(empty_cache, monkeypatch, tmp_path):
     assert stamp.stat().st_mtime_ns == before
     with pytest.raises(DisbenchError, match="does not hold"):
         dsp.DSprites.import_dir(tmp_path / "nowhere")
+    # prepare: the verified file and its converted layout, nothing converted again
+    assert dsp.DSprites.prepare("official", progress=False) == [
+        empty_cache / "dsprites" / dsp.OFFICIAL.name, empty_cache / "dsprites" / "official_images.npy"]
+    assert stamp.stat().st_mtime_ns == before
+    assert dsp.DSprites.describe()["official_cached"] == ["train"]
+
+
+def test_prepare_synthetic_caches_the_twin_layout(empty_cache, monkeypatch):
+    # the whole-twin path (write the official container, parse it back, cache the layout)
+    # on the first 1024 grid rows, the grid shrunk for this test only
+    monkeypatch.setattr(dsp, "NUM_IMAGES", 1024)
+    monkeypatch.setattr(dsp.DSprites, "factor_sizes", (1, 1, 1, 32, 32))
+    assert dsp.DSprites.twin_cached() == []
+    lazy = dsp.DSprites.load_synthetic()
+    paths = dsp.DSprites.prepare("synthetic", progress=False)
+    assert paths == [empty_cache / "dsprites" / "synthetic_images.npy"]
+    assert (empty_cache / "dsprites" / "synthetic" / dsp.OFFICIAL.name).is_file()
+    assert dsp.DSprites.twin_cached() == ["train"]
+    ds = dsp.DSprites.load_synthetic()
+    assert isinstance(ds.images, np.memmap) and ds.fingerprint == lazy.fingerprint
+    np.testing.assert_array_equal(ds.images, np.asarray(lazy.images))
+    with pytest.raises(DisbenchError, match="unknown split 'test'"):
+        dsp.DSprites.prepare("synthetic", split="test")
 
 
 

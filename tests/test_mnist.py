@@ -31,9 +31,9 @@ def test_real_files_match_published_checksums(realdata, name, files):
 
 def test_mnist_official_test_split(realdata, empty_cache):
     out = datasets.spec("mnist").import_dir(realdata / "mnist")
-    assert sorted(out["imported"]) == sorted(
+    assert sorted(out.imported) == sorted(
         ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"])
-    assert out["splits"] == ["test"]
+    assert out.splits == ["test"]
     ds = datasets.get("mnist", source="official", split="test")
     assert ds.images.shape == (10000, 1, 28, 28) and ds.images.dtype == np.uint8
     assert ds.labels.dtype == np.int64 and ds.num_classes == 10
@@ -84,7 +84,7 @@ def test_debian_style_stripped_header_accepted(realdata, empty_cache, tmp_path):
         assert gzip.decompress((deb / name).read_bytes()) == gzip.decompress(
             (realdata / "fashion_mnist" / name).read_bytes())
     out = FashionMNIST.import_dir(deb)
-    assert out["splits"] == ["test"]
+    assert out.splits == ["test"]
     ds = datasets.get("fashion_mnist", source="official", split="test")
     ref = idx.read_images(realdata / "fashion_mnist" / "t10k-images-idx3-ubyte.gz")
     assert np.array_equal(ds.images, ref)

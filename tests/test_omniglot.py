@@ -14,9 +14,9 @@ from disbench.errors import DisbenchError
 @pytest.fixture
 def imported(realdata, empty_cache):
     out = datasets.spec("omniglot").import_dir(realdata / "omniglot")
-    assert sorted(out["imported"]) == ["images_background_small1.zip",
+    assert sorted(out.imported) == ["images_background_small1.zip",
                                        "images_background_small2.zip"]
-    assert out["splits"] == ["background_small1", "background_small2"]
+    assert out.splits == ["background_small1", "background_small2"]
     return empty_cache
 
 

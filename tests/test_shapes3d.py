@@ -136,5 +136,5 @@ def test_official_checksum_mismatch_and_missing(empty_cache):
         cls.load_official(download=False)
     assert str(bad) in str(err.value) and "267573662" in str(err.value)
     describe = cls.describe()
-    assert describe["official_files"][0]["sha256"] == s3.OFFICIAL.sha256
+    assert describe["files"]["3dshapes.h5"]["sha256"] == s3.OFFICIAL.sha256
     assert describe["factors"]["orientation"] == 15

@@ -80,8 +80,8 @@ def test_official_import_and_load(realdata, empty_cache):
     with pytest.raises(DisbenchError, match="body/0.png"):
         get("sprites", source="official", split="test")
     out = S.Sprites.import_dir(realdata / "sprites_lpc")
-    assert len(out["imported"]) == 39 and "body/6.png" in out["imported"]
-    assert out["splits"] == ["train", "test"]
+    assert len(out.imported) == 39 and "body/6.png" in out.imported
+    assert out.splits == ["train", "test"]
     assert S.Sprites.official_available("test")
     ds = get("sprites", source="official", split="test", max_characters=2, progress=False)
     assert len(ds) == 18 and ds.images.shape == (18, 8, 3, 64, 64)
@@ -130,6 +130,7 @@ def test_prepare_downloads_and_verifies(realdata, empty_cache, monkeypatch):
         sheets = {rel: S.OfficialFile(name=rel, url=base + rel, sha256=f.sha256, size=f.size)
                   for rel, f in S.SHEETS.items()}
         monkeypatch.setattr(S, "SHEETS", sheets)
+        monkeypatch.setattr(S.Sprites, "files", tuple(sheets.values()))
         S.Sprites.prepare("official", progress=False, render=False)
     finally:
         server.shutdown()

@@ -1,25 +1,13 @@
-"""``disbench datasets list | info NAME | prepare NAME [--source S] | import NAME DIR``."""
+"""``disbench datasets list | info NAME | prepare NAME [--source S] | import NAME DIR``.
+
+Thin: every dataset is a registry entry (:class:`disbench.datasets.contract.DatasetEntry`),
+so each action is one call on ``datasets.spec(name)``.
+"""
 from __future__ import annotations
 
 import argparse
-import inspect
 from pathlib import Path
 from typing import Any
-
-from disbench.errors import DisbenchError
-
-# The seven datasets of the design, listed even when a module is not installed/registered.
-KNOWN = {
-    "dsprites": "dSprites: 737,280 binary 64x64 2D shapes, 5 factors (Matthey et al. 2017)",
-    "shapes3d": "3D Shapes: 480,000 RGB 64x64 scenes, 6 factors (Burgess & Kim 2018)",
-    "sprites": "Sprites: 64x64 RGB videos of LPC characters, static and action factors "
-               "(Li & Mandt 2018)",
-    "mnist": "handwritten digits, 1x28x28, train 60k / test 10k (LeCun et al. 1998)",
-    "fashion_mnist": "Zalando clothing, 1x28x28, train 60k / test 10k (Xiao et al. 2017)",
-    "omniglot": "1,623 handwritten characters of 50 alphabets, 105x105 binary "
-                "(Lake et al. 2015)",
-    "celeba": "202,599 aligned celebrity faces with 40 attributes (Liu et al. 2015)",
-}
 
 
 def register(subparsers: Any) -> None:
@@ -32,11 +20,12 @@ def register(subparsers: Any) -> None:
         ),
     )
     sub = p.add_subparsers(dest="datasets_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda _args: (p.print_help(), 2)[1])
 
-    ls = sub.add_parser("list", help="all datasets, whether available and what is cached",
-                        description="List the datasets: registered or not, a summary, and "
-                                    "which official splits are in the cache.")
+    ls = sub.add_parser("list", help="all datasets, their factors and what is cached",
+                        description="List every registered dataset: its kind, its factors "
+                                    "(or labels), which official splits and which twin "
+                                    "splits are in the cache, and a summary.")
     ls.set_defaults(func=_list)
 
     info = sub.add_parser("info", help="details of one dataset",
@@ -54,8 +43,7 @@ def register(subparsers: Any) -> None:
     prep.add_argument("--source", choices=("official", "synthetic"), default="official",
                       help="official files or procedural twin (default: official)")
     prep.add_argument("--split", default=None,
-                      help="only this split (datasets with splits; default: all official "
-                           "files, or the default split of the twin)")
+                      help="only this split (default: every split)")
     prep.set_defaults(func=_prepare)
 
     imp = sub.add_parser(
@@ -68,95 +56,65 @@ def register(subparsers: Any) -> None:
     imp.set_defaults(func=_import)
 
 
-def _registered(name: str) -> Any:
-    from disbench import datasets
-
-    if name in datasets.DATASETS:
-        return datasets.DATASETS[name]
-    if name in KNOWN:
-        raise DisbenchError(f"dataset {name!r} is part of disbench but not available in this "
-                            f"install yet (its module is not registered)")
-    return datasets.spec(name)  # raises, listing the valid names
-
-
-def _cached_splits(cls: Any) -> list[str]:
-    try:
-        if hasattr(cls, "available_splits"):
-            return list(cls.available_splits())
-        return [cls.default_split] if cls.official_available(cls.default_split) else []
-    except DisbenchError:
-        return []
-
-
 def _list(args: argparse.Namespace) -> int:
+    del args  # no options
     from disbench import datasets
 
-    names = list(KNOWN) + sorted(set(datasets.names()) - set(KNOWN))
     rows = []
-    for name in names:
-        cls = datasets.DATASETS.get(name)
-        if cls is None:
-            rows.append((name, "no", "-", KNOWN[name] + " [not registered yet]"))
-            continue
-        cached = _cached_splits(cls)
-        rows.append((name, "yes", ",".join(cached) if cached else "none",
-                     getattr(cls, "summary", "") or KNOWN.get(name, "")))
-    header = ("name", "registered", "official cached", "summary")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    for name in datasets.names():
+        d = datasets.spec(name).describe()
+        factors = " ".join(f"{k}={v}" for k, v in d["factors"].items()) or "(labels)"
+        rows.append((name, d["kind"], ",".join(d["official_cached"]) or "none",
+                     ",".join(d["twin_cached"]) or "none", factors, d["summary"]))
+    header = ("name", "kind", "official cached", "twin cached", "factors", "summary")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     for r in [header, *rows]:
-        print("  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3])
+        print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
     return 0
 
 
 def _print_value(key: str, value: Any, indent: int = 0) -> None:
     pad = "  " * indent
     if isinstance(value, dict):
-        print(f"{pad}{key}:")
+        print(f"{pad}{key}:" + ("" if value else " (none)"))
         for k, v in value.items():
             _print_value(str(k), v, indent + 1)
     elif isinstance(value, (list, tuple)):
         print(f"{pad}{key}: {', '.join(map(str, value)) if value else '(none)'}")
     else:
-        print(f"{pad}{key}: {value}")
+        print(f"{pad}{key}: {value if value != '' else '-'}")
 
 
 def _info(args: argparse.Namespace) -> int:
-    cls = _registered(args.name)
-    for k, v in cls.describe().items():
-        _print_value(str(k), v)
+    from disbench import datasets
+
+    for k, v in datasets.spec(args.name).describe().items():
+        _print_value(k.replace("_", " "), v)
     return 0
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    cls = _registered(args.name)
-    kwargs: dict[str, Any] = {}
-    if args.split is not None:
-        if "split" not in inspect.signature(cls.prepare).parameters:
-            raise DisbenchError(f"{args.name} has no --split option for prepare")
-        kwargs["split"] = args.split
-    out = cls.prepare(args.source, **kwargs)
-    paths = out if isinstance(out, (list, tuple)) else [out] if out is not None else []
+    from disbench import datasets
+
+    cls = datasets.spec(args.name)
+    paths = cls.prepare(args.source, split=args.split)
     what = "rendered the synthetic twin" if args.source == "synthetic" else \
         "downloaded and verified the official files"
     print(f"{args.name}: {what}")
     for p in paths:
         print(f"  {p}")
     if args.source == "official":
-        cached = _cached_splits(cls)
+        cached = cls.available_splits()
         print(f"official splits available: {', '.join(cached) if cached else 'none'}")
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
-    cls = _registered(args.name)
-    if not args.dir.is_dir():
-        raise DisbenchError(f"{args.dir} is not a folder")
-    out = cls.import_dir(args.dir)
-    imported = out.get("imported") if isinstance(out, dict) else \
-        [Path(p).name for p in (out or [])]
-    print(f"{args.name}: imported and verified {len(imported)} file(s) from {args.dir}")
-    for name in imported:
+    from disbench import datasets
+
+    result = datasets.spec(args.name).import_dir(args.dir)
+    print(f"{args.name}: imported and verified {len(result.imported)} file(s) from {args.dir}")
+    for name in result.imported:
         print(f"  {name}")
-    cached = out.get("splits") if isinstance(out, dict) else _cached_splits(cls)
-    print(f"official splits available: {', '.join(cached) if cached else 'none'}")
+    print(f"official splits available: {', '.join(result.splits) if result.splits else 'none'}")
     return 0
