@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from disbench.errors import DEVICES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -12,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "The judge is a classifier (conv frame encoder + bidirectional LSTM) of the "
             "Sprites action and the four static attributes, trained on the training split. "
             "It is stored under $DISBENCH_DATA/judges/sprites-<fingerprint>.pt with its "
-            "sha256 beside it and reused by judge_accuracy."
+            "sha256 beside it and reused by judge_accuracy; a stored judge that fails its "
+            "checksum is an error until it is rebuilt with 'disbench judge train --force'."
         ),
     )
     jsub = p.add_subparsers(dest="judge_command", metavar="ACTION")
@@ -22,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Train the Sprites judge on the training split of the chosen source and store "
             "it (atomically, with a sha256 file). An existing judge for the same data is "
-            "reused unless --force is given. Prints the judge's accuracy per head on the "
-            "training and test splits."
+            "reused unless --force is given (use --force to rebuild a corrupted one). Prints "
+            "the judge's accuracy per head on the training and test splits."
         ),
     )
     t.add_argument("--source", default="auto", choices=("auto", "official", "synthetic"),
@@ -31,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
     t.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    t.add_argument("--device", default="auto", choices=DEVICES,
                    help="device (default: cuda when available)")
     t.add_argument("--max-characters", type=int, default=None,
                    help="use only the first K characters of each split (quick runs)")
@@ -41,18 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    import torch
     from disbench.datasets import get
-    from disbench.errors import DisbenchError
+    from disbench.errors import DisbenchError, resolve_device
     from disbench.metrics import judge_net as J
 
     if args.steps < 1 or args.batch_size < 1:
         raise DisbenchError("--steps and --batch-size must be >= 1")
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda" and not torch.cuda.is_available():
-        raise DisbenchError("--device cuda was asked for but no CUDA GPU is available")
+    device = resolve_device(args.device, "--device")
     kw = {"max_characters": args.max_characters} if args.max_characters else {}
     train = get("sprites", source=args.source, split="train", **kw)
     path = J.judge_path(train.fingerprint)
