@@ -1,17 +1,30 @@
-"""Atomic file writes: write to a temp file in the same folder, then rename.
+"""Atomic file writes: write to a temp file in the same folder, then rename; file checksums.
 
 A reader never sees a half-written file, and an interrupted write leaves the old
-file (or nothing) in place.
+file (or nothing) in place. :func:`file_hash` is the checksum the dataset cache and the
+cached helper networks verify their files with.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+_CHUNK = 1 << 20
+
+
+def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in chunks."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from disbench.atomic import atomic_path
+from disbench.atomic import atomic_path, file_hash
 from disbench.errors import DisbenchError
 
 log = logging.getLogger(__name__)
@@ -56,15 +56,6 @@ class OfficialFile:
     @property
     def expected(self) -> str | None:
         return self.sha256 or self.md5
-
-
-def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in chunks."""
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def gunzip_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str | None:

@@ -1,4 +1,7 @@
-"""Shared pieces of the sampler-layer metrics: random states and chunked encoding.
+"""Shared pieces of the sampler-layer metrics: named random streams and chunked encoding.
+
+Random states are converted by :func:`disbench.errors.check_random_state` (an int seeds a
+``RandomState``) and integers drawn by :func:`disbench.errors.random_integers`.
 
 A *representation function* takes uint8 observations (n, C, H, W) in 0..255, exactly as a
 ground-truth dataset's ``sample_observations_from_factors`` returns them, and returns codes
@@ -15,23 +18,9 @@ import numpy as np
 
 from ._validate import to_numpy
 
-RandomLike = "np.random.RandomState | np.random.Generator | int"
-
 #: Images rendered and encoded per call of the representation function. It bounds memory
 #: only: all factors are drawn before rendering, so results do not depend on it.
 CHUNK_IMAGES = 4096
-
-
-def as_random_state(random_state: Any, name: str = "random_state") -> Any:
-    """An int seed becomes ``np.random.RandomState(seed)``; RandomState/Generator pass through."""
-    if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
-        return random_state
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        return np.random.RandomState(int(random_state))
-    raise ValueError(
-        f"{name}: expected an int seed, np.random.RandomState or np.random.Generator, got "
-        f"{type(random_state).__name__} (an explicit random state is required)"
-    )
 
 
 def stream(seed: int, name: str) -> np.random.RandomState:
@@ -39,13 +28,6 @@ def stream(seed: int, name: str) -> np.random.RandomState:
     key = zlib.crc32(name.encode("utf-8"))
     state = np.random.SeedSequence([int(seed), key]).generate_state(1)[0]
     return np.random.RandomState(int(state))
-
-
-def randint(rng: Any, high: int, size: int) -> np.ndarray:
-    """int64 integers in [0, high) from a RandomState or Generator."""
-    if isinstance(rng, np.random.Generator):
-        return rng.integers(0, high, size=size, dtype=np.int64)
-    return rng.randint(0, high, size=size).astype(np.int64)
 
 
 def num_factors(dataset: Any) -> int:

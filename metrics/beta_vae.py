@@ -20,12 +20,17 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from disbench.errors import check_random_state, random_integers
 
-from ._sampling import as_random_state, encode_factors, num_factors, randint
+from ._sampling import encode_factors, num_factors
 from .factor_vae import _check_positive
+from .registry import Record, register_evaluator
+
+if TYPE_CHECKING:
+    from .evaluators import EvalContext
 
 __all__ = ["beta_vae_score"]
 
@@ -35,7 +40,7 @@ def _points(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(features (n, D), labels (n,))."""
     k = num_factors(dataset)
-    labels = randint(rng, k, num_points)
+    labels = random_integers(rng, k, num_points)
     total = num_points * batch_size
     f1 = np.asarray(dataset.sample_factors(total, rng), dtype=np.int64).reshape(num_points, batch_size, k)
     f2 = np.asarray(dataset.sample_factors(total, rng), dtype=np.int64).reshape(num_points, batch_size, k)
@@ -75,7 +80,7 @@ def beta_vae_score(
     dict with "train_accuracy" and "eval_accuracy" (the score).
     """
     _check_positive(batch_size=batch_size, num_train=num_train, num_eval=num_eval)
-    rng = as_random_state(random_state)
+    rng = check_random_state(random_state)
     x_train, y_train = _points(dataset, representation_fn, rng, batch_size, num_train)
     if np.unique(y_train).size < 2:
         raise ValueError("num_train: too few points, the training labels cover a single factor")
@@ -90,4 +95,18 @@ def beta_vae_score(
     return {"train_accuracy": train_accuracy, "eval_accuracy": eval_accuracy}
 
 
-beta_vae_score.higher_is_better = {"train_accuracy": True, "eval_accuracy": True}
+
+@register_evaluator("beta_vae", needs=("factors", "encoder"), records=[
+    Record("beta_vae_score", higher_is_better=True),
+    Record("beta_vae_score_train", higher_is_better=True),
+])
+def _evaluate(ctx: EvalContext) -> list[dict]:
+    """``beta_vae_score`` (eval points) and ``beta_vae_score_train`` from stream "beta_vae"."""
+    out = beta_vae_score(
+        ctx.dataset, ctx.representation_fn, ctx.rng("beta_vae"), num_train=ctx.num_train,
+        num_eval=ctx.num_test,
+    )
+    spec = {"points": ctx.num_train, "test_points": ctx.num_test, "batch_size": 64,
+            "estimator": "LogisticRegression() on mean |z1 - z2| of 64 pairs"}
+    return [ctx.record("beta_vae_score", out["eval_accuracy"], version="1", **spec),
+            ctx.record("beta_vae_score_train", out["train_accuracy"], version="1", **spec)]

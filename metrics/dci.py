@@ -33,23 +33,38 @@ Options beyond the reference (results name the estimator; the evaluator records 
   are rounded to the nearest observed factor value to report an accuracy. This treats the label
   order as meaningful, so it suits ordinal factors only.
 
-``random_state=None`` is turned into 0 so that results are reproducible (for the GBT this only
-matters for exact ties between features). ``n_jobs`` fits the factors in parallel with joblib;
+Each estimator is one entry of :data:`ESTIMATORS` (its fit function, the evaluator that
+records it and the spec's text), from which the ``dci``, ``dci_hist_gbt``, ... evaluators are
+registered. ``random_state`` is the predictors' seed: an int is used as the seed itself (unlike
+:func:`disbench.errors.check_random_state`, which would seed a ``RandomState`` with it and change
+the numbers), ``None`` is turned into 0 so that results are reproducible (for the GBT this only
+matters for exact ties between features), and a ``RandomState`` or ``Generator`` gives one
+integer drawn from it (:func:`disbench.errors.random_integers`). ``n_jobs`` fits the factors in parallel with joblib;
 each fit gets the same seed as in the serial loop, so the numbers are identical.
 """
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.stats
+from disbench.errors import check_random_state, random_integers
 
 from ._validate import check_train_test
+from .registry import Record, register_evaluator
 
-__all__ = ["ESTIMATORS", "completeness", "dci", "disentanglement", "importance_matrix"]
+if TYPE_CHECKING:
+    from .evaluators import EvalContext
 
-ESTIMATORS = ("gbt", "hist_gbt", "random_forest", "lasso")
+__all__ = ["ESTIMATORS", "Estimator", "completeness", "dci", "disentanglement",
+           "importance_matrix"]
+
+#: ``fit(x_train, y_train, x_test, seed) -> (|importances| (D,), train predictions,
+#: test predictions)`` for one factor.
+FitFn = Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, Any, Any]]
 
 
 def _hist_gbt_importances(model, num_features: int) -> np.ndarray:
@@ -67,6 +82,86 @@ def _hist_gbt_importances(model, num_features: int) -> np.ndarray:
     return imp / total if total > 0 else imp
 
 
+def _fit_gbt(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int) -> tuple:
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    model = GradientBoostingClassifier(random_state=seed).fit(x_train, y_train)
+    return np.abs(model.feature_importances_), model.predict(x_train), model.predict(x_test)
+
+
+def _fit_hist_gbt(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                  seed: int) -> tuple:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
+
+    # One OpenMP thread per fit: parallelism comes from n_jobs (over factors), as for
+    # "gbt"; OpenMP threads on a busy machine are several times slower, and a fixed
+    # thread count keeps the floating-point sums, hence the numbers, reproducible.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        model = HistGradientBoostingClassifier(
+            max_leaf_nodes=8, early_stopping=False, random_state=seed
+        ).fit(x_train, y_train)
+        pred_train, pred_test = model.predict(x_train), model.predict(x_test)
+    return np.abs(_hist_gbt_importances(model, x_train.shape[1])), pred_train, pred_test
+
+
+def _fit_random_forest(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                       seed: int) -> tuple:
+    from sklearn.ensemble import RandomForestClassifier
+
+    model = RandomForestClassifier(random_state=seed).fit(x_train, y_train)
+    return np.abs(model.feature_importances_), model.predict(x_train), model.predict(x_test)
+
+
+def _fit_lasso(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int) -> tuple:
+    from sklearn.linear_model import Lasso
+
+    mu, sd = x_train.mean(0), x_train.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    y_mu, y_sd = y_train.mean(), y_train.std()
+    model = Lasso(alpha=0.02, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter; the fit is still used
+        model.fit((x_train - mu) / sd, (y_train - y_mu) / y_sd)
+    classes = np.unique(y_train)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        value = model.predict((x - mu) / sd) * y_sd + y_mu
+        nearest = np.abs(value[:, None] - classes[None, :]).argmin(axis=1)
+        return classes[nearest]
+
+    return np.abs(model.coef_), predict(x_train), predict(x_test)
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """A per-factor predictor of DCI: its fit function, the evaluator it is recorded under
+    (``evaluator``; records ``<evaluator>_disentanglement``, ...) and the spec's text."""
+
+    fit: FitFn
+    evaluator: str
+    label: str
+
+
+#: estimator name -> :class:`Estimator`; each one is registered as an evaluator below.
+ESTIMATORS: dict[str, Estimator] = {
+    "gbt": Estimator(_fit_gbt, "dci", "GradientBoostingClassifier() per factor (reference)"),
+    "hist_gbt": Estimator(_fit_hist_gbt, "dci_hist_gbt", "HistGradientBoostingClassifier() per "
+                          "factor, split-gain importances"),
+    "random_forest": Estimator(_fit_random_forest, "dci_random_forest",
+                               "RandomForestClassifier() per factor, impurity importances"),
+    "lasso": Estimator(_fit_lasso, "dci_lasso", "Lasso(alpha=0.02) per factor on standardised "
+                       "codes, |coef| importances"),
+}
+PARTS = ("disentanglement", "completeness", "informativeness_train", "informativeness_test")
+
+
+def _check_estimator(estimator: str) -> Estimator:
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator: unknown {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+    return ESTIMATORS[estimator]
+
+
 def _fit_one(
     estimator: str,
     x_train: np.ndarray,
@@ -76,57 +171,24 @@ def _fit_one(
     seed: int,
 ) -> tuple[np.ndarray, float, float]:
     """Fit one factor's predictor; return (|importances| (D,), train accuracy, test accuracy)."""
-    if estimator == "gbt":
-        from sklearn.ensemble import GradientBoostingClassifier
-
-        model = GradientBoostingClassifier(random_state=seed).fit(x_train, y_train)
-        imp = np.abs(model.feature_importances_)
-        pred_train, pred_test = model.predict(x_train), model.predict(x_test)
-    elif estimator == "hist_gbt":
-        from sklearn.ensemble import HistGradientBoostingClassifier
-        from threadpoolctl import threadpool_limits
-
-        # One OpenMP thread per fit: parallelism comes from n_jobs (over factors), as for
-        # "gbt"; OpenMP threads on a busy machine are several times slower, and a fixed
-        # thread count keeps the floating-point sums, hence the numbers, reproducible.
-        with threadpool_limits(limits=1, user_api="openmp"):
-            model = HistGradientBoostingClassifier(
-                max_leaf_nodes=8, early_stopping=False, random_state=seed
-            ).fit(x_train, y_train)
-            pred_train, pred_test = model.predict(x_train), model.predict(x_test)
-        imp = np.abs(_hist_gbt_importances(model, x_train.shape[1]))
-    elif estimator == "random_forest":
-        from sklearn.ensemble import RandomForestClassifier
-
-        model = RandomForestClassifier(random_state=seed).fit(x_train, y_train)
-        imp = np.abs(model.feature_importances_)
-        pred_train, pred_test = model.predict(x_train), model.predict(x_test)
-    elif estimator == "lasso":
-        from sklearn.linear_model import Lasso
-
-        mu, sd = x_train.mean(0), x_train.std(0)
-        sd = np.where(sd > 0, sd, 1.0)
-        y_mu, y_sd = y_train.mean(), y_train.std()
-        model = Lasso(alpha=0.02, random_state=seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence chatter; the fit is still used
-            model.fit((x_train - mu) / sd, (y_train - y_mu) / y_sd)
-        imp = np.abs(model.coef_)
-        classes = np.unique(y_train)
-
-        def predict(x: np.ndarray) -> np.ndarray:
-            value = model.predict((x - mu) / sd) * y_sd + y_mu
-            nearest = np.abs(value[:, None] - classes[None, :]).argmin(axis=1)
-            return classes[nearest]
-
-        pred_train, pred_test = predict(x_train), predict(x_test)
-    else:
-        raise ValueError(f"estimator: unknown {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+    imp, pred_train, pred_test = _check_estimator(estimator).fit(x_train, y_train, x_test, seed)
     return (
         np.asarray(imp, dtype=np.float64),
         float(np.mean(pred_train == y_train)),
         float(np.mean(pred_test == y_test)),
     )
+
+
+def _seed(random_state: Any) -> int:
+    """The predictors' seed: None -> 0, an int is the seed itself (it does not seed a
+    RandomState here, so DCI's numbers are those of disentanglement_lib's seed), a
+    RandomState or Generator gives one integer drawn from it."""
+    if random_state is None:
+        return 0
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state)
+    rng = check_random_state(random_state)
+    return int(random_integers(rng, 2**31 - 1, 1)[0])
 
 
 def importance_matrix(
@@ -140,17 +202,10 @@ def importance_matrix(
     random_state: Any = None,
 ) -> tuple[np.ndarray, float, float]:
     """Return (R (D, K), mean train accuracy, mean test accuracy) of per-factor predictors."""
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator: unknown {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+    _check_estimator(estimator)
     ctr, ftr, cte, fte = check_train_test(codes_train, factors_train, codes_test, factors_test)
     ctr, cte = ctr.astype(np.float64, copy=False), cte.astype(np.float64, copy=False)
-    if random_state is None:
-        seed = 0
-    elif isinstance(random_state, (np.random.RandomState, np.random.Generator)):
-        seed = int(random_state.integers(2**31 - 1) if isinstance(random_state, np.random.Generator)
-                   else random_state.randint(2**31 - 1))
-    else:
-        seed = int(random_state)
+    seed = _seed(random_state)
     # Fit on the columns in an order fixed by their content, so that tie-breaks between equally
     # good features (the trees visit features in a seeded random order) do not depend on how
     # the caller ordered the codes: permuting code dimensions permutes R and changes nothing else.
@@ -207,7 +262,8 @@ def dci(
     n_jobs : int or None
         Fit factors in parallel with joblib (-1: all cores). Same numbers as serial.
     random_state : int, np.random.RandomState, np.random.Generator or None
-        Seed of the predictors (None -> 0; a random state gives one seed drawn from it).
+        Seed of the predictors (an int is the seed; None -> 0; a RandomState or Generator
+        gives one seed drawn from it).
 
     Returns
     -------
@@ -230,9 +286,25 @@ def dci(
     }
 
 
-dci.higher_is_better = {
-    "disentanglement": True,
-    "completeness": True,
-    "informativeness_train": True,
-    "informativeness_test": True,
-}
+
+# ---------------------------------------------------------------------- evaluators (one each)
+def _evaluator(estimator: str) -> Callable[[EvalContext], list[dict]]:
+    entry = ESTIMATORS[estimator]
+
+    def evaluate(ctx: EvalContext) -> list[dict]:
+        """DCI fitted on the train points, informativeness also on the test points."""
+        c_tr, f_tr = ctx.train_points()
+        c_te, f_te = ctx.test_points()
+        out = dci(c_tr, f_tr, c_te, f_te, estimator=estimator, random_state=ctx.random_state)
+        spec = {"points": ctx.num_train, "test_points": ctx.num_test, "estimator": entry.label}
+        return [ctx.record(f"{entry.evaluator}_{part}", out[part], version="1", **spec)
+                for part in PARTS]
+
+    return evaluate
+
+
+for _name, _entry in ESTIMATORS.items():
+    register_evaluator(
+        _entry.evaluator, needs=("factors", "encoder"),
+        records=[Record(f"{_entry.evaluator}_{part}", higher_is_better=True) for part in PARTS],
+    )(_evaluator(_name))

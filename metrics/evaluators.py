@@ -1,25 +1,17 @@
-"""Sampler layer: evaluate a model on a ground-truth dataset and return score records.
+"""Sampler layer: evaluate a model on a dataset and return score records.
 
-:func:`evaluate` draws ``num_train`` and ``num_test`` factor points from the dataset with an
-explicit seed, renders and encodes them once, and runs the requested evaluators, each of which
+:func:`evaluate` runs the requested evaluators on one :class:`EvalContext` (the model, the
+dataset, the :class:`EvalOptions` and, from the runner, a dataset loader). The context draws
+``num_train`` and ``num_test`` factor points from a ground-truth dataset with an explicit
+seed, renders and encodes them once, and caches them for all evaluators. Each evaluator
 returns records::
 
     {"metric": "mig", "value": 0.31, "higher_is_better": True, "version": "1",
      "spec": {"points": 10000, "discretisation": "...", "codes": "mean", "seed": 0, ...}}
 
-Registering an evaluator (other metric modules do this for fid, psnr, ood, judge, ...)::
-
-    from disbench.metrics.evaluators import register_evaluator
-
-    @register_evaluator("psnr")
-    def _psnr(model, dataset, ctx):
-        value = ...                      # use ctx.train_codes(), ctx.encode(images), ctx.rng("psnr")
-        return [ctx.record("psnr", value, version="1", images=1000)]
-
-An evaluator is ``fn(model, dataset, ctx) -> list[record]``; ``ctx`` is an
-:class:`EvalContext`, which caches the drawn codes so that they are computed once for all
-metrics. Record names must be keys of ``disbench.metrics.HIGHER_IS_BETTER`` (or pass
-``higher_is_better=`` to :meth:`EvalContext.record`).
+Evaluators are ``fn(ctx) -> list[record]``, registered with their record names, directions,
+tolerances and needs in :mod:`disbench.metrics.registry` (see there for the one registration
+style); a record's ``higher_is_better`` comes from that declaration.
 
 Randomness: every use of the seed gets its own stream (:func:`disbench.metrics._sampling.stream`:
 "train", "test", "factor_vae", "beta_vae", or any name an evaluator asks for with
@@ -33,40 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from ._device import module_device
 from ._sampling import encode_factors, stream
+from .registry import EVALUATORS, declared_record, register_evaluator
 
 __all__ = ["EVALUATORS", "EvalContext", "EvalOptions", "evaluate", "register_evaluator"]
 
-Evaluator = Callable[[Any, Any, "EvalContext"], list]
-
-#: name -> evaluator ``fn(model, dataset, ctx) -> list[record]``.
-EVALUATORS: dict[str, Evaluator] = {}
-
-DISCRETISATION = "histogram: 20 equal-width bins per code dimension on its min..max (train codes)"
 CODE_MODES = ("mean", "sampled")
-
-
-def register_evaluator(name: str) -> Callable[[Evaluator], Evaluator]:
-    """Decorator registering ``fn(model, dataset, ctx) -> list[record]`` under ``name``."""
-
-    def deco(fn: Evaluator) -> Evaluator:
-        if name in EVALUATORS and EVALUATORS[name] is not fn:
-            raise ValueError(f"evaluator {name!r} is already registered")
-        EVALUATORS[name] = fn
-        return fn
-
-    return deco
-
-
-def _model_device(model: Any, device: Any) -> Any:
-    import torch
-
-    if device is not None:
-        return torch.device(device)
-    try:
-        return next(model.parameters()).device
-    except (AttributeError, StopIteration):
-        return torch.device("cpu")
 
 
 #: Where each evaluation setting is validated, documented and (``scores``) whether changing it
@@ -152,13 +117,27 @@ class EvalOptions:
 
 @dataclass
 class EvalContext:
-    """What evaluators share: the model, dataset, options, cached codes and random streams."""
+    """What an evaluator gets: the model, dataset, options, cached codes and random streams.
+
+    Attributes
+    ----------
+    model, dataset
+        What is evaluated and on what.
+    options : EvalOptions
+        Point counts, representation, seed, batching and device.
+    out_dir : path or None
+        A folder (the run folder) where evaluators may save artefacts such as ROC curves.
+    load_dataset : callable or None
+        ``load_dataset(name, source=..., split=..., **kw) -> dataset``, supplied by the runner
+        (``disbench.datasets.get``), for evaluators that need other datasets or splits
+        (``needs`` ``"load_dataset"``); metrics never import the dataset package.
+    """
 
     model: Any
     dataset: Any
     options: EvalOptions = field(default_factory=EvalOptions)
-    #: a folder (the run folder) where evaluators may save artefacts such as ROC curves
     out_dir: Any = None
+    load_dataset: Callable[..., Any] | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -185,6 +164,17 @@ class EvalContext:
     def device(self) -> Any:
         return self.options.device
 
+    def load(self, name: str, **kwargs: Any) -> Any:
+        """``load_dataset(name, **kwargs)``; a clear error when the runner supplied none."""
+        from disbench.errors import DisbenchError
+
+        if self.load_dataset is None:
+            raise DisbenchError(
+                f"this metric needs the dataset {name!r} ({kwargs}): pass load_dataset= "
+                "(e.g. disbench.datasets.get) to disbench.metrics.evaluate"
+            )
+        return self.load_dataset(name, **kwargs)
+
     # -- randomness ------------------------------------------------------------
     def rng(self, name: str) -> np.random.RandomState:
         """A fresh RandomState for the named use of the seed (same name, same stream)."""
@@ -198,7 +188,7 @@ class EvalContext:
         import torch
 
         model = self.model
-        device = _model_device(model, self.device)
+        device = module_device(model, self.device)
         x_all = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.asarray(images))
         gen = self._cache.get("torch_generator")
         if self.codes == "sampled" and gen is None:
@@ -272,21 +262,12 @@ class EvalContext:
         base.update(extra)
         return {k: v for k, v in base.items() if v is not None}
 
-    def record(
-        self, metric: str, value: float, *, version: str, higher_is_better: bool | None = None,
-        **spec: Any,
-    ) -> dict:
-        """One record; ``higher_is_better`` defaults to ``HIGHER_IS_BETTER[metric]``."""
-        if higher_is_better is None:
-            from . import HIGHER_IS_BETTER
-
-            if metric not in HIGHER_IS_BETTER:
-                raise KeyError(f"{metric!r} is not in disbench.metrics.HIGHER_IS_BETTER")
-            higher_is_better = HIGHER_IS_BETTER[metric]
+    def record(self, metric: str, value: float, *, version: str, **spec: Any) -> dict:
+        """One record of the declared ``metric`` (its direction from the registry)."""
         return {
             "metric": metric,
             "value": float(value),
-            "higher_is_better": bool(higher_is_better),
+            "higher_is_better": declared_record(metric).higher_is_better,
             "version": str(version),
             "spec": self.spec(**spec),
         }
@@ -299,9 +280,10 @@ def evaluate(
     options: EvalOptions | dict | None = None,
     *,
     out_dir: Any = None,
+    load_dataset: Callable[..., Any] | None = None,
     **overrides: Any,
 ) -> list[dict]:
-    """Score ``model`` on a ground-truth ``dataset`` with the named metrics.
+    """Score ``model`` on ``dataset`` with the named metrics.
 
     Parameters
     ----------
@@ -311,17 +293,21 @@ def evaluate(
         ``posterior(x) -> (mean, logvar)`` (one reparameterised draw per image).
     dataset
         A ground-truth dataset (``factor_sizes``, ``sample_factors``,
-        ``sample_observations_from_factors``) for the disentanglement metrics; evaluators that
-        need no factors (fid, psnr, ood_auroc, ...) take whatever dataset they document.
+        ``sample_observations_from_factors``) for the disentanglement metrics; the others
+        take what they declare (:func:`disbench.metrics.registry.needs`).
     metrics : list of str or comma-separated str
-        Names in :data:`EVALUATORS`: "mig", "dci", "dci_hist_gbt", "dci_random_forest",
-        "dci_lasso", "sap", "modularity", "unsupervised", "hoyer", "factor_vae", "beta_vae", and
-        whatever other modules register.
+        Names in :data:`EVALUATORS` ("mig", "dci", "sap", "modularity", "unsupervised",
+        "hoyer", "factor_vae", "beta_vae", "fid", "psnr", "judge", ...).
     options : EvalOptions or dict, optional
         Point counts, representation, seed, batching and device (see :class:`EvalOptions`;
         the reference sizes 10,000 and 5,000, posterior means and seed 0 by default).
     out_dir : path, optional
         Folder for artefacts some evaluators save (e.g. ``roc_*.npz`` of ``ood_auroc``).
+    load_dataset : callable, optional
+        ``load_dataset(name, source=..., split=..., **kw)`` (the runner passes
+        ``disbench.datasets.get``), for the evaluators that need other datasets or splits
+        (``ood_auroc``; ``judge`` when its judge must be trained and ``dataset`` is not the
+        training split).
     **overrides
         Single :class:`EvalOptions` fields, e.g. ``num_train=1000``.
 
@@ -339,118 +325,16 @@ def evaluate(
             f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(sorted(EVALUATORS))}"
         )
     ctx = EvalContext(model=model, dataset=dataset, options=EvalOptions.build(options, **overrides),
-                      out_dir=out_dir)
-    records: list[dict] = []
-    for name in names:
-        records.extend(EVALUATORS[name](model, dataset, ctx))
-    return records
+                      out_dir=out_dir, load_dataset=load_dataset)
+    return [rec for name in names for rec in _run(name, ctx)]
 
 
-# ---------------------------------------------------------------------- built-in evaluators
-
-@register_evaluator("mig")
-def _eval_mig(model: Any, dataset: Any, ctx: EvalContext) -> list[dict]:
-    from .mig import mig
-
-    codes, factors = ctx.train_points()
-    return [ctx.record("mig", mig(codes, factors), version="1", points=ctx.num_train,
-                       discretisation=DISCRETISATION)]
-
-
-def _dci_evaluator(estimator: str) -> Evaluator:
-    prefix = "dci" if estimator == "gbt" else f"dci_{estimator}"
-    label = {
-        "gbt": "GradientBoostingClassifier() per factor (reference)",
-        "hist_gbt": "HistGradientBoostingClassifier() per factor, split-gain importances",
-        "random_forest": "RandomForestClassifier() per factor, impurity importances",
-        "lasso": "Lasso(alpha=0.02) per factor on standardised codes, |coef| importances",
-    }[estimator]
-
-    def run(model: Any, dataset: Any, ctx: EvalContext) -> list[dict]:
-        from .dci import dci
-
-        c_tr, f_tr = ctx.train_points()
-        c_te, f_te = ctx.test_points()
-        out = dci(c_tr, f_tr, c_te, f_te, estimator=estimator, random_state=ctx.random_state)
-        spec = {"points": ctx.num_train, "test_points": ctx.num_test, "estimator": label}
-        return [ctx.record(f"{prefix}_{key}", out[key], version="1", **spec)
-                for key in ("disentanglement", "completeness", "informativeness_train",
-                            "informativeness_test")]
-
-    return run
-
-
-for _est in ("gbt", "hist_gbt", "random_forest", "lasso"):
-    register_evaluator("dci" if _est == "gbt" else f"dci_{_est}")(_dci_evaluator(_est))
-
-
-@register_evaluator("sap")
-def _eval_sap(model: Any, dataset: Any, ctx: EvalContext) -> list[dict]:
-    from .sap import sap
-
-    c_tr, f_tr = ctx.train_points()
-    c_te, f_te = ctx.test_points()
-    value = sap(c_tr, f_tr, c_te, f_te)
-    return [ctx.record("sap", value, version="1", points=ctx.num_train, test_points=ctx.num_test,
-                       estimator='LinearSVC(C=0.01, class_weight="balanced") per (code, factor)')]
-
-
-@register_evaluator("modularity")
-def _eval_modularity(model: Any, dataset: Any, ctx: EvalContext) -> list[dict]:
-    from .modularity import modularity_explicitness
-
-    c_tr, f_tr = ctx.train_points()
-    c_te, f_te = ctx.test_points()
-    out = modularity_explicitness(c_tr, f_tr, c_te, f_te)
-    spec = {"points": ctx.num_train, "test_points": ctx.num_test, "discretisation": DISCRETISATION,
-            "estimator": "LogisticRegression() per factor on standardised codes, macro ROC-AUC"}
-    return [ctx.record(key, out[key], version="1", **spec)
-            for key in ("modularity", "explicitness_train", "explicitness_test")]
-
-
-@register_evaluator("unsupervised")
-def _eval_unsupervised(model: Any, dataset: Any, ctx: EvalContext) -> list[dict]:
-    from .unsupervised import unsupervised
-
-    codes, _ = ctx.train_points()
-    out = unsupervised(codes)
-    return [ctx.record(key, value, version="1", points=ctx.num_train,
-                       discretisation=DISCRETISATION if key == "mutual_info_score" else None)
-            for key, value in out.items()]
-
-
-@register_evaluator("hoyer")
-def _eval_hoyer(model: Any, dataset: Any, ctx: EvalContext) -> list[dict]:
-    from .hoyer import hoyer_sparsity
-
-    codes, _ = ctx.train_points()
-    return [ctx.record("hoyer", hoyer_sparsity(codes), version="1", points=ctx.num_train)]
-
-
-@register_evaluator("factor_vae")
-def _eval_factor_vae(model: Any, dataset: Any, ctx: EvalContext) -> list[dict]:
-    from .factor_vae import factor_vae_score
-
-    out = factor_vae_score(
-        dataset, ctx.representation_fn, ctx.rng("factor_vae"), num_train=ctx.num_train,
-        num_eval=ctx.num_test, num_variance_estimate=ctx.num_train,
-    )
-    spec = {"points": ctx.num_train, "test_points": ctx.num_test, "batch_size": 64,
-            "prune_factor": 0.05, "num_active_dims": out["num_active_dims"],
-            "estimator": "majority vote on argmin of normalised variance"}
-    return [ctx.record("factor_vae_score", out["eval_accuracy"], version="1", **spec),
-            ctx.record("factor_vae_score_train", out["train_accuracy"], version="1", **spec)]
-
-
-@register_evaluator("beta_vae")
-def _eval_beta_vae(model: Any, dataset: Any, ctx: EvalContext) -> list[dict]:
-    from .beta_vae import beta_vae_score
-
-    out = beta_vae_score(
-        dataset, ctx.representation_fn, ctx.rng("beta_vae"), num_train=ctx.num_train,
-        num_eval=ctx.num_test,
-    )
-    spec = {"points": ctx.num_train, "test_points": ctx.num_test, "batch_size": 64,
-            "estimator": "LogisticRegression() on mean |z1 - z2| of 64 pairs"}
-    return [ctx.record("beta_vae_score", out["eval_accuracy"], version="1", **spec),
-            ctx.record("beta_vae_score_train", out["train_accuracy"], version="1", **spec)]
+def _run(name: str, ctx: EvalContext) -> list[dict]:
+    """The records of evaluator ``name``, checked against its declaration."""
+    evaluator = EVALUATORS[name]
+    out = evaluator(ctx)
+    stray = sorted({r["metric"] for r in out} - set(evaluator.record_names))
+    if stray:
+        raise RuntimeError(f"evaluator {name!r} returned record(s) {', '.join(stray)} that it "
+                           f"does not declare (declared: {', '.join(evaluator.record_names)})")
+    return out

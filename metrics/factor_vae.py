@@ -26,11 +26,16 @@ The representation function receives uint8 (n, C, H, W) observations (see ``_sam
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from disbench.errors import check_random_state, random_integers
 
-from ._sampling import as_random_state, encode_factors, num_factors, randint
+from ._sampling import encode_factors, num_factors
+from .registry import Record, register_evaluator
+
+if TYPE_CHECKING:
+    from .evaluators import EvalContext
 
 __all__ = ["factor_vae_score"]
 
@@ -46,7 +51,7 @@ def _draw_fixed_factor_batches(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(factor index (n,), factors (n, B, K)) with the chosen factor shared within each batch."""
     k = num_factors(dataset)
-    index = randint(rng, k, num_points)
+    index = random_integers(rng, k, num_points)
     factors = np.asarray(dataset.sample_factors(num_points * batch_size, rng), dtype=np.int64)
     factors = factors.reshape(num_points, batch_size, k).copy()
     rows = np.arange(num_points)
@@ -114,7 +119,7 @@ def factor_vae_score(
         raise ValueError("batch_size: needs at least 2 observations per vote (a variance)")
     if num_variance_estimate < 2:
         raise ValueError("num_variance_estimate: needs at least 2 observations (a variance)")
-    rng = as_random_state(random_state)
+    rng = check_random_state(random_state)
     factors = np.asarray(dataset.sample_factors(num_variance_estimate, rng), dtype=np.int64)
     global_variances = np.var(encode_factors(dataset, representation_fn, factors, rng), axis=0, ddof=1)
     active = np.sqrt(global_variances) >= prune_factor
@@ -133,8 +138,19 @@ def factor_vae_score(
     }
 
 
-factor_vae_score.higher_is_better = {
-    "train_accuracy": True,
-    "eval_accuracy": True,
-    "num_active_dims": True,
-}
+
+@register_evaluator("factor_vae", needs=("factors", "encoder"), records=[
+    Record("factor_vae_score", higher_is_better=True),
+    Record("factor_vae_score_train", higher_is_better=True),
+])
+def _evaluate(ctx: EvalContext) -> list[dict]:
+    """``factor_vae_score`` (eval votes) and ``factor_vae_score_train`` from stream "factor_vae"."""
+    out = factor_vae_score(
+        ctx.dataset, ctx.representation_fn, ctx.rng("factor_vae"), num_train=ctx.num_train,
+        num_eval=ctx.num_test, num_variance_estimate=ctx.num_train,
+    )
+    spec = {"points": ctx.num_train, "test_points": ctx.num_test, "batch_size": 64,
+            "prune_factor": 0.05, "num_active_dims": out["num_active_dims"],
+            "estimator": "majority vote on argmin of normalised variance"}
+    return [ctx.record("factor_vae_score", out["eval_accuracy"], version="1", **spec),
+            ctx.record("factor_vae_score_train", out["train_accuracy"], version="1", **spec)]

@@ -15,25 +15,28 @@ a fraction to report accuracy, deterministically from ``seed`` on CPU.
 
 Cache: ``$DISBENCH_DATA/feature_classifiers/<dataset>-<fingerprint>.pt`` where
 ``<fingerprint>`` hashes the dataset's own fingerprint, source, split, image shape, number of
-classes and the classifier configuration; a ``.sha256`` file beside it holds its checksum,
-checked before loading (``torch.load(..., weights_only=True)``); a file that fails the check
-is retrained and replaced.
+classes and the classifier configuration, stored through :mod:`disbench.metrics.cached_net`
+(a ``.sha256`` file beside it, checked before ``torch.load(..., weights_only=True)``). A
+missing file is trained and stored; a file that fails the check is an error naming it and
+how to rebuild it (it is never silently replaced).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from disbench.datasets.download import file_hash
+from disbench.errors import resolve_device
 from disbench.metrics.fid import fid as _frechet_from_features
 from torch import nn
+
+from . import cached_net
+from ._device import module_device
 
 __all__ = [
     "ClassifierConfig",
@@ -45,9 +48,10 @@ __all__ = [
     "train_feature_classifier",
 ]
 
-log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+#: What rebuilds a cache file (quoted in the errors of :mod:`.cached_net`).
+REBUILD = "disbench evaluate RUN_DIR --metrics fd_classifier (it trains the classifier again)"
 
 
 @dataclass(frozen=True)
@@ -108,12 +112,6 @@ def _batch(images: Any, idx: np.ndarray, device: torch.device) -> torch.Tensor:
     return _to_float(images[idx], device)
 
 
-def _resolve_device(device: Any) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def train_feature_classifier(
     dataset: Any, config: ClassifierConfig | None = None, *, device: Any = None,
     progress: bool = False,
@@ -128,7 +126,7 @@ def train_feature_classifier(
     n = len(labels)
     if n < 2:
         raise ValueError(f"dataset has {n} images; the feature classifier needs at least 2")
-    dev = _resolve_device(device)
+    dev = resolve_device(device, "device")
     rng = np.random.default_rng(cfg.seed)
     perm = rng.permutation(n)
     n_hold = min(round(cfg.holdout * n), 10_000, n - 1)
@@ -201,13 +199,9 @@ def cache_path(dataset: Any, config: ClassifierConfig | None = None) -> Path:
 
 
 def _load(path: Path, device: torch.device) -> tuple[FeatureClassifier, dict] | None:
-    sidecar = path.with_name(path.name + ".sha256")
-    if not (path.is_file() and sidecar.is_file()):
+    blob = cached_net.load(path, rebuild=REBUILD, format_version=FORMAT_VERSION)
+    if blob is None:
         return None
-    if sidecar.read_text().split()[0] != file_hash(path):
-        log.warning("feature classifier %s fails its checksum; retraining it", path)
-        return None
-    blob = torch.load(path, map_location="cpu", weights_only=True)
     info = blob["info"]
     net = FeatureClassifier(info["image_shape"][0], info["num_classes"],
                             info["config"]["feature_dim"])
@@ -222,11 +216,10 @@ def get_feature_classifier(
     """The feature classifier of ``dataset``: loaded from the cache, else trained and cached.
 
     Returns ``(model in eval mode, info)``; ``info["cache_file"]`` names the cache file.
+    ``device`` None: CUDA when available, else the CPU.
     """
-    from disbench.atomic import torch_save, write_text
-
     cfg = config or ClassifierConfig()
-    dev = _resolve_device(device)
+    dev = resolve_device(device, "device")
     path = cache_path(dataset, cfg)
     if cache:
         loaded = _load(path, dev)
@@ -236,8 +229,8 @@ def get_feature_classifier(
     info["cache_file"] = path.name
     if cache:
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-        torch_save(path, {"format_version": FORMAT_VERSION, "state_dict": state, "info": info})
-        write_text(path.with_name(path.name + ".sha256"), f"{file_hash(path)}  {path.name}\n")
+        cached_net.save(path, {"format_version": FORMAT_VERSION, "state_dict": state,
+                               "info": info})
     return net, info
 
 
@@ -248,7 +241,7 @@ def classifier_features(
     images (N, C, H, W); independent of ``batch_size``."""
     if len(images) == 0:
         raise ValueError("images is empty")
-    dev = torch.device(device) if device is not None else next(classifier.parameters()).device
+    dev = module_device(classifier, device)
     was_training = classifier.training
     classifier.eval()
     chunks = []
@@ -271,5 +264,3 @@ def fd_classifier(features_a: Any, features_b: Any) -> float:
     """
     return _frechet_from_features(features_a, features_b)
 
-
-fd_classifier.higher_is_better = False

@@ -156,7 +156,3 @@ def fid(features_a: Any, features_b: Any) -> float:
             f"got {mu_a.shape[0]} and {mu_b.shape[0]}"
         )
     return frechet_distance(mu_a, s_a, mu_b, s_b)
-
-
-fid.higher_is_better = False
-frechet_distance.higher_is_better = False

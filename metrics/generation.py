@@ -1,19 +1,20 @@
 """Model-level generation, reconstruction and OoD evaluations, registered as evaluators.
 
-Records (``{"metric", "value", "higher_is_better", "version", "spec"}``):
+Records (``{"metric", "value", "higher_is_better", "version", "spec"}``; the directions are
+declared where the evaluators are registered, at the end of this module):
 
-========================  =============================================================  ======
-``fid``                   Frechet distance of InceptionV3 pool3 features (Heusel et al.    lower
+========================  =============================================================
+``fid``                   Frechet distance of InceptionV3 pool3 features (Heusel et al.
                           2017): ``num_samples`` prior samples vs as many dataset images
-``fid_recon``             same, reconstructions ``decode(encode(x))`` vs the images x      lower
-``fd_classifier``         Frechet distance in the penultimate layer of disbench's          lower
+``fid_recon``             same, reconstructions ``decode(encode(x))`` vs the images x
+``fd_classifier``         Frechet distance in the penultimate layer of disbench's
                           feature classifier (:mod:`.feature_classifier`); *not* FID
-``fd_classifier_recon``   same for reconstructions                                         lower
-``psnr``                  mean per-image PSNR of reconstructions, ``data_range=1.0`` on    higher
+``fd_classifier_recon``   same for reconstructions
+``psnr``                  mean per-image PSNR of reconstructions, ``data_range=1.0`` on
                           images in [0, 1] (:func:`disbench.metrics.psnr.psnr`)
-``ood_auroc``             ROC AUC of the model's OoD score, in = the dataset's test        higher
+``ood_auroc``             ROC AUC of the model's OoD score, in = the dataset's test
                           split, out = :data:`OOD_PAIRS` (the GWAE protocol for MNIST)
-========================  =============================================================  ======
+========================  =============================================================
 
 Generated and reconstructed images are quantised to uint8 before feature extraction, as the
 standard FID pipeline does by reading PNG files; real images are the dataset's uint8 pixels.
@@ -25,16 +26,21 @@ is the offline alternative for labelled sets.
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from disbench.metrics import feature_classifier as fc
-from disbench.metrics.evaluators import register_evaluator
 from disbench.metrics.fid import fid as frechet_from_features
 from disbench.metrics.psnr import psnr_per_image
 
+from ._device import module_device
+from .registry import Record, declared_record, register_evaluator
+
+if TYPE_CHECKING:
+    from .evaluators import EvalContext
+
 __all__ = [
-    "HIGHER_IS_BETTER",
     "OOD_PAIRS",
     "frechet_record",
     "generated_images",
@@ -46,15 +52,6 @@ __all__ = [
 VERSION = "1"
 DEFAULT_NUM_SAMPLES = 5000
 
-HIGHER_IS_BETTER: dict[str, bool] = {
-    "fid": False,
-    "fid_recon": False,
-    "fd_classifier": False,
-    "fd_classifier_recon": False,
-    "psnr": True,
-    "ood_auroc": True,
-}
-
 #: in-distribution dataset -> (out-of-distribution dataset, its split)
 OOD_PAIRS: dict[str, tuple[str, str]] = {
     "mnist": ("omniglot", "evaluation"),  # Nakagawa et al. 2023 (GWAE)
@@ -63,15 +60,6 @@ OOD_PAIRS: dict[str, tuple[str, str]] = {
 
 
 # ----------------------------------------------------------------------------- helpers
-def _device(model: Any, device: Any) -> Any:
-    import torch
-
-    if device is not None:
-        return torch.device(device)
-    p = next(iter(model.parameters()), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 def _frame_shape(dataset: Any) -> tuple[int, ...]:
     """(C, H, W) of one frame (the last three axes of the images)."""
     return tuple(int(v) for v in dataset.images.shape[-3:])
@@ -100,7 +88,7 @@ def generated_images(model: Any, n: int, *, random_state: int = 0, batch_size: i
     """``n`` images decoded from prior samples, quantised to uint8 (reproducible from the seed)."""
     import torch
 
-    dev = _device(model, device)
+    dev = module_device(model, device)
     gen = torch.Generator(device=dev).manual_seed(random_state)
     chunks = []
     was_training = model.training
@@ -119,7 +107,7 @@ def reconstructed_images(model: Any, images: np.ndarray, *, batch_size: int = 25
     """``reconstruct(x)`` of uint8 images (x = images / 255); uint8 or float64 in [0, 1]."""
     import torch
 
-    dev = _device(model, device)
+    dev = module_device(model, device)
     chunks = []
     was_training = model.training
     model.eval()
@@ -139,7 +127,71 @@ def _dataset_spec(dataset: Any) -> dict:
     return {k: getattr(dataset, k, None) for k in ("name", "split", "source", "fingerprint")}
 
 
+def _record(metric: str, value: float, spec: dict, *, lower_if_undeclared: bool = False) -> dict:
+    """A record whose direction is the registry's (a stand-in network's ``fd_<network>``
+    Frechet distance is no registered metric: lower is better)."""
+    if lower_if_undeclared and metric not in _FRECHET_NAMES:
+        higher = False
+    else:
+        higher = declared_record(metric).higher_is_better
+    return {"metric": metric, "value": float(value), "higher_is_better": higher,
+            "version": VERSION, "spec": spec}
+
+
 # ----------------------------------------------------------------------------- records
+def _image_sets(model: Any, dataset: Any, mode: str, num_samples: int, random_state: int,
+                batch_size: int, device: Any) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(real frames, generated or reconstructed frames, spec)`` for a Frechet distance."""
+    frame = _frame_shape(dataset)
+    _, real = _subset(dataset, num_samples, random_state)
+    n = len(real)
+    if mode == "generation":
+        fake = generated_images(model, n, random_state=random_state, batch_size=batch_size,
+                                device=device)
+    else:
+        fake = reconstructed_images(model, real, batch_size=batch_size, device=device)
+    real, fake = real.reshape(-1, *frame), fake.reshape(-1, *frame)
+    spec: dict[str, Any] = {
+        "mode": mode,
+        "num_samples": n,
+        "num_images": [len(real), len(fake)],
+        "reference": _dataset_spec(dataset),
+        "random_state": random_state,
+        "generated_as": "uint8",
+    }
+    return real, fake, spec
+
+
+def _inception_pair(real: np.ndarray, fake: np.ndarray, *, batch_size: int, device: Any,
+                    weights: Any, network: Any) -> tuple[np.ndarray, np.ndarray, str, dict]:
+    """Inception (or stand-in network) features of both sets, the metric name and spec."""
+    from disbench.metrics.inception import FID_WEIGHTS_NAME, inception_features
+
+    kw = {"batch_size": min(batch_size, 100), "device": device}
+    if network is not None:
+        kw["network"] = network
+    else:
+        kw["weights"] = weights
+    f_real = inception_features(real, **kw)
+    f_fake = inception_features(fake, **kw)
+    if network is None:
+        return f_real, f_fake, "fid", {"features": "inception_v3_pool3",
+                                       "weights": FID_WEIGHTS_NAME}
+    return f_real, f_fake, "fd_" + type(network).__name__.lower(), {
+        "features": type(network).__name__}
+
+
+def _classifier_pair(dataset: Any, real: np.ndarray, fake: np.ndarray, *, batch_size: int,
+                     device: Any, config: fc.ClassifierConfig | None,
+                     ) -> tuple[np.ndarray, np.ndarray, str, dict]:
+    """Feature-classifier features of both sets, the metric name and spec."""
+    clf, info = fc.get_feature_classifier(dataset, config, device=device)
+    f_real = fc.classifier_features(clf, real, batch_size=batch_size, device=device)
+    f_fake = fc.classifier_features(clf, fake, batch_size=batch_size, device=device)
+    return f_real, f_fake, "fd_classifier", {"features": "feature_classifier_penultimate",
+                                             "classifier": info}
+
+
 def frechet_record(
     model: Any,
     dataset: Any,
@@ -169,57 +221,24 @@ def frechet_record(
     classifier_config : ClassifierConfig, optional
         The feature classifier's configuration (default :class:`ClassifierConfig`).
     """
-    from disbench.metrics.inception import FID_WEIGHTS_NAME, inception_features
-
     if mode not in ("generation", "reconstruction"):
         raise ValueError(f"mode must be 'generation' or 'reconstruction', got {mode!r}")
     if features not in ("inception", "classifier"):
         raise ValueError(f"features must be 'inception' or 'classifier', got {features!r}")
-    frame = _frame_shape(dataset)
-    _, real = _subset(dataset, num_samples, random_state)
-    n = len(real)
-    if mode == "generation":
-        fake = generated_images(model, n, random_state=random_state, batch_size=batch_size,
-                                device=device)
-    else:
-        fake = reconstructed_images(model, real, batch_size=batch_size, device=device)
-    real, fake = real.reshape(-1, *frame), fake.reshape(-1, *frame)
-    spec: dict[str, Any] = {
-        "mode": mode,
-        "num_samples": n,
-        "num_images": [len(real), len(fake)],
-        "reference": _dataset_spec(dataset),
-        "random_state": random_state,
-        "generated_as": "uint8",
-    }
+    real, fake, spec = _image_sets(model, dataset, mode, num_samples, random_state, batch_size,
+                                   device)
     if features == "inception":
-        kw = {"batch_size": min(batch_size, 100), "device": device}
-        if network is not None:
-            kw["network"] = network
-        else:
-            kw["weights"] = weights
-        f_real = inception_features(real, **kw)
-        f_fake = inception_features(fake, **kw)
-        if network is None:
-            metric = "fid"
-            spec["features"] = "inception_v3_pool3"
-            spec["weights"] = FID_WEIGHTS_NAME
-        else:
-            metric = "fd_" + type(network).__name__.lower()
-            spec["features"] = type(network).__name__
+        f_real, f_fake, metric, extra = _inception_pair(
+            real, fake, batch_size=batch_size, device=device, weights=weights, network=network)
     else:
-        clf, info = fc.get_feature_classifier(dataset, classifier_config, device=device)
-        f_real = fc.classifier_features(clf, real, batch_size=batch_size, device=device)
-        f_fake = fc.classifier_features(clf, fake, batch_size=batch_size, device=device)
-        metric = "fd_classifier"
-        spec["features"] = "feature_classifier_penultimate"
-        spec["classifier"] = info
+        f_real, f_fake, metric, extra = _classifier_pair(
+            dataset, real, fake, batch_size=batch_size, device=device, config=classifier_config)
+    spec.update(extra)
     spec["feature_dim"] = int(f_real.shape[1])
     if mode == "reconstruction":
         metric += "_recon"
     value = frechet_from_features(f_fake, f_real)
-    return {"metric": metric, "value": value, "higher_is_better": False, "version": VERSION,
-            "spec": spec}
+    return _record(metric, value, spec, lower_if_undeclared=network is not None)
 
 
 def psnr_record(
@@ -241,21 +260,17 @@ def psnr_record(
                                      quantise=False)
         per.append(psnr_per_image(chunk.astype(np.float64) / 255.0, recon, data_range=1.0))
     per_image = np.concatenate(per)
-    return {
-        "metric": "psnr",
-        "value": float(per_image.mean()),
-        "higher_is_better": True,
-        "version": VERSION,
-        "spec": {"data_range": 1.0, "aggregate": "mean of per-image PSNR",
-                 "num_samples": len(real), "reference": _dataset_spec(dataset),
-                 "random_state": random_state, "num_identical": int(np.isinf(per_image).sum())},
-    }
+    return _record("psnr", per_image.mean(), {
+        "data_range": 1.0, "aggregate": "mean of per-image PSNR", "num_samples": len(real),
+        "reference": _dataset_spec(dataset), "random_state": random_state,
+        "num_identical": int(np.isinf(per_image).sum())})
 
 
 def ood_record(
     model: Any,
     dataset: Any,
     *,
+    load_dataset: Callable[..., Any] | None = None,
     num_samples: int | None = None,
     random_state: int = 0,
     batch_size: int = 256,
@@ -264,7 +279,8 @@ def ood_record(
     scorer: str = "auto",
 ) -> dict:
     """``ood_auroc`` for a model trained on ``dataset``: in = the dataset's ``test`` split,
-    out = ``OOD_PAIRS[dataset.name]``, same ``source`` (see :func:`.ood.gwae_ood_protocol`)."""
+    out = ``OOD_PAIRS[dataset.name]``, same ``source``, both loaded with ``load_dataset``
+    (``disbench.datasets.get``; see :func:`.ood.gwae_ood_protocol`)."""
     from disbench.errors import DisbenchError
     from disbench.metrics.ood import gwae_ood_protocol
 
@@ -275,93 +291,58 @@ def ood_record(
             f"{', '.join(sorted(OOD_PAIRS))} (or call disbench.metrics.ood.gwae_ood_protocol "
             f"with in_dataset/out_dataset)"
         )
+    if load_dataset is None:
+        raise DisbenchError("ood_auroc loads its in- and out-of-distribution sets: pass "
+                            "load_dataset= (e.g. disbench.datasets.get)")
     out_name, out_split = OOD_PAIRS[name]
     return gwae_ood_protocol(
-        model, source=getattr(dataset, "source", "auto"), in_dataset=name, in_split="test",
-        out_dataset=out_name, out_split=out_split, scorer=scorer, num_in=num_samples,
-        num_out=num_samples, random_state=random_state, batch_size=batch_size, device=device,
-        out_dir=out_dir,
+        model, load_dataset=load_dataset, source=getattr(dataset, "source", "auto"),
+        in_dataset=name, in_split="test", out_dataset=out_name, out_split=out_split,
+        scorer=scorer, num_in=num_samples, num_out=num_samples, random_state=random_state,
+        batch_size=batch_size, device=device, out_dir=out_dir,
     )
 
 
 # ----------------------------------------------------------------------------- evaluators
-# Evaluators take the options of disbench.metrics.evaluate; ``num_test`` is the number of
-# images in each compared set (capped at the dataset size), options they do not use
-# (num_train, codes) are accepted and ignored.
-def evaluate_fid(model: Any, dataset: Any, *, num_test: int = DEFAULT_NUM_SAMPLES,
-                 random_state: int = 0, batch_size: int = 256, device: Any = None,
-                 **_: Any) -> list[dict]:
-    """``fid``: Inception FID of prior samples vs dataset images."""
-    return [frechet_record(model, dataset, features="inception", mode="generation",
-                           num_samples=num_test, random_state=random_state,
-                           batch_size=batch_size, device=device)]
+# ``num_test`` is the number of images in each compared set (capped at the dataset size);
+# the seed is the evaluation seed itself (these metrics draw with numpy/torch generators
+# seeded by it, not from the named streams).
+def _frechet_evaluator(features: str, mode: str) -> Callable[[EvalContext], list[dict]]:
+    def evaluate(ctx: EvalContext) -> list[dict]:
+        return [frechet_record(ctx.model, ctx.dataset, features=features, mode=mode,
+                               num_samples=ctx.num_test, random_state=ctx.random_state,
+                               batch_size=ctx.batch_size, device=ctx.device)]
+
+    evaluate.__doc__ = f"Frechet distance of {features} features, {mode} vs the dataset images."
+    return evaluate
 
 
-def evaluate_fid_recon(model: Any, dataset: Any, *, num_test: int = DEFAULT_NUM_SAMPLES,
-                       random_state: int = 0, batch_size: int = 256, device: Any = None,
-                       **_: Any) -> list[dict]:
-    """``fid_recon``: Inception FID of reconstructions vs the images."""
-    return [frechet_record(model, dataset, features="inception", mode="reconstruction",
-                           num_samples=num_test, random_state=random_state,
-                           batch_size=batch_size, device=device)]
-
-
-def evaluate_fd_classifier(model: Any, dataset: Any, *, num_test: int = DEFAULT_NUM_SAMPLES,
-                           random_state: int = 0, batch_size: int = 256, device: Any = None,
-                           **_: Any) -> list[dict]:
-    """``fd_classifier``: Frechet distance in the feature classifier's space (samples)."""
-    return [frechet_record(model, dataset, features="classifier", mode="generation",
-                           num_samples=num_test, random_state=random_state,
-                           batch_size=batch_size, device=device)]
-
-
-def evaluate_fd_classifier_recon(model: Any, dataset: Any, *,
-                                 num_test: int = DEFAULT_NUM_SAMPLES, random_state: int = 0,
-                                 batch_size: int = 256, device: Any = None,
-                                 **_: Any) -> list[dict]:
-    """``fd_classifier_recon``: the same for reconstructions."""
-    return [frechet_record(model, dataset, features="classifier", mode="reconstruction",
-                           num_samples=num_test, random_state=random_state,
-                           batch_size=batch_size, device=device)]
-
-
-def evaluate_psnr(model: Any, dataset: Any, *, num_test: int = DEFAULT_NUM_SAMPLES,
-                  random_state: int = 0, batch_size: int = 256, device: Any = None,
-                  **_: Any) -> list[dict]:
-    """``psnr``: mean per-image reconstruction PSNR, data_range 1.0."""
-    return [psnr_record(model, dataset, num_samples=num_test, random_state=random_state,
-                        batch_size=batch_size, device=device)]
-
-
-def evaluate_ood_auroc(model: Any, dataset: Any, *, num_test: int | None = None,
-                       random_state: int = 0, batch_size: int = 256, device: Any = None,
-                       out_dir: Any = None, **_: Any) -> list[dict]:
-    """``ood_auroc``: see :func:`ood_record`; ``out_dir`` (a run folder) receives the
-    ``roc_<out dataset>.npz`` curve when given."""
-    return [ood_record(model, dataset, num_samples=num_test, random_state=random_state,
-                       batch_size=batch_size, device=device, out_dir=out_dir)]
-
-
-EVALUATOR_FUNCTIONS = {
-    "fid": evaluate_fid,
-    "fid_recon": evaluate_fid_recon,
-    "fd_classifier": evaluate_fd_classifier,
-    "fd_classifier_recon": evaluate_fd_classifier_recon,
-    "psnr": evaluate_psnr,
-    "ood_auroc": evaluate_ood_auroc,
+_FRECHET = {  # evaluator (and record) name -> (features, mode, needs)
+    "fid": ("inception", "generation", ("images", "prior_sampler")),
+    "fid_recon": ("inception", "reconstruction", ("images", "decoder")),
+    "fd_classifier": ("classifier", "generation", ("labels", "prior_sampler")),
+    "fd_classifier_recon": ("classifier", "reconstruction", ("labels", "decoder")),
 }
+_FRECHET_NAMES = frozenset(_FRECHET)
+for _name, (_features, _mode, _needs) in _FRECHET.items():
+    register_evaluator(_name, records=[Record(_name, higher_is_better=False)], needs=_needs)(
+        _frechet_evaluator(_features, _mode))
 
 
-def _registered(fn: Any) -> Any:
-    """Adapt an ``evaluate_*`` function to the evaluator registry's ``(model, dataset, ctx)``."""
-
-    def evaluator(model: Any, dataset: Any, ctx: Any) -> list[dict]:
-        return fn(model, dataset, num_test=ctx.num_test, random_state=ctx.random_state,
-                  batch_size=ctx.batch_size, device=ctx.device, out_dir=ctx.out_dir)
-
-    evaluator.__doc__ = fn.__doc__
-    return evaluator
+@register_evaluator("psnr", records=[Record("psnr", higher_is_better=True)],
+                    needs=("images", "decoder"))
+def _evaluate_psnr(ctx: EvalContext) -> list[dict]:
+    """``psnr``: mean per-image reconstruction PSNR, data_range 1.0."""
+    return [psnr_record(ctx.model, ctx.dataset, num_samples=ctx.num_test,
+                        random_state=ctx.random_state, batch_size=ctx.batch_size,
+                        device=ctx.device)]
 
 
-for _name, _fn in EVALUATOR_FUNCTIONS.items():
-    register_evaluator(_name)(_registered(_fn))
+@register_evaluator("ood_auroc", records=[Record("ood_auroc", higher_is_better=True)],
+                    needs=("images", "ood_pair", "ood_score", "load_dataset"))
+def _evaluate_ood_auroc(ctx: EvalContext) -> list[dict]:
+    """``ood_auroc``: see :func:`ood_record`; ``ctx.out_dir`` (a run folder) receives the
+    ``roc_<out dataset>.npz`` curve when given."""
+    return [ood_record(ctx.model, ctx.dataset, load_dataset=ctx.load, num_samples=ctx.num_test,
+                       random_state=ctx.random_state, batch_size=ctx.batch_size,
+                       device=ctx.device, out_dir=ctx.out_dir)]

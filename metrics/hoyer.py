@@ -13,11 +13,15 @@ std is left unscaled.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._validate import check_codes
+from .registry import Record, register_evaluator
+
+if TYPE_CHECKING:
+    from .evaluators import EvalContext
 
 __all__ = ["hoyer_per_sample", "hoyer_sparsity"]
 
@@ -55,5 +59,10 @@ def hoyer_sparsity(codes: Any) -> float:
     return float(np.mean(hoyer_per_sample(c)))
 
 
-hoyer_sparsity.higher_is_better = True
-hoyer_per_sample.higher_is_better = True
+
+@register_evaluator("hoyer", records=[Record("hoyer", higher_is_better=True, tolerance=0.03)],
+                    needs=("factors", "encoder"))
+def _evaluate(ctx: EvalContext) -> list[dict]:
+    """``hoyer`` of the train codes."""
+    codes, _ = ctx.train_points()
+    return [ctx.record("hoyer", hoyer_sparsity(codes), version="1", points=ctx.num_train)]

@@ -111,8 +111,7 @@ def load_inception(weights: str | Path | None = None, *, device: Any = None,
         The ``fid`` extra is not installed (names the install command) or the weights are
         missing (names the file, its URL and where to put it).
     """
-    import torch
-    from disbench.errors import DisbenchError
+    from disbench.errors import DisbenchError, resolve_device
 
     problems = [p for p in (_missing_extra(),) if p]
     path, weights_problem = _resolve_weights(weights, download and not problems)
@@ -120,8 +119,7 @@ def load_inception(weights: str | Path | None = None, *, device: Any = None,
         problems.append(weights_problem)
     if problems:
         raise DisbenchError("; and ".join(problems))
-    device = torch.device(device if device is not None else
-                          ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device, "device")
     key = (str(Path(path).resolve()), str(device))
     if key not in _NETWORKS:
         _NETWORKS[key] = _build(path).to(device).eval()
@@ -203,6 +201,37 @@ def _batches(images: Any, batch_size: int) -> Iterator[Any]:
             images, "detach") else images[start:start + batch_size]
 
 
+def _extract(network: Any, images: Any, *, batch_size: int, device: Any,
+             progress: bool) -> np.ndarray:
+    """``network`` features (N, F) float64 of ``images``, batch by batch, in eval mode."""
+    import torch
+
+    n = len(images)
+    was_training = network.training
+    network.eval()
+    out: np.ndarray | None = None
+    start = 0
+    it: Any = _batches(images, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, total=(n + batch_size - 1) // batch_size, desc="features", unit="batch")
+    try:
+        with torch.no_grad():
+            for chunk in it:
+                # The small raw batch goes to the device; resizing to 299 happens there.
+                x = preprocess(torch.as_tensor(chunk).to(device))
+                f = network(x).reshape(x.shape[0], -1).double().cpu().numpy()
+                if out is None:
+                    out = np.empty((n, f.shape[1]), dtype=np.float64)
+                out[start:start + f.shape[0]] = f
+                start += f.shape[0]
+    finally:
+        network.train(was_training)
+    assert out is not None and start == n
+    return out
+
+
 def inception_features(
     images: Any,
     *,
@@ -237,41 +266,15 @@ def inception_features(
     -------
     numpy.ndarray, shape (N, 2048) (or (N, F)), float64
     """
-    import torch
+    from ._device import module_device
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    n = len(images)
-    if n == 0:
+    if len(images) == 0:
         raise ValueError("images is empty")
     if network is None:
         network = load_inception(weights, device=device, download=download)
     elif weights is not None:
         raise ValueError("give either weights= (for Inception) or network=, not both")
-    params = next(iter(network.parameters()), None)
-    if device is None:
-        device = params.device if params is not None else torch.device("cpu")
-    device = torch.device(device)
-    was_training = network.training
-    network.eval()
-    out: np.ndarray | None = None
-    start = 0
-    it: Any = _batches(images, batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, total=(n + batch_size - 1) // batch_size, desc="features", unit="batch")
-    try:
-        with torch.no_grad():
-            for chunk in it:
-                # The small raw batch goes to the device; resizing to 299 happens there.
-                x = preprocess(torch.as_tensor(chunk).to(device))
-                f = network(x).reshape(x.shape[0], -1).double().cpu().numpy()
-                if out is None:
-                    out = np.empty((n, f.shape[1]), dtype=np.float64)
-                out[start:start + f.shape[0]] = f
-                start += f.shape[0]
-    finally:
-        network.train(was_training)
-    assert out is not None and start == n
-    return out
+    return _extract(network, images, batch_size=batch_size,
+                    device=module_device(network, device), progress=progress)

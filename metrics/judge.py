@@ -22,11 +22,23 @@ All in nats. The pure functions take an array of probabilities (N, K).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from disbench.errors import check_random_state, random_integers
+
+from ._device import module_device
+from .registry import Record, register_evaluator
+
+if TYPE_CHECKING:
+    from .evaluators import EvalContext
 
 FIX_CHOICES = ("static", "dynamic")
+#: the judge's measures, recorded per protocol as ``judge_<measure>_fix_<static|dynamic>``
+MEASURES = ("accuracy", "inception_score", "entropy_y_given_x", "entropy_y")
+#: whether higher is better for each measure (entropy_y_given_x is confidence: lower)
+_HIGHER = {"accuracy": True, "inception_score": True, "entropy_y_given_x": False,
+           "entropy_y": True}
 
 
 def _check_probs(probs: Any) -> np.ndarray:
@@ -70,13 +82,66 @@ def inception_score(probs: Any) -> float:
     return float(np.exp(kl.mean()))
 
 
-inception_score.higher_is_better = True
-entropy_y_given_x.higher_is_better = False
-entropy_y.higher_is_better = True
+def _judge_rng(random_state: Any) -> Any:
+    """An int seeds a ``numpy.random.Generator`` here (``default_rng``, as this metric always
+    did, so its numbers do not change); a RandomState or Generator is used as it is."""
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return np.random.default_rng(int(random_state))
+    return check_random_state(random_state)
+
+
+def _kept_labels(dataset: Any, idx: np.ndarray, fix: str) -> dict[str, np.ndarray]:
+    """Head name -> the data's labels of the kept part for the sequences ``idx``."""
+    if fix == "dynamic":
+        return {"action": np.asarray(dataset.action_labels)[idx]}
+    static = np.asarray(dataset.static_labels)[idx]
+    return {h: static[:, k] for k, h in enumerate(dataset.static_factor_names)}
+
+
+def _judge_probs(model: Any, judge: Any, dataset: Any, idx: np.ndarray, heads: list[str], *,
+                 fix: str, gen: Any, batch_size: int, device: Any) -> dict[str, np.ndarray]:
+    """The judge's probabilities per head on sequences that keep ``fix`` of ``idx``."""
+    import torch
+
+    probs: dict[str, list[np.ndarray]] = {h: [] for h in heads}
+    was_training = model.training
+    model.eval()
+    judge.eval()
+    try:
+        with torch.no_grad():
+            for s in range(0, len(idx), batch_size):
+                rows = idx[s:s + batch_size]
+                x = torch.from_numpy(np.asarray(dataset.images[rows])).to(device).float() / 255
+                if fix == "dynamic":
+                    dyn = model.encode_dynamic(x)
+                    stat = model.sample_static(len(rows), generator=gen)
+                else:
+                    stat = model.encode_static(x)
+                    dyn = model.sample_dynamic(len(rows), generator=gen)
+                out = judge.predict_proba(model.decode_parts(stat, dyn))
+                for h in heads:
+                    probs[h].append(out[h].float().cpu().numpy())
+    finally:
+        model.train(was_training)
+    return {h: np.concatenate(p) for h, p in probs.items()}
+
+
+def _summarise(probs: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> dict[str, float]:
+    """Per-head measures and their means over the heads."""
+    result: dict[str, float] = {}
+    for h, p in probs.items():
+        result[f"accuracy_{h}"] = float((p.argmax(1) == labels[h]).mean())
+        p = p / p.sum(1, keepdims=True)
+        result[f"inception_score_{h}"] = inception_score(p)
+        result[f"entropy_y_given_x_{h}"] = entropy_y_given_x(p)
+        result[f"entropy_y_{h}"] = entropy_y(p)
+    for key in MEASURES:
+        result[key] = float(np.mean([result[f"{key}_{h}"] for h in probs]))
+    return result
 
 
 def judge_accuracy(model: Any, judge: Any, dataset: Any, *, fix: str, num_samples: int = 1000,
-                   batch_size: int = 64, random_state: int | np.random.Generator = 0,
+                   batch_size: int = 64, random_state: Any = 0,
                    device: Any = None) -> dict[str, float]:
     """Judge accuracy on the kept part when the other part is resampled from the prior.
 
@@ -90,8 +155,11 @@ def judge_accuracy(model: Any, judge: Any, dataset: Any, *, fix: str, num_sample
         Which part is kept from the data (the other is drawn from the prior).
     num_samples : int
         Number of data sequences drawn (without replacement, capped at ``len(dataset)``).
-    random_state : int or numpy Generator
-        Picks the sequences and seeds the prior draws (a torch Generator).
+    random_state : int, numpy Generator or RandomState
+        Picks the sequences and seeds the prior draws (a torch Generator). An int seeds a
+        ``numpy.random.default_rng`` (not a RandomState: these are this metric's numbers).
+    device : optional
+        Default: the model's device.
 
     Returns
     -------
@@ -107,97 +175,50 @@ def judge_accuracy(model: Any, judge: Any, dataset: Any, *, fix: str, num_sample
         raise ValueError(f"fix must be 'static' or 'dynamic', got {fix!r}")
     if num_samples < 2:
         raise ValueError(f"num_samples must be >= 2, got {num_samples}")
-    rng = (random_state if isinstance(random_state, np.random.Generator)
-           else np.random.default_rng(random_state))
+    rng = _judge_rng(random_state)
     n = min(int(num_samples), len(dataset))
     idx = np.sort(rng.choice(len(dataset), size=n, replace=False))
-    gen_seed = int(rng.integers(0, 2**63 - 1))
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    gen_seed = int(random_integers(rng, 2**63 - 1, 1)[0])
+    device = module_device(model, device)
     gen = torch.Generator(device=device).manual_seed(gen_seed)
-    if fix == "dynamic":
-        heads = ["action"]
-        labels = {"action": np.asarray(dataset.action_labels)[idx]}
-    else:
-        heads = list(dataset.static_factor_names)
-        static = np.asarray(dataset.static_labels)[idx]
-        labels = {h: static[:, k] for k, h in enumerate(heads)}
-    probs: dict[str, list[np.ndarray]] = {h: [] for h in heads}
-    was_training = model.training
-    model.eval()
-    judge.eval()
-    try:
-        with torch.no_grad():
-            for s in range(0, n, batch_size):
-                rows = idx[s:s + batch_size]
-                x = torch.from_numpy(np.asarray(dataset.images[rows])).to(device).float() / 255
-                if fix == "dynamic":
-                    dyn = model.encode_dynamic(x)
-                    stat = model.sample_static(len(rows), generator=gen)
-                else:
-                    stat = model.encode_static(x)
-                    dyn = model.sample_dynamic(len(rows), generator=gen)
-                out = judge.predict_proba(model.decode_parts(stat, dyn))
-                for h in heads:
-                    probs[h].append(out[h].float().cpu().numpy())
-    finally:
-        model.train(was_training)
-    result: dict[str, float] = {}
-    for h in heads:
-        p = np.concatenate(probs[h])
-        result[f"accuracy_{h}"] = float((p.argmax(1) == labels[h]).mean())
-        p = p / p.sum(1, keepdims=True)
-        result[f"inception_score_{h}"] = inception_score(p)
-        result[f"entropy_y_given_x_{h}"] = entropy_y_given_x(p)
-        result[f"entropy_y_{h}"] = entropy_y(p)
-    for key in ("accuracy", "inception_score", "entropy_y_given_x", "entropy_y"):
-        result[key] = float(np.mean([result[f"{key}_{h}"] for h in heads]))
-    return result
-
-
-judge_accuracy.higher_is_better = {
-    "accuracy": True, "inception_score": True, "entropy_y_given_x": False, "entropy_y": True,
-}
+    labels = _kept_labels(dataset, idx, fix)
+    probs = _judge_probs(model, judge, dataset, idx, list(labels), fix=fix, gen=gen,
+                         batch_size=batch_size, device=device)
+    return _summarise(probs, labels)
 
 
 # ---------------------------------------------------------------------- evaluator ("judge")
-JUDGE_RECORDS = {
-    f"judge_{key}_fix_{fix}": judge_accuracy.higher_is_better[key]
-    for fix in FIX_CHOICES
-    for key in ("accuracy", "inception_score", "entropy_y_given_x", "entropy_y")
-}
+@register_evaluator("judge", needs=("sequence", "sequence_model", "load_dataset"), records=[
+    Record(f"judge_{key}_fix_{fix}", higher_is_better=_HIGHER[key])
+    for fix in FIX_CHOICES for key in MEASURES
+])
+def _evaluate(ctx: EvalContext) -> list[dict]:
+    """Both protocols (fix="dynamic", fix="static") on up to ``num_test`` sequences.
 
+    The judge of the dataset's data is loaded (or trained once on its training split, loaded
+    with ``ctx.load_dataset`` when the evaluated split is another one; see
+    :func:`disbench.metrics.judge_net.get_judge`).
+    """
+    from disbench.errors import DisbenchError
+    from disbench.metrics.judge_net import get_judge
 
-def _register() -> None:
-    from .evaluators import register_evaluator
-
-    @register_evaluator("judge")
-    def _eval_judge(model: Any, dataset: Any, ctx: Any) -> list[dict]:
-        """Both protocols (fix="dynamic", fix="static") on up to ``num_test`` sequences.
-
-        The judge of the dataset's data is loaded (or trained once on its training split,
-        see :func:`disbench.metrics.judge_net.get_judge`).
-        """
-        from disbench.errors import DisbenchError
-        from disbench.metrics.judge_net import get_judge
-
-        if not getattr(model, "is_sequence", False) or not hasattr(dataset, "action_labels"):
-            raise DisbenchError("metric 'judge' needs a sequence model (dsvae, rwae_mmd, "
-                                "rwae_gan) evaluated on the sprites dataset")
-        device = ctx.device if ctx.device is not None else next(model.parameters()).device
-        judge = get_judge(dataset, device=device)
-        n = min(ctx.num_test, len(dataset))
-        seed = int(ctx.rng("judge").randint(0, 2**31 - 1))
-        records = []
-        for fix in FIX_CHOICES:
-            out = judge_accuracy(model, judge, dataset, fix=fix, num_samples=n,
-                                 batch_size=ctx.batch_size, random_state=seed, device=device)
-            for key in ("accuracy", "inception_score", "entropy_y_given_x", "entropy_y"):
-                records.append(ctx.record(
-                    f"judge_{key}_fix_{fix}", out[key], version="1", sequences=n, fix=fix,
-                    resampled="static" if fix == "dynamic" else "dynamic",
-                    heads="action" if fix == "dynamic" else "body,bottomwear,topwear,hair",
-                    judge=f"sprites-{dataset.fingerprint}"))
-        return records
-
-
-_register()
+    model, dataset = ctx.model, ctx.dataset
+    if not getattr(model, "is_sequence", False) or not hasattr(dataset, "action_labels"):
+        raise DisbenchError("metric 'judge' needs a sequence model (dsvae, rwae_mmd, "
+                            "rwae_gan) evaluated on the sprites dataset")
+    device = module_device(model, ctx.device)
+    judge = get_judge(dataset, device=device, load_train=lambda: ctx.load(
+        "sprites", source=dataset.source, split="train",
+        max_characters=getattr(dataset, "max_characters", None)))
+    n = min(ctx.num_test, len(dataset))
+    seed = int(ctx.rng("judge").randint(0, 2**31 - 1))
+    records = []
+    for fix in FIX_CHOICES:
+        out = judge_accuracy(model, judge, dataset, fix=fix, num_samples=n,
+                             batch_size=ctx.batch_size, random_state=seed, device=device)
+        records.extend(ctx.record(
+            f"judge_{key}_fix_{fix}", out[key], version="1", sequences=n, fix=fix,
+            resampled="static" if fix == "dynamic" else "dynamic",
+            heads="action" if fix == "dynamic" else "body,bottomwear,topwear,hair",
+            judge=f"sprites-{dataset.fingerprint}") for key in MEASURES)
+    return records

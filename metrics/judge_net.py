@@ -7,13 +7,16 @@ time-averaged LSTM outputs feed one linear head for the action (9 classes) and o
 static attribute (body, bottomwear, topwear, hair; 6 classes each). Trained with the sum of
 the five cross-entropies on the *training* split.
 
-Storage: ``$DISBENCH_DATA/judges/sprites-<fingerprint>.pt`` (written atomically) with a
-``.sha256`` file beside it; loading checks the checksum and uses
-``torch.load(weights_only=True)``; :func:`get_judge` reuses a stored judge.
+Storage: ``$DISBENCH_DATA/judges/sprites-<fingerprint>.pt`` with a ``.sha256`` file beside
+it, through :mod:`disbench.metrics.cached_net` (atomic writes; a checksum mismatch is an
+error naming the file and ``disbench judge train --force``); :func:`get_judge` reuses a
+stored judge. This module never loads datasets: the caller hands in the training split (or
+a callable that loads it).
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,15 +24,17 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from disbench.atomic import torch_save, write_text
-from disbench.datasets.download import file_hash
-from disbench.errors import DisbenchError
+from disbench.errors import DisbenchError, resolve_device
 from disbench.paths import data_root
 from torch import nn
+
+from . import cached_net
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+#: What rebuilds a stored judge (quoted in the errors of :mod:`.cached_net`).
+REBUILD = "disbench judge train --force (with the --source and --max-characters of the data)"
 STATIC_HEADS = ("body", "bottomwear", "topwear", "hair")
 
 
@@ -121,7 +126,7 @@ def train_judge(dataset: Any, *, config: JudgeConfig | None = None, device: Any 
         raise DisbenchError("the judge needs at least 2 training sequences")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    device = torch.device(device)
+    device = resolve_device(device, "device")
     judge = SpritesJudge(cfg).to(device)
     images = dataset.tensor(device)
     actions, static = (torch.from_numpy(a).to(device) for a in _labels(dataset))
@@ -148,46 +153,34 @@ def train_judge(dataset: Any, *, config: JudgeConfig | None = None, device: Any 
 
 def save_judge(judge: SpritesJudge, fingerprint: str) -> Path:
     """Store the judge atomically with its sha256 beside it."""
-    path = judge_path(fingerprint)
     cfg = asdict(judge.config)
     cfg["static_sizes"] = list(cfg["static_sizes"])
     payload = {"format_version": FORMAT_VERSION, "fingerprint": fingerprint, "config": cfg,
                "state_dict": {k: v.detach().cpu() for k, v in judge.state_dict().items()}}
-    torch_save(path, payload)
-    write_text(path.with_name(path.name + ".sha256"), f"{file_hash(path)}  {path.name}\n")
-    log.info("stored the judge at %s", path)
-    return path
+    return cached_net.save(judge_path(fingerprint), payload)
 
 
 def load_judge(fingerprint: str, device: Any = "cpu") -> SpritesJudge:
     """Load a stored judge, verifying its sha256 first."""
     path = judge_path(fingerprint)
-    sums = path.with_name(path.name + ".sha256")
-    if not path.is_file():
+    payload = cached_net.load(path, rebuild=REBUILD, format_version=FORMAT_VERSION)
+    if payload is None:
         raise DisbenchError(f"no judge for {fingerprint!r} at {path}; run 'disbench judge train'")
-    if not sums.is_file():
-        raise DisbenchError(f"{sums} is missing; delete {path} and run 'disbench judge train'")
-    expected = sums.read_text().split()[0]
-    if file_hash(path) != expected:
-        raise DisbenchError(f"{path}: sha256 does not match {sums} (corrupt or modified); "
-                            f"delete it and run 'disbench judge train' again")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise DisbenchError(f"{path}: judge format {payload.get('format_version')} is not "
-                            f"{FORMAT_VERSION}; delete it and train again")
     cfg = dict(payload["config"])
     cfg["static_sizes"] = tuple(cfg["static_sizes"])
     judge = SpritesJudge(JudgeConfig(**cfg))
     judge.load_state_dict(payload["state_dict"])
-    return judge.to(device).eval()
+    return judge.to(resolve_device(device, "device")).eval()
 
 
-def get_judge(dataset: Any, *, train_if_missing: bool = True, device: Any = "cpu",
+def get_judge(dataset: Any, *, load_train: Callable[[], Any] | None = None,
+              train_if_missing: bool = True, device: Any = "cpu",
               config: JudgeConfig | None = None, progress: bool = True) -> SpritesJudge:
     """The stored judge of ``dataset``'s data (by fingerprint), training it if needed.
 
-    ``dataset`` may be any split; a missing judge is trained on the training split of the
-    same source.
+    ``dataset`` may be any split. A missing judge is trained on the training split: ``dataset``
+    itself when it is that split, else ``load_train()`` (a callable returning the training
+    split of the same source; it is only called when the judge has to be trained).
     """
     if judge_path(dataset.fingerprint).is_file():
         return load_judge(dataset.fingerprint, device)
@@ -195,10 +188,12 @@ def get_judge(dataset: Any, *, train_if_missing: bool = True, device: Any = "cpu
         raise DisbenchError(f"no judge for {dataset.fingerprint!r}; run 'disbench judge train'")
     train = dataset
     if getattr(dataset, "split", "train") != "train":
-        from disbench.datasets import get
-
-        train = get("sprites", source=dataset.source, split="train",
-                    max_characters=getattr(dataset, "max_characters", None))
+        if load_train is None:
+            raise DisbenchError(
+                f"no judge for {dataset.fingerprint!r} and {dataset.split!r} is not the training "
+                "split: train it with 'disbench judge train' (or pass load_train)"
+            )
+        train = load_train()
         if train.fingerprint != dataset.fingerprint:
             raise DisbenchError(
                 f"the training split's fingerprint {train.fingerprint!r} differs from "

@@ -13,12 +13,16 @@ given integer labels. MI and entropy are plug-in estimates in nats.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._validate import check_codes, check_factors, check_num_bins, check_same_n
-from .discrete import discrete_entropy, discrete_mutual_info, histogram_discretize
+from .discrete import DISCRETISATION, discrete_entropy, discrete_mutual_info, histogram_discretize
+from .registry import Record, register_evaluator
+
+if TYPE_CHECKING:
+    from .evaluators import EvalContext
 
 __all__ = ["mig", "mig_matrix"]
 
@@ -85,4 +89,11 @@ def mig(codes: Any, factors: Any, *, num_bins: int = 20) -> float:
     return float(np.mean((top[0] - top[1]) / h))
 
 
-mig.higher_is_better = True
+
+@register_evaluator("mig", records=[Record("mig", higher_is_better=True, tolerance=0.02)],
+                    needs=("factors", "encoder"))
+def _evaluate(ctx: EvalContext) -> list[dict]:
+    """``mig`` on the train points."""
+    codes, factors = ctx.train_points()
+    return [ctx.record("mig", mig(codes, factors), version="1", points=ctx.num_train,
+                       discretisation=DISCRETISATION)]

@@ -26,7 +26,8 @@ Scores that draw noise (the ELBO's posterior sample) are computed under
 the global RNG untouched; deterministic scores do not depend on ``batch_size``.
 
 :func:`gwae_ood_protocol` is the ready-made GWAE evaluation: a model trained on MNIST,
-in = MNIST test, out = Omniglot evaluation split at 28x28.
+in = MNIST test, out = Omniglot evaluation split at 28x28; the caller passes the dataset
+loader (``disbench.datasets.get``), since metrics do not import the dataset package.
 """
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from ._device import module_device
 
 __all__ = [
     "SCORERS",
@@ -138,8 +141,6 @@ def roc_curve(scores_in: Any, scores_out: Any) -> RocCurve:
     )
 
 
-ood_auroc.higher_is_better = True
-
 
 # --------------------------------------------------------------------------- model scorers
 def _elbo(model: Any, x: Any) -> Any:
@@ -187,6 +188,36 @@ def default_scorer(model: Any) -> str:
     )
 
 
+def _score_batches(model: Any, imgs: Any, fn: Callable, scorer: str, *, batch_size: int,
+                   device: Any, random_state: int) -> np.ndarray:
+    """``fn(model, x)`` over batches of ``imgs``, in eval mode, under a forked, seeded RNG."""
+    import torch
+    from disbench.errors import DisbenchError
+
+    n = len(imgs)
+    out = np.empty(n, dtype=np.float64)
+    was_training = model.training
+    model.eval()
+    forked = [device] if device.type == "cuda" else []
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=forked):
+            torch.manual_seed(random_state)
+            for start in range(0, n, batch_size):
+                chunk = torch.as_tensor(np.asarray(imgs[start:start + batch_size]))
+                x = chunk.to(device=device, dtype=torch.float32) / 255.0
+                s = fn(model, x)
+                s = s.detach().reshape(s.shape[0], -1)
+                if s.shape[1] != 1 or s.shape[0] != x.shape[0]:
+                    raise DisbenchError(
+                        f"OoD scorer {scorer!r} returned shape {tuple(s.shape)} for a batch of "
+                        f"{x.shape[0]}; expected one score per image"
+                    )
+                out[start:start + x.shape[0]] = s[:, 0].double().cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out
+
+
 def ood_scores(
     model: Any,
     images: Any,
@@ -213,42 +244,18 @@ def ood_scores(
     random_state : int
         Seed of the noise a stochastic score draws (e.g. the ELBO's posterior sample).
     """
-    import torch
     from disbench.errors import DisbenchError
 
     if scorer == "auto":
         scorer = default_scorer(model)
     if scorer not in SCORERS:
         raise DisbenchError(f"unknown OoD scorer {scorer!r}; choose one of {', '.join(SCORERS)}")
-    fn = SCORERS[scorer]
     imgs = getattr(images, "images", images)
-    if device is None:
-        p = next(iter(model.parameters()), None)
-        device = p.device if p is not None else torch.device("cpu")
-    n = len(imgs)
-    if n == 0:
+    device = module_device(model, device)
+    if len(imgs) == 0:
         raise ValueError("images is empty")
-    out = np.empty(n, dtype=np.float64)
-    was_training = model.training
-    model.eval()
-    device = torch.device(device)
-    forked = [device] if device.type == "cuda" else []
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=forked):
-            torch.manual_seed(random_state)
-            for start in range(0, n, batch_size):
-                chunk = torch.as_tensor(np.asarray(imgs[start:start + batch_size]))
-                x = chunk.to(device=device, dtype=torch.float32) / 255.0
-                s = fn(model, x)
-                s = s.detach().reshape(s.shape[0], -1)
-                if s.shape[1] != 1 or s.shape[0] != x.shape[0]:
-                    raise DisbenchError(
-                        f"OoD scorer {scorer!r} returned shape {tuple(s.shape)} for a batch of "
-                        f"{x.shape[0]}; expected one score per image"
-                    )
-                out[start:start + x.shape[0]] = s[:, 0].double().cpu().numpy()
-    finally:
-        model.train(was_training)
+    out = _score_batches(model, imgs, SCORERS[scorer], scorer, batch_size=batch_size,
+                         device=device, random_state=random_state)
     if not np.isfinite(out).all():
         raise DisbenchError(f"OoD scorer {scorer!r} produced NaN/inf scores (diverged model?)")
     return out
@@ -271,9 +278,65 @@ def _to_28x28_gray(images: Any, name: str) -> np.ndarray:
     return t.round().clamp(0, 255).to(torch.uint8).numpy()
 
 
+def _pick(ds: Any, n: int | None, name: str, rng: np.random.Generator) -> np.ndarray:
+    """All images of ``ds``, or a sorted random subset of ``n``, as uint8 (N, 1, 28, 28)."""
+    total = len(ds.images)
+    if n is None or n >= total:
+        idx = np.arange(total)
+    else:
+        idx = np.sort(rng.choice(total, size=n, replace=False))
+    return _to_28x28_gray(np.asarray(ds.images[idx]), name)
+
+
+def _load_sets(load_dataset: Callable[..., Any], source: str, sets: dict[str, tuple],
+               rng: np.random.Generator) -> dict[str, tuple]:
+    """Load and subsample the in- and out-of-distribution sets, in that order (one ``rng``).
+
+    ``sets`` maps "in"/"out" to (dataset, split, count or None); returns "in"/"out" ->
+    (dataset, split, loaded set, uint8 images (N, 1, 28, 28)).
+    """
+    loaded = {}
+    for key, (name, split, _) in sets.items():
+        # Omniglot's own 28x28 view (area down-sampling, ink bright as in MNIST)
+        kw = {"size": 28} if key == "out" and name == "omniglot" else {}
+        loaded[key] = load_dataset(name, source=source, split=split, **kw)
+    return {key: (name, split, loaded[key], _pick(loaded[key], n, name, rng))
+            for key, (name, split, n) in sets.items()}
+
+
+def _save_roc(out_dir: str | Path, out_dataset: str, s_in: np.ndarray, s_out: np.ndarray,
+              auroc: float) -> str:
+    """Write ``roc_<out_dataset>.npz`` atomically; return its file name."""
+    from disbench.atomic import atomic_path
+
+    curve = roc_curve(s_in, s_out)
+    path = Path(out_dir) / f"roc_{out_dataset}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, fpr=curve.fpr, tpr=curve.tpr, thresholds=curve.thresholds,
+                 scores_in=s_in, scores_out=s_out, auroc=np.float64(auroc))
+    return path.name
+
+
+def _protocol_spec(scorer: str, sets: dict[str, tuple[str, str, Any, int]],
+                   random_state: int) -> dict[str, Any]:
+    """The record's spec; ``sets`` maps "in"/"out" to (dataset, split, loaded set, count)."""
+    spec: dict[str, Any] = {
+        "scorer": scorer,
+        "convention": "higher score = more in-distribution; in-distribution is positive",
+    }
+    for key, (name, split, ds, count) in sets.items():
+        spec[key] = {"dataset": name, "split": split, "source": getattr(ds, "source", None),
+                     "fingerprint": getattr(ds, "fingerprint", None), "num_samples": count}
+    spec["out"]["resized_to"] = [1, 28, 28]
+    spec["random_state"] = random_state
+    return spec
+
+
 def gwae_ood_protocol(
     model: Any,
     *,
+    load_dataset: Callable[..., Any],
     source: str = "auto",
     in_dataset: str = "mnist",
     in_split: str = "test",
@@ -294,10 +357,10 @@ def gwae_ood_protocol(
     ----------
     model : Model
         A model trained on MNIST (28x28x1).
-    source : {"auto", "official", "synthetic"}
-        Passed to :func:`disbench.datasets.get` for both datasets.
-    in_dataset, in_split, out_dataset, out_split : str
-        The two datasets (defaults: the paper's protocol).
+    load_dataset : callable
+        ``load_dataset(name, source=..., split=..., **kw)``: ``disbench.datasets.get``.
+    source, in_dataset, in_split, out_dataset, out_split : str
+        The source of both datasets, and the two datasets (defaults: the paper's protocol).
     scorer : str
         See :func:`ood_scores`.
     num_in, num_out : int, optional
@@ -309,54 +372,24 @@ def gwae_ood_protocol(
     Returns
     -------
     dict
-        A metrics record ``{"metric": "ood_auroc", "value", "higher_is_better": True,
-        "version", "spec": {...}}``; the spec names the datasets, splits, sources,
-        fingerprints, sample counts, the scorer and the ROC file.
+        An ``ood_auroc`` record; its spec names the datasets, splits, sources, fingerprints,
+        sample counts, the scorer and the ROC file.
     """
-    from disbench import datasets
-    from disbench.atomic import atomic_path
+    from .registry import declared_record
 
     if scorer == "auto":
         scorer = default_scorer(model)
-    rng = np.random.default_rng(random_state)
-    ds_in = datasets.get(in_dataset, source=source, split=in_split)
-    # Omniglot's own 28x28 view (area down-sampling, ink bright as in MNIST)
-    out_kw = {"size": 28} if out_dataset == "omniglot" else {}
-    ds_out = datasets.get(out_dataset, source=source, split=out_split, **out_kw)
-
-    def pick(ds: Any, n: int | None, name: str) -> np.ndarray:
-        total = len(ds.images)
-        if n is None or n >= total:
-            idx = np.arange(total)
-        else:
-            idx = np.sort(rng.choice(total, size=n, replace=False))
-        return _to_28x28_gray(np.asarray(ds.images[idx]), name)
-
-    x_in = pick(ds_in, num_in, in_dataset)
-    x_out = pick(ds_out, num_out, out_dataset)
-    s_in = ood_scores(model, x_in, scorer=scorer, batch_size=batch_size, device=device,
-                      random_state=random_state)
-    s_out = ood_scores(model, x_out, scorer=scorer, batch_size=batch_size, device=device,
-                       random_state=random_state + 1)
+    sets = _load_sets(load_dataset, source, {"in": (in_dataset, in_split, num_in),
+                                             "out": (out_dataset, out_split, num_out)},
+                      np.random.default_rng(random_state))
+    s_in, s_out = (ood_scores(model, sets[key][3], scorer=scorer, batch_size=batch_size,
+                              device=device, random_state=random_state + offset)
+                   for offset, key in enumerate(("in", "out")))
     auroc = ood_auroc(s_in, s_out)
-    spec: dict[str, Any] = {
-        "scorer": scorer,
-        "convention": "higher score = more in-distribution; in-distribution is positive",
-        "in": {"dataset": in_dataset, "split": in_split, "source": getattr(ds_in, "source", None),
-               "fingerprint": getattr(ds_in, "fingerprint", None), "num_samples": len(x_in)},
-        "out": {"dataset": out_dataset, "split": out_split,
-                "source": getattr(ds_out, "source", None),
-                "fingerprint": getattr(ds_out, "fingerprint", None), "num_samples": len(x_out),
-                "resized_to": [1, 28, 28]},
-        "random_state": random_state,
-    }
+    spec = _protocol_spec(scorer, {k: (n, sp, ds, len(x)) for k, (n, sp, ds, x) in sets.items()},
+                          random_state)
     if out_dir is not None:
-        curve = roc_curve(s_in, s_out)
-        path = Path(out_dir) / f"roc_{out_dataset}.npz"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, fpr=curve.fpr, tpr=curve.tpr, thresholds=curve.thresholds,
-                     scores_in=s_in, scores_out=s_out, auroc=np.float64(auroc))
-        spec["roc_file"] = path.name
-    return {"metric": "ood_auroc", "value": auroc, "higher_is_better": True,
+        spec["roc_file"] = _save_roc(out_dir, out_dataset, s_in, s_out, auroc)
+    return {"metric": "ood_auroc", "value": auroc,
+            "higher_is_better": declared_record("ood_auroc").higher_is_better,
             "version": VERSION, "spec": spec}

@@ -120,8 +120,3 @@ def psnr_pooled(x: Any, y: Any, *, data_range: float) -> float:
     if mse == 0.0:
         return float("inf")
     return float(10.0 * np.log10(rng**2) - 10.0 * np.log10(mse))
-
-
-psnr.higher_is_better = True
-psnr_per_image.higher_is_better = True
-psnr_pooled.higher_is_better = True

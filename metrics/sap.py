@@ -14,11 +14,15 @@ from Unlabeled Observations" (ICLR), Sec. 3, as implemented by disentanglement_l
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._validate import check_train_test
+from .registry import Record, register_evaluator
+
+if TYPE_CHECKING:
+    from .evaluators import EvalContext
 
 __all__ = ["sap", "sap_score_matrix"]
 
@@ -93,4 +97,13 @@ def sap(
     return float(np.mean(top[-1] - top[-2]))
 
 
-sap.higher_is_better = True
+
+@register_evaluator("sap", records=[Record("sap", higher_is_better=True, tolerance=0.02)],
+                    needs=("factors", "encoder"))
+def _evaluate(ctx: EvalContext) -> list[dict]:
+    """``sap`` fitted on the train points, scored on the test points."""
+    c_tr, f_tr = ctx.train_points()
+    c_te, f_te = ctx.test_points()
+    value = sap(c_tr, f_tr, c_te, f_te)
+    return [ctx.record("sap", value, version="1", points=ctx.num_train, test_points=ctx.num_test,
+                       estimator='LinearSVC(C=0.01, class_weight="balanced") per (code, factor)')]

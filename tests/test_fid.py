@@ -119,7 +119,3 @@ def test_bad_input_names_the_argument():
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="mu2"):
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
-
-
-def test_higher_is_better():
-    assert fid.higher_is_better is False

@@ -98,8 +98,13 @@ def test_feature_classifier_cached_with_checksum(empty_cache):
     net3, _ = fc.train_feature_classifier(ds, cfg, device="cpu")
     for a, b in zip(net.state_dict().values(), net3.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
-    # a corrupted cache file fails the checksum and is replaced
+    # a corrupted cache file fails the checksum: an error naming it and the rebuild, never a
+    # silent retrain; once deleted it is trained again
     path.write_bytes(b"corrupt")
+    with pytest.raises(DisbenchError, match=f"{path.name}: sha256 does not match.*disbench "
+                                            "evaluate RUN_DIR --metrics fd_classifier"):
+        fc.get_feature_classifier(ds, cfg, device="cpu")
+    path.unlink()
     fc.get_feature_classifier(ds, cfg, device="cpu")
     assert path.stat().st_size > 100
     assert sidecar.read_text().split()[0] == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -128,11 +133,12 @@ def test_ood_record_needs_a_known_pair():
     assert generation.OOD_PAIRS["mnist"] == ("omniglot", "evaluation")
 
 
-def test_evaluator_functions_take_evaluate_options():
+def test_evaluators_take_evaluate_options():
+    from disbench.metrics import evaluate
+
     ds, model = _dataset(), _ToyModel(scale=0.5)
-    assert set(generation.EVALUATOR_FUNCTIONS) == set(generation.HIGHER_IS_BETTER)
-    recs = generation.EVALUATOR_FUNCTIONS["psnr"](model, ds, num_train=100, num_test=25,
-                                                  codes="mean", random_state=2, batch_size=8)
+    recs = evaluate(model, ds, ["psnr"], num_train=100, num_test=25, codes="mean",
+                    random_state=2, batch_size=8)
     assert [r["metric"] for r in recs] == ["psnr"] and recs[0]["spec"]["num_samples"] == 25
     direct = generation.psnr_record(model, ds, num_samples=25, random_state=2)
     assert recs[0]["value"] == direct["value"]

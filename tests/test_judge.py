@@ -41,8 +41,6 @@ def test_closed_forms():
     assert entropy_y_given_x(p) == pytest.approx(0.5 * math.log(2))
     kl = 0.5 * (math.log(1 / 0.75)) + 0.5 * (0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(2))
     assert inception_score(p) == pytest.approx(math.exp(kl))
-    assert inception_score.higher_is_better and entropy_y.higher_is_better
-    assert not entropy_y_given_x.higher_is_better
 
 
 def test_bounds_on_random_probabilities():
@@ -183,15 +181,14 @@ def test_cli_judge_help():
 
 def test_judge_evaluator_records(trained):
     from disbench.baselines.dsvae import DSVAE, DSVAEHparams
-    from disbench.metrics import HIGHER_IS_BETTER, evaluate
-    from disbench.metrics.judge import JUDGE_RECORDS
+    from disbench.metrics import EVALUATORS, HIGHER_IS_BETTER, evaluate
 
     ds, _ = trained  # the fixture stored this data's judge: evaluate reuses it
-    assert all(HIGHER_IS_BETTER[k] == v for k, v in JUDGE_RECORDS.items())
     torch.manual_seed(0)
     model = DSVAE(DSVAEHparams(static_dim=4, dynamic_dim=2, hidden_dim=8))
     records = evaluate(model, ds, ["judge"], num_test=6, batch_size=3)
-    assert {r["metric"] for r in records} == set(JUDGE_RECORDS)
+    assert {r["metric"] for r in records} == set(EVALUATORS["judge"].record_names)
+    assert len(records) == 8  # four measures x two protocols
     for r in records:
         assert r["higher_is_better"] == HIGHER_IS_BETTER[r["metric"]]
         assert math.isfinite(r["value"]) and r["spec"]["sequences"] == 6
@@ -212,3 +209,30 @@ def test_cli_judge_train_stores_and_reuses(empty_cache, capsys):
     assert "reusing the stored judge" in capsys.readouterr().out
     assert main(["judge", "train", "--source", "official", "--max-characters", "2"]) == 1
     assert "body/0.png" in capsys.readouterr().err
+
+
+def test_judge_evaluator_trains_on_the_training_split_from_the_loader(empty_cache, monkeypatch):
+    from disbench.baselines.dsvae import DSVAE, DSVAEHparams
+    from disbench.metrics import evaluate
+
+    test = get("sprites", source="synthetic", split="test", max_characters=2)
+    train = get("sprites", source="synthetic", split="train", max_characters=2)
+    calls, trained_on = [], []
+
+    def loader(name, **kw):
+        calls.append((name, kw))
+        return train
+
+    def fake_train(ds, **kw):
+        trained_on.append(ds.split)
+        torch.manual_seed(0)
+        return J.SpritesJudge(J.JudgeConfig(width=4, pool=4, hidden=8))
+
+    monkeypatch.setattr(J, "train_judge", fake_train)
+    torch.manual_seed(0)
+    model = DSVAE(DSVAEHparams(static_dim=4, dynamic_dim=2, hidden_dim=8))
+    with pytest.raises(DisbenchError, match="pass load_dataset="):
+        evaluate(model, test, ["judge"], num_test=4)  # no loader: a clear error
+    records = evaluate(model, test, ["judge"], num_test=4, load_dataset=loader)
+    assert calls == [("sprites", {"source": "synthetic", "split": "train", "max_characters": 2})]
+    assert trained_on == ["train"] and len(records) == 8

@@ -6,6 +6,7 @@ from disbench.errors import DisbenchError
 from disbench.metrics import (
     EVALUATORS,
     HIGHER_IS_BETTER,
+    Record,
     beta_vae_score,
     evaluate,
     factor_vae_score,
@@ -56,7 +57,6 @@ def test_factor_vae_perfect_is_one_and_prunes_collapsed_dims():
         return np.c_[z, np.zeros(len(obs)), tiny]
     out = factor_vae_score(GridData(), padded, 0, num_variance_estimate=500, **SMALL)
     assert out == {"train_accuracy": 1.0, "eval_accuracy": 1.0, "num_active_dims": 3}
-    assert factor_vae_score.higher_is_better["eval_accuracy"] is True
 
 
 def test_factor_vae_noise_near_chance_and_all_pruned():
@@ -86,7 +86,6 @@ def test_beta_vae_perfect_and_noise():
     assert out["eval_accuracy"] < 0.5  # chance 1/3
     a = beta_vae_score(GridData(), noise_fn(2), 3, **SMALL)
     assert a == beta_vae_score(GridData(), noise_fn(2), 3, **SMALL)
-    assert beta_vae_score.higher_is_better["eval_accuracy"] is True
 
 
 class FactorModel(nn.Module):
@@ -164,17 +163,40 @@ def test_evaluate_sampled_codes_and_errors():
 
 def test_register_evaluator_gets_shared_context():
     seen = {}
+    probe_records = [Record("_test_probe", higher_is_better=True)]
 
-    @register_evaluator("_test_probe")
-    def probe(model, dataset, ctx):
+    @register_evaluator("_test_probe", records=probe_records, needs=("factors", "encoder"))
+    def probe(ctx):
         codes, _ = ctx.train_points()
         seen["same"] = ctx.train_points()[0] is codes
-        return [ctx.record("_test_probe", float(codes.shape[0]), version="0", higher_is_better=True)]
+        seen["model"] = ctx.model
+        return [ctx.record("_test_probe", float(codes.shape[0]), version="0")]
 
     try:
-        recs = evaluate(FactorModel(), GridData(), ["mig", "_test_probe"], num_train=100, num_test=50)
+        model = FactorModel()
+        recs = evaluate(model, GridData(), ["mig", "_test_probe"], num_train=100, num_test=50)
         assert recs[-1]["metric"] == "_test_probe" and recs[-1]["value"] == 100.0 and seen["same"]
+        assert recs[-1]["higher_is_better"] is True and seen["model"] is model
+        assert HIGHER_IS_BETTER["_test_probe"] is True  # the view follows the registry
         with pytest.raises(ValueError, match="already registered"):
-            register_evaluator("_test_probe")(lambda m, d, c: [])
+            register_evaluator("_test_probe", records=probe_records, needs=())(lambda ctx: [])
+        with pytest.raises(ValueError, match="already declared by evaluator 'mig'"):
+            register_evaluator("_test_other", records=[Record("mig", True)], needs=())
+        with pytest.raises(ValueError, match="unknown needs"):
+            register_evaluator("_test_other", records=[Record("_x", True)], needs=("factor",))
     finally:
         EVALUATORS.pop("_test_probe", None)
+    assert "_test_probe" not in HIGHER_IS_BETTER
+
+
+def test_evaluate_rejects_undeclared_records():
+    @register_evaluator("_test_stray", records=[Record("_test_stray", True)], needs=())
+    def stray(ctx):
+        return [{"metric": "_not_declared", "value": 1.0, "higher_is_better": True,
+                 "version": "0", "spec": {}}]
+
+    try:
+        with pytest.raises(RuntimeError, match="_not_declared.*does not declare"):
+            evaluate(FactorModel(), GridData(), ["_test_stray"])
+    finally:
+        EVALUATORS.pop("_test_stray", None)

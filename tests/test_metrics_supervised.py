@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
-from disbench.metrics import HIGHER_IS_BETTER, dci, modularity_explicitness, sap
+from disbench.metrics import dci, modularity_explicitness, sap
 from disbench.metrics.dci import completeness, disentanglement
 from disbench.metrics.modularity import modularity
 from sklearn.ensemble import GradientBoostingClassifier
@@ -63,7 +63,6 @@ def test_dci_identity_codes_are_perfect():
     assert out["completeness"] == pytest.approx(1.0, abs=1e-6)
     assert out["informativeness_train"] == 1.0
     assert out["informativeness_test"] == 1.0
-    assert dci.higher_is_better["disentanglement"] is True
     seeded = dci(f.astype(float), f, f.astype(float), f, random_state=np.random.RandomState(1))
     assert seeded["disentanglement"] == pytest.approx(1.0, abs=1e-6)
 
@@ -161,7 +160,6 @@ def test_sap_binary_grid_closed_form_and_permutation():
     assert sap(c, f, c, f) == pytest.approx(0.5, abs=1e-12)
     perm = [2, 0, 1]
     assert sap(c[:, perm], f, c[:, perm], f) == pytest.approx(0.5, abs=1e-12)
-    assert sap.higher_is_better is True and HIGHER_IS_BETTER["sap"] is True
 
 
 def test_sap_continuous_closed_form():
@@ -221,9 +219,6 @@ def test_modularity_explicitness_identity_and_reference():
     assert out["explicitness_train"] == pytest.approx(np.mean(tr), abs=1e-12)
     assert out["explicitness_test"] == pytest.approx(np.mean(te), abs=1e-12)
     assert 0 < out["modularity"] < 1
-    assert modularity_explicitness.higher_is_better == {
-        "modularity": True, "explicitness_train": True, "explicitness_test": True
-    }
 
 
 def test_modularity_bad_input():

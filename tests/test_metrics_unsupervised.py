@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 from disbench.metrics import (
-    HIGHER_IS_BETTER,
     hoyer_per_sample,
     hoyer_sparsity,
     unsupervised,
@@ -54,8 +53,6 @@ def test_mutual_info_score_dependent_vs_independent():
     p = counts[counts > 0] / 5000
     assert dup == pytest.approx(-(p * np.log(p)).sum(), abs=1e-12)
     assert unsupervised(torch.from_numpy(x)) == unsupervised(x)
-    assert HIGHER_IS_BETTER["mutual_info_score"] is False
-    assert unsupervised.higher_is_better["gaussian_total_correlation"] is False
 
 
 def test_unsupervised_bad_input():
@@ -85,6 +82,5 @@ def test_hoyer_sparsity_scales_dimensions_first():
     # every row has equal magnitudes after scaling: score 0.
     signs = np.array(list(itertools.product([-1.0, 1.0], repeat=3)))
     assert hoyer_sparsity(signs * np.array([3.0, 0.1, 7.0])) == pytest.approx(0.0, abs=1e-12)
-    assert hoyer_sparsity.higher_is_better is True and HIGHER_IS_BETTER["hoyer"] is True
     with pytest.raises(ValueError, match="codes: contains NaN"):
         hoyer_sparsity(np.array([[np.nan, 1.0], [1.0, 2.0]]))

@@ -55,7 +55,6 @@ def test_bad_input_names_the_argument():
         ood_auroc([1.0, np.nan], [0.0])
     with pytest.raises(ValueError, match="scores_in must be a 1-D"):
         ood_auroc(np.zeros((3, 2)), [0.0])
-    assert ood_auroc.higher_is_better is True
 
 
 # ----------------------------------------------------------------------------- model scorers
@@ -124,7 +123,7 @@ class _FakeSet(SimpleNamespace):
     pass
 
 
-def test_gwae_protocol_record_and_roc_file(tmp_path, monkeypatch):
+def test_gwae_protocol_record_and_roc_file(tmp_path):
     # in: dark 28x28 digits-like images; out: bright 105x105 images resized to 28x28
     sets = {
         ("mnist", "test"): _FakeSet(images=_images(60, 1, 0, 60).reshape(60, 1, 4, 4).repeat(
@@ -138,9 +137,9 @@ def test_gwae_protocol_record_and_roc_file(tmp_path, monkeypatch):
         calls.append((name, source, split, kw))
         return sets[(name, split)]
 
-    monkeypatch.setattr("disbench.datasets.get", fake_get)
     model = _Toy()  # elbo = -||x||^2: dark images score higher (more "in")
-    rec = ood.gwae_ood_protocol(model, source="synthetic", num_out=40, out_dir=tmp_path)
+    rec = ood.gwae_ood_protocol(model, load_dataset=fake_get, source="synthetic", num_out=40,
+                                out_dir=tmp_path)
     assert calls == [("mnist", "synthetic", "test", {}),
                      ("omniglot", "synthetic", "evaluation", {"size": 28})]
     assert rec["metric"] == "ood_auroc" and rec["higher_is_better"] is True

@@ -75,7 +75,3 @@ def test_bad_input_names_the_argument():
         psnr(x, y, data_range=1.0)
     with pytest.raises(ValueError, match="x must be a batch"):
         psnr(np.zeros(4), np.zeros(4), data_range=1.0)
-
-
-def test_higher_is_better():
-    assert psnr.higher_is_better is True

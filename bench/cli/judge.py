@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "The judge is a classifier (conv frame encoder + bidirectional LSTM) of the "
             "Sprites action and the four static attributes, trained on the training split. "
             "It is stored under $DISBENCH_DATA/judges/sprites-<fingerprint>.pt with its "
-            "sha256 beside it and reused by judge_accuracy."
+            "sha256 beside it and reused by judge_accuracy; a stored judge that fails its "
+            "checksum is an error until it is rebuilt with 'disbench judge train --force'."
         ),
     )
     jsub = p.add_subparsers(dest="judge_command", metavar="ACTION")
@@ -24,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Train the Sprites judge on the training split of the chosen source and store "
             "it (atomically, with a sha256 file). An existing judge for the same data is "
-            "reused unless --force is given. Prints the judge's accuracy per head on the "
-            "training and test splits."
+            "reused unless --force is given (use --force to rebuild a corrupted one). Prints "
+            "the judge's accuracy per head on the training and test splits."
         ),
     )
     t.add_argument("--source", default="auto", choices=("auto", "official", "synthetic"),

@@ -20,26 +20,27 @@ import pandas as pd
 from disbench.errors import DisbenchError
 
 COLUMNS = ["dataset", "model", "metric", "value", "tolerance"]
-# Allowed absolute change per metric when a baseline is first written. On one machine the
-# suite is bit-for-bit deterministic (a re-run matches exactly); the slack covers float
-# differences between CPUs/BLAS builds, which training amplifies, and histogram binning (MIG,
-# modularity) that turns tiny code changes into steps of about 1/num_points. It is kept
-# below the size of a real change: a model that stops learning moves hoyer by ~0.2 and
-# explicitness by ~0.05.
-DEFAULT_TOLERANCE = {
-    "mig": 0.02,
-    "sap": 0.02,
-    "modularity": 0.05,
-    "explicitness_train": 0.03,
-    "explicitness_test": 0.03,
-    "hoyer": 0.03,
-    "dci_disentanglement": 0.03,
-    "dci_completeness": 0.03,
-    "dci_informativeness_train": 0.03,
-    "dci_informativeness_test": 0.03,
-    "gaussian_total_correlation": 0.5,
-}
-FALLBACK_TOLERANCE = 0.03
+
+
+def default_tolerance(metric: str) -> float:
+    """The allowed absolute change of ``metric`` when a baseline is first written: the
+    tolerance its evaluator declares in the metric registry (``disbench.metrics.registry``;
+    the registry's default for a name no evaluator declares)."""
+    from disbench.metrics import tolerance
+
+    return tolerance(metric)
+
+
+def __getattr__(name: str) -> object:
+    # DEFAULT_TOLERANCE: the registry's record -> tolerance view, imported on first use
+    # (importing disbench.metrics loads torch, which this module does not need otherwise).
+    if name == "DEFAULT_TOLERANCE":
+        from disbench.metrics import TOLERANCES
+
+        return TOLERANCES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 HEADER = (
     "# disbench regression baseline: mean score over the suite's seeds per dataset, model\n"
     "# variant and metric. tolerance = allowed absolute change (either direction).\n"
@@ -174,7 +175,7 @@ def write_baseline(
             stated.setdefault(m, float(t))
     df = new.copy()
     df["tolerance"] = [
-        stated.get(m, DEFAULT_TOLERANCE.get(m, FALLBACK_TOLERANCE)) for m in df["metric"]
+        stated.get(m, default_tolerance(m)) for m in df["metric"]
     ]
     df = df.sort_values(["dataset", "model", "metric"], kind="stable")[COLUMNS]
     text = HEADER.format(suite=Path(suite).stem) + df.to_csv(index=False, float_format="%.6f")
