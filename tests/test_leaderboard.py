@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from disbench.cli import main
 from disbench.report import export, leaderboard
+from disbench.sweeps.spec import load_spec
 
 
 def _run(root, model, hparams, seed, metrics=None, error=None, steps=100):
@@ -166,6 +167,6 @@ def test_spec_filter_leaves_out_runs_of_other_specs(tmp_path):
     for d in (keep, stale):
         d.mkdir(parents=True)
         (d / "config.json").write_text("{}")
-    assert leaderboard.spec_run_dirs(spec, root) == {keep}
-    assert leaderboard.find_run_dirs(root, leaderboard.spec_run_dirs(spec, root)) == [keep]
+    assert load_spec(spec).run_dirs(root) == {keep}
+    assert leaderboard.find_run_dirs(root, load_spec(spec).run_dirs(root)) == [keep]
     assert len(leaderboard.find_run_dirs(root)) == 2

@@ -31,12 +31,12 @@ def test_compare_passes_on_baseline_and_fails_on_injected_regression(tmp_path):
     base_path = tmp_path / "ci.csv"
     regress.write_baseline(base_path, new, "ci")
     base = regress.read_baseline(base_path)
-    assert base.set_index("metric").loc["mig", "tolerance"] == regress.DEFAULT_TOLERANCE["mig"]
+    assert base.set_index("metric").loc["mig", "tolerance"] == regress.default_tolerance("mig")
     failures, notes = regress.compare(new, base)
     assert failures == [] and notes == []
 
     # Inject a regression: mig drops by 0.1 (tolerance 0.02).
-    assert regress.DEFAULT_TOLERANCE["mig"] < 0.1
+    assert regress.default_tolerance("mig") < 0.1
     worse = new.copy()
     worse.loc[worse["metric"] == "mig", "value"] -= 0.1
     failures, _ = regress.compare(worse, base)
@@ -46,7 +46,7 @@ def test_compare_passes_on_baseline_and_fails_on_injected_regression(tmp_path):
         assert part in msg, msg
     # Within tolerance: passes.
     close = new.copy()
-    close.loc[close["metric"] == "mig", "value"] += 0.9 * regress.DEFAULT_TOLERANCE["mig"]
+    close.loc[close["metric"] == "mig", "value"] += 0.9 * regress.default_tolerance("mig")
     assert regress.compare(close, base)[0] == []
 
 

@@ -55,9 +55,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from disbench.report import export, leaderboard
+    from disbench.sweeps.spec import load_spec
 
     formats = parse_formats(args.format)
-    only = leaderboard.spec_run_dirs(args.spec, args.runs_dir) if args.spec else None
+    only = load_spec(args.spec).run_dirs(args.runs_dir) if args.spec else None
     runs, board, hib = leaderboard.build(args.runs_dir, only)
     written = export.export(board, runs, hib, args.out, formats, digits=args.digits)
     if args.plots:

@@ -43,13 +43,6 @@ def find_run_dirs(root: str | os.PathLike, only: set[Path] | None = None) -> lis
     return [f.path for f in find_run_folders(root, only)]
 
 
-def spec_run_dirs(spec_path: str | os.PathLike, root: str | os.PathLike) -> set[Path]:
-    """The run folders the sweep spec at ``spec_path`` would write under ``root``."""
-    from disbench.sweeps.spec import load_spec
-
-    return {cfg.run_dir(root) for cfg in load_spec(spec_path).run_configs()}
-
-
 def _run_status(folder: RunFolder, records: list[dict]) -> tuple[str, str]:
     info = folder.read_error()
     if info is not None:

@@ -100,6 +100,7 @@ def evaluate_run(
     list of dict
         All records now in ``metrics.json``.
     """
+    from disbench import datasets
     from disbench import metrics as metrics_mod
 
     folder = RunFolder(run_dir)
@@ -118,7 +119,7 @@ def evaluate_run(
     # evaluators train a helper network on first use (feature classifier, Sprites judge).
     records = metrics_mod.evaluate(model, dataset, todo,
                                    EvalOptions.build(opts, device=str(device)),
-                                   out_dir=folder.path)
+                                   out_dir=folder.path, load_dataset=datasets.get)
     doc = _updated(doc, records, todo, opts.score_options())
     doc["provenance"] = _provenance(folder, dataset, data_spec, opts, device)
     folder.write_metrics(doc)

@@ -31,16 +31,6 @@ def default_tolerance(metric: str) -> float:
     return tolerance(metric)
 
 
-def __getattr__(name: str) -> object:
-    # DEFAULT_TOLERANCE: the registry's record -> tolerance view, imported on first use
-    # (importing disbench.metrics loads torch, which this module does not need otherwise).
-    if name == "DEFAULT_TOLERANCE":
-        from disbench.metrics import TOLERANCES
-
-        return TOLERANCES
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 HEADER = (
     "# disbench regression baseline: mean score over the suite's seeds per dataset, model\n"
     "# variant and metric. tolerance = allowed absolute change (either direction).\n"

@@ -119,6 +119,10 @@ class Spec:
             out.append(cfg)
         return out
 
+    def run_dirs(self, runs_root: str | os.PathLike) -> set[Path]:
+        """The run folders this spec's sweep writes under ``runs_root``."""
+        return {Path(cfg.run_dir(runs_root)) for cfg in self.run_configs()}
+
     def _wheres(self) -> list[str]:
         return [
             model.get("where", f"model {model['name']}")
