@@ -377,7 +377,7 @@ class GWAE(Model):
     def __init__(self, hparams: GWAEHparams | None = None) -> None:
         super().__init__(hparams)
         hp = self.hparams
-        self.encoder = GaussianEncoder(hp.image_shape, hp.latent_dim)
+        self.encoder = GaussianEncoder(hp.image_shape, hp.latent_dim, hp.encoder_arch)
         self.decoder = ConvDecoder(hp.latent_dim, hp.image_shape)
         self.sampler = make_sampler(
             hp.prior, hp.latent_dim, hp.gmp_components, hp.gmp_straight_through

@@ -127,7 +127,7 @@ class _RWAE(SequenceModel):
     def __init__(self, hparams: RWAEHparams | None = None) -> None:
         super().__init__(hparams)
         hp = self.hparams
-        self.frames = FrameEncoder(hp.image_shape)
+        self.frames = FrameEncoder(hp.image_shape, hp.encoder_arch)
         feat = self.frames.out_dim
         self.c_lstm = nn.LSTM(feat, hp.hidden_dim, batch_first=True, bidirectional=True)
         self.c_mean = nn.Linear(2 * hp.hidden_dim, hp.static_dim)

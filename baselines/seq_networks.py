@@ -14,7 +14,8 @@ has a static code (one per sequence, ``static_dim``) and dynamic codes (one per 
   the dynamics of the second.
 
 Frames are encoded one by one with the convolutional trunk of Locatello et al. 2019
-(:class:`disbench.baselines.networks.ConvTrunk`, 256 features per frame) and decoded with
+(:class:`disbench.baselines.networks.ConvTrunk`, disentanglement_lib's ``conv_encoder``
+unless ``encoder_arch`` says otherwise, 256 features per frame) and decoded with
 the matching :class:`~disbench.baselines.networks.ConvDecoder`, so every track of the
 benchmark shares one frame architecture (the sequence papers use larger, paper-specific
 conv nets: a stated deviation).
@@ -78,9 +79,9 @@ class SequenceHparams(ModelHparams):
 class FrameEncoder(nn.Module):
     """The conv trunk applied to every frame: (N, T, C, H, W) -> (N, T, 256)."""
 
-    def __init__(self, image_shape: tuple[int, int, int]) -> None:
+    def __init__(self, image_shape: tuple[int, int, int], arch: str = "dlib") -> None:
         super().__init__()
-        self.trunk = ConvTrunk(image_shape)
+        self.trunk = ConvTrunk(image_shape, arch)
         self.out_dim = HIDDEN
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -86,7 +86,7 @@ class _WAE(Model):
         super().__init__(hparams)
         hp = self.hparams
         enc = GaussianEncoder if hp.encoder == "gaussian" else DeterministicEncoder
-        self.encoder = enc(hp.image_shape, hp.latent_dim)
+        self.encoder = enc(hp.image_shape, hp.latent_dim, hp.encoder_arch)
         self.decoder = ConvDecoder(hp.latent_dim, hp.image_shape)
         self.likelihood = Likelihood(hp.likelihood, hp.likelihood_scale)
 
