@@ -109,16 +109,25 @@ class LSTMPrior(nn.Module):
     def conditionals(self, z: torch.Tensor, cond: torch.Tensor | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of p(z_t | z_<t) for given codes z (N, T, D) (teacher forcing)."""
+        _, mean, logvar = self.states_and_conditionals(z, cond)
+        return mean, logvar
+
+    def states_and_conditionals(self, z: torch.Tensor, cond: torch.Tensor | None = None
+                                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(h, mean, logvar), each (N, T, .): h[:, t] is the LSTM state after reading
+        z_0 = 0, z_1, ..., z_{t-1} (it summarises z_<t), and p(z_t | z_<t) =
+        N(mean[:, t], exp(logvar[:, t])) is a function of it."""
         n, t, _ = z.shape
         prev = torch.cat([z.new_zeros(n, 1, self.dim), z[:, :-1]], 1)
         state = None
-        means, logvars = [], []
+        hs, means, logvars = [], [], []
         for k in range(t):
             h, c = self.cell(self._inputs(prev[:, k], cond), state)
             state = (h, c)
+            hs.append(h)
             means.append(self.mean(h))
             logvars.append(self.logvar(h))
-        return torch.stack(means, 1), torch.stack(logvars, 1)
+        return torch.stack(hs, 1), torch.stack(means, 1), torch.stack(logvars, 1)
 
     def sample(self, n: int, t: int, *, device: torch.device, cond: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
