@@ -337,10 +337,12 @@ def make_sampler(name: str, latent_dim: int, components: int = 10,
 class Critic(nn.Module):
     """f(x, z): spectrally normalised conv net on x and MLP on z, joined by an MLP.
 
-    As the official ``Discriminator``: x branch of stride-2 4x4 convolutions (8, 16, 32, ...
-    channels, doubling) down to 1x1 (six layers at 64x64, four at 28x28) and a dense 64; z
-    branch D -> 256 -> 256 -> 64; joint (concatenation / 2) 128 -> 256 -> 256 -> 1; leaky ReLU
-    0.2 throughout; spectral normalisation on every layer.
+    As the official ``Discriminator`` (ganmodokix/gwae ``models/gwae.py``): x branch of
+    stride-2 4x4 convolutions (8, 16, 32, ... channels, doubling) down to 1x1 and a dense 64;
+    z branch D -> 256 -> 256 -> 64; joint (concatenation / 2) 128 -> 256 -> 256 -> 1; leaky
+    ReLU 0.2 after every layer except the x branch's dense 64 and the output; spectral
+    normalisation on every layer. The official one is the 3x64x64 case (six convolutions);
+    other channel counts and the 28x28 variant (four convolutions) have no official source.
     """
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: int) -> None:
