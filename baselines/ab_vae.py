@@ -41,9 +41,34 @@ sparsity experiment). The paper's sparsity runs use ``divergence=mmd_dim, alpha=
 gamma=0.8``; its clustering runs ``divergence=kl`` with (beta, alpha) = (1, 0) or (0, 1).
 Optimiser: Adam with amsgrad, lr 5e-4, betas (0.9, 0.999), as the authors' dSprites
 (``independance.sh``) and Fashion-MNIST (``sparsity.sh``) runs (their command-line default
-lr is 1e-4, and the pinwheel clustering runs use 1e-3). Networks: the shared Locatello et
-al. encoder/decoder (the paper used its own conv nets of the same shape family; a stated
-deviation for comparability).
+lr is 1e-4, and the pinwheel clustering runs use 1e-3).
+
+Anisotropic prior variances. The official ``pz_params`` (``src/models/vae.py``,
+``vae_dsprites.py``) set the prior scale to ``sqrt(prior_variance_scale * D *
+softmax(logvar))`` with ``logvar = log(PCA variances)`` (or zeros for ``iso``) and
+``--prior-variance-scale`` 1 by default: whatever variances initialise it, their trace is
+renormalised to D. ``prior_variances`` is treated the same way (relative variances, scaled
+to sum to ``latent_dim``); ``--prior-variance-scale`` itself is not offered.
+
+``mmd_dim`` prior draws. The official ``decomp_objective`` (``src/objectives.py``) feeds
+``pz.sample(...)`` (no gradient) to the ``mmd_dim`` regulariser, so the MMD term never
+trains a learnable prior; the draws here are taken without gradient likewise. ``kld_inc``
+draws with ``pz.rsample`` (gradient to the prior), as :func:`inclusive_kl` does here.
+
+Networks (``network``):
+
+``shared`` (default)
+    the shared Locatello et al. encoder/decoder (:mod:`disbench.baselines.networks`, with
+    ``encoder_arch``), for comparability across the benchmark; not the paper's networks.
+``fashion_mnist``, ``dsprites``
+    the authors' own networks (:mod:`disbench.baselines.abvae_networks`) for 1x32x32 and
+    1x64x64 input; ``encoder_arch`` does not apply. The Fashion-MNIST decoder output is the
+    Laplace location itself, as officially (``Laplace(d, 0.1)``).
+
+Official settings (:data:`OFFICIAL_SETTINGS`, for the suites that reproduce them): the
+sparsity experiment (``sparsity.sh`` with ``vae_fashion_mnist.py``) and the independence
+experiment (``independance.sh`` with ``vae_dsprites.py``), each as the model
+hyperparameters, the training settings and the input the official loader produces.
 """
 from __future__ import annotations
 
@@ -52,7 +77,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from disbench.baselines.base import Model, ModelHparams
+from disbench.baselines.abvae_networks import NETWORKS
+from disbench.baselines.base import IMAGE_SIZES, Model, ModelHparams
 from disbench.baselines.likelihoods import Likelihood
 from disbench.baselines.networks import ConvDecoder, GaussianEncoder
 from disbench.baselines.objectives import (
@@ -67,6 +93,8 @@ from disbench.errors import DisbenchError
 from torch import Tensor
 
 DIVERGENCES = ("kl", "mmd_dim")
+#: ``network``: the shared networks, or the authors' Fashion-MNIST / dSprites networks.
+AB_NETWORKS = ("shared", *NETWORKS)
 #: Kernel scales s of the authors' ``mmd_dim``; the IMQ constant is C = 2 * s (1-D, unit prior).
 MMD_DIM_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -136,7 +164,8 @@ class ABVAEHparams(ModelHparams):
         Weight of the aggregate divergence D(q(z), p(z)).
     divergence : {"kl", "mmd_dim"}
     prior_variances : tuple of float or None
-        Anisotropic prior: initial (or fixed) variances; None = all ones.
+        Anisotropic prior: initial (or fixed) relative variances (e.g. PCA variances),
+        renormalised to trace ``latent_dim`` as the official code does; None = all ones.
     prior_learnable : bool
         Anisotropic prior: learn the split of the (fixed) total variance.
     df : float
@@ -147,6 +176,9 @@ class ABVAEHparams(ModelHparams):
         Per-dimension variance of each mixture component.
     gamma : float
         Sparse prior: weight of the N(0, 0.05^2) spike.
+    network : {"shared", "fashion_mnist", "dsprites"}
+        The encoder/decoder pair (see the module docstring); ``fashion_mnist`` takes
+        (C, 32, 32) images, ``dsprites`` (C, 64, 64).
     """
 
     prior: str = "gaussian"
@@ -159,8 +191,18 @@ class ABVAEHparams(ModelHparams):
     mixture_k: int = 4
     mixture_variance: float = 0.03
     gamma: float = 0.8
+    network: str = "shared"
+
+    def image_sizes(self) -> tuple[tuple[int, int], ...]:
+        if self.network in NETWORKS:
+            return (NETWORKS[self.network][2],)
+        return IMAGE_SIZES
 
     def __post_init__(self) -> None:
+        if self.network not in AB_NETWORKS:
+            raise DisbenchError(
+                f"ab_vae network must be one of {', '.join(AB_NETWORKS)}, got {self.network!r}"
+            )
         super().__post_init__()
         if self.prior not in PRIORS:
             raise DisbenchError(
@@ -178,7 +220,9 @@ class ABVAEHparams(ModelHparams):
     def prior_params(self) -> dict:
         """Keyword arguments of the chosen prior."""
         if self.prior == "anisotropic":
-            return {"variances": self.prior_variances, "learnable": self.prior_learnable}
+            # official pz_params: scale^2 = D * softmax(logvar), i.e. trace D
+            return {"variances": self.prior_variances, "learnable": self.prior_learnable,
+                    "trace": float(self.latent_dim)}
         if self.prior == "student_t":
             return {"df": self.df}
         if self.prior == "mixture":
@@ -201,14 +245,21 @@ class ABVAE(Model):
     def __init__(self, hparams: ABVAEHparams | None = None) -> None:
         super().__init__(hparams)
         hp = self.hparams
-        self.encoder = GaussianEncoder(hp.image_shape, hp.latent_dim)
-        self.decoder = ConvDecoder(hp.latent_dim, hp.image_shape)
-        self.likelihood = Likelihood(hp.likelihood, hp.likelihood_scale)
+        loc = "sigmoid"
+        if hp.network == "shared":
+            self.encoder = GaussianEncoder(hp.image_shape, hp.latent_dim, hp.encoder_arch)
+            self.decoder = ConvDecoder(hp.latent_dim, hp.image_shape)
+        else:
+            enc_cls, dec_cls, _, output = NETWORKS[hp.network]
+            channels = hp.image_shape[0]
+            self.encoder = enc_cls(channels, hp.latent_dim)
+            self.decoder = dec_cls(hp.latent_dim, channels)
+            loc = "identity" if output == "loc" else "sigmoid"
+        self.likelihood = Likelihood(hp.likelihood, hp.likelihood_scale, loc)
         try:
             self.prior: Prior = make_prior(hp.prior, hp.latent_dim, **hp.prior_params())
         except ValueError as exc:
             raise DisbenchError(f"ab_vae prior {hp.prior!r}: {exc}") from None
-
 
     # -- model -------------------------------------------------------------------------
     def encode(self, x: Tensor) -> Tensor:
@@ -222,9 +273,12 @@ class ABVAE(Model):
 
     def divergence(self, z: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
         """D(q(z), p(z)) on a minibatch (posterior samples ``z``, posteriors mean/logvar)."""
-        z_p = self.prior.sample(z.shape[0])
         if self.hparams.divergence == "mmd_dim":
+            # official: pz.sample (no gradient to the prior) for mmd_dim
+            with torch.no_grad():
+                z_p = self.prior.sample(z.shape[0])
             return mmd_dim(z, z_p)
+        z_p = self.prior.sample(z.shape[0])  # official kld_inc: pz.rsample
         return inclusive_kl(z_p, self.prior.log_prob(z_p), mean, logvar)
 
     def _terms(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -256,3 +310,48 @@ class ABVAE(Model):
             "divergence": div.detach() if hp.alpha == 0 else div,
             "elbo": -(recon + kl).detach(),
         }
+
+
+#: The authors' experiments as settings (iffsid/disentangling-disentanglement, commit
+#: 3396d40; files named per entry). ``hparams`` are ``ab_vae`` hyperparameters, ``runs``
+#: the variants the script trains (each updates ``hparams``), ``train`` the loop settings
+#: (Adam with amsgrad is the model default), ``input`` what the official loader feeds.
+OFFICIAL_SETTINGS: dict[str, dict] = {
+    "sparsity_fashion_mnist": {
+        "source": "src/experimental_settings/sparsity.sh, src/models/vae_fashion_mnist.py",
+        "dataset": "fashion_mnist",
+        "hparams": {
+            "network": "fashion_mnist", "image_shape": [1, 32, 32], "latent_dim": 50,
+            "likelihood": "laplace", "likelihood_scale": 0.1, "prior": "sparse",
+            "gamma": 0.8, "divergence": "mmd_dim", "alpha": 100.0, "beta": 1.0,
+        },
+        "runs": [{"gamma": g, "alpha": a} for g in (0.0, 0.8) for a in (0.0, 100.0)],
+        # 60000 training images / 500 = 120 steps per epoch, 80 epochs
+        "train": {"batch_size": 500, "epochs": 80, "steps": 9600, "lr": 5e-4},
+        "input": ("Fashion-MNIST training split, shuffled; transforms.Resize(size=(32, 32)) "
+                  "on the PIL image (no interpolation given: torchvision's default, "
+                  "bilinear), ToTensor, then clamp to [1e-6, 1 - 1e-6] (Constants.eta)"),
+    },
+    "independence_dsprites": {
+        "source": "src/experimental_settings/independance.sh, src/models/vae_dsprites.py",
+        "dataset": "dsprites",
+        "hparams": {
+            "network": "dsprites", "image_shape": [1, 64, 64], "latent_dim": 10,
+            "likelihood": "bernoulli", "beta": 1.0, "alpha": 0.0, "prior": "gaussian",
+        },
+        # iso; pca (fixed); pca learnt; Student-t with 9 degrees of freedom. The PCA runs
+        # need prior_variances: the first latent_dim of the 20 squared singular values of
+        # the flattened images (datasets.py compute_pca / load_pca; the snapshot never
+        # calls compute_pca, the file is made beforehand).
+        "runs": [
+            {"prior": "gaussian"},
+            {"prior": "anisotropic", "prior_learnable": False},
+            {"prior": "anisotropic", "prior_learnable": True},
+            {"prior": "student_t", "df": 9.0},
+        ],
+        # 737280 images / 64 = 11520 steps per epoch, 20 epochs
+        "train": {"batch_size": 64, "epochs": 20, "steps": 230400, "lr": 5e-4},
+        "input": ("the whole dSprites set (split=False: the test loader is the training "
+                  "loader), binary images as stored, shuffled, no clamping"),
+    },
+}

@@ -52,22 +52,38 @@ class ModelHparams:
         (Gaussian: sqrt(1/2), so the negative log-likelihood is the summed squared
         error plus a constant, the ``l2`` loss of disentanglement_lib; Laplace: 1, the
         summed absolute error plus a constant). Ignored for Bernoulli.
+    encoder_arch : {"dlib", "paper"}
+        The shared conv encoder (:mod:`disbench.baselines.networks`): ``"dlib"``
+        (default), disentanglement_lib's ``conv_encoder`` (4x4 kernels for the first two
+        convolutions, 2x2 for the third and fourth), the network of the Locatello et al.
+        2019 study; ``"paper"``, 4x4 kernels throughout.
     """
 
     image_shape: tuple[int, int, int] = (1, 64, 64)
     latent_dim: int = 10
     likelihood: str = "bernoulli"
     likelihood_scale: float | None = None
+    encoder_arch: str = "dlib"
+
+    def image_sizes(self) -> tuple[tuple[int, int], ...]:
+        """The (H, W) the model's networks accept (the shared networks: 64x64, 28x28)."""
+        return IMAGE_SIZES
 
     def __post_init__(self) -> None:
         from disbench.baselines.likelihoods import default_scale
+        from disbench.baselines.networks import ENCODER_ARCHS
 
         shape = tuple(int(s) for s in self.image_shape)
-        if len(shape) != 3 or shape[0] < 1 or shape[1:] not in IMAGE_SIZES:
-            raise DisbenchError(
-                f"image_shape must be (C, 64, 64) or (C, 28, 28), got {self.image_shape!r}"
-            )
+        sizes = self.image_sizes()
+        if len(shape) != 3 or shape[0] < 1 or shape[1:] not in sizes:
+            allowed = " or ".join(f"(C, {h}, {w})" for h, w in sizes)
+            raise DisbenchError(f"image_shape must be {allowed}, got {self.image_shape!r}")
         self.image_shape = shape
+        if self.encoder_arch not in ENCODER_ARCHS:
+            raise DisbenchError(
+                f"encoder_arch must be one of {', '.join(ENCODER_ARCHS)}, "
+                f"got {self.encoder_arch!r}"
+            )
         if self.latent_dim < 1:
             raise DisbenchError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if self.likelihood not in LIKELIHOODS:

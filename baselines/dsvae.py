@@ -69,7 +69,7 @@ class DSVAE(SequenceModel):
     def __init__(self, hparams: DSVAEHparams | None = None) -> None:
         super().__init__(hparams)
         hp = self.hparams
-        self.frames = FrameEncoder(hp.image_shape)
+        self.frames = FrameEncoder(hp.image_shape, hp.encoder_arch)
         feat = self.frames.out_dim
         self.f_lstm = nn.LSTM(feat, hp.hidden_dim, batch_first=True, bidirectional=True)
         self.f_mean = nn.Linear(2 * hp.hidden_dim, hp.static_dim)

@@ -44,9 +44,20 @@ generated pairs, as in the official ``step_batch``: the critic minimises
 loss adds ``(logit_sampling - logit_autoencoding).mean()``. :meth:`GWAE.critic` returns f
 itself, and :meth:`GWAE.ood_score` returns ``-f(x, encode(x))`` so that, as everywhere in
 disbench, a higher score means "more in-distribution" (training data sit where f is low).
-The official repository has no OoD script and the paper text was not available here, so
-the paper's own OoD sign is not checked; the convention above follows the official training
-code.
+
+**The official OoD score** is a different one: ``clu.py`` (``anormaly_gwae``, called by
+``ood_detection``) decodes codes z of the test images and scores the critic at the
+reconstruction paired with its code, ``disc_block(model.decode(z), z)``, "the higher
+``anomaly`` is, the more likely ``z`` is to be OoD". :meth:`GWAE.critic_energy` computes
+that energy from given codes; ``ood_score`` is kept as it is (the score that
+:mod:`disbench.metrics.ood` uses today). The in-distribution codes are read from
+``zt_test.npz``, written by the data library's evaluation (ganmodokix/vaetc
+``evaluation/metrics/save.py`` ``measure`` through ``evaluation/preprocess/encode.py``
+``encode_set``: one reparameterised posterior sample per test image); the OoD codes come
+from ``model.encode`` on vaetc's Omniglot evaluation split. In vaetc@develop_may, the
+branch that gwae's ``requirements.txt`` pins, ``encode`` samples too
+(``REPARAMETERIZE_GAUSS_IN_ENCODE = True`` in ``models/abstract.py``); on vaetc's main
+branch it returns the posterior mean. The paper text was not available here.
 
 Priors (``prior``; the official samplers):
 
@@ -57,18 +68,30 @@ Priors (``prior``; the official samplers):
 ``fnp``       factorised neural prior: the same MLP applied to each latent dimension
               separately (1 -> 4 -> 4 -> 4 -> 1 per dimension), so the dimensions stay
               independent; final batch normalisation as above.
-``gmp``       Gaussian mixture prior with ``gmp_components`` components (default 10): learnt
-              logits, means and per-component D x D scale matrices, component picked by the
-              Gumbel-max trick, then the same batch normalisation. The official code takes the
-              hard argmax (the logits receive no gradient); with ``gmp_straight_through``
-              (default True) the forward value is the same hard Gumbel-max sample and the
-              backward pass uses the Gumbel-softmax relaxation (temperature 1), so the mixing
-              weights are learnt too. Set it False to reproduce the official code.
+``gmp``       Gaussian mixture prior with ``gmp_components`` components: learnt logits,
+              means and per-component D x D matrices A_c, component picked by the
+              Gumbel-max trick, then the same batch normalisation
+              (:class:`GaussianMixtureSampler`). Defaults are the official sampler
+              (``GaussianMixtureSampler.forward``): ``gmp_covariance="diagonal"``,
+              ``z = mean[c] + (eps[:, None, :] * A[c]).sum(dim=1)``, a diagonal scale per
+              component given by the column sums of A_c; ``gmp_straight_through=False``,
+              a hard Gumbel-max draw with no gradient to the mixing logits. Options:
+              ``gmp_covariance="full"`` (z = m_c + eps^T A_c) and
+              ``gmp_straight_through=True`` (hard forward draw, Gumbel-softmax gradient at
+              temperature 1 to the logits), together disbench's earlier default.
+              ``gmp_components`` defaults to 10, a disbench choice with no official
+              source: the official ``build_sampler`` reads ``num_components`` from the
+              settings with no default, and no settings file in the repository uses the
+              ``gm`` sampler.
 
 Deviations: networks are the shared Locatello et al. encoder/decoder (the official code uses
-its own conv nets; ``latent_dim`` follows the benchmark, 10, where the CelebA setting used
-64). The reconstruction term is the paper's squared error whatever ``likelihood`` says (the
-hyperparameter is accepted for interface uniformity; the decoder mean is its sigmoid output).
+its own conv nets, vaetc's ``ConvGaussianEncoder``/``ConvDecoder``; ``latent_dim`` follows
+the benchmark, 10, where the CelebA setting used 64). The reconstruction term is the paper's
+squared error whatever ``likelihood`` says (the hyperparameter is accepted for interface
+uniformity; the decoder mean is its sigmoid output). The official critic is written for
+3x64x64 input only (``Conv2d(3, 8, ...)`` and six stride-2 convolutions down to 1x1, the
+data library's fixed ``IMAGE_SHAPE``); the critic here takes any channel count and has a
+28x28 variant (four convolutions), which have no official source.
 """
 from __future__ import annotations
 
@@ -221,20 +244,43 @@ class FactorizedNeuralSampler(Sampler):
         return self.norm(self.net(eps.unsqueeze(-1)).squeeze(-1))
 
 
+GMP_COVARIANCES = ("diagonal", "full")
+
+
 class GaussianMixtureSampler(Sampler):
     """``gmp``: Gaussian mixture, component chosen by Gumbel-max, then batch norm.
 
-    z = m_c + eps^T A_c for the chosen component c, with learnt means m (K, D), scale
-    matrices A (K, D, D) initialised at I + 0.01 noise, and learnt logits.
+    Parameters: means m (K, D) ~ N(0, 1), scale matrices A (K, D, D) initialised at
+    I + 0.01 * N(0, 1) noise and logits (K,) ~ N(0, 1), as the official
+    ``GaussianMixtureSampler`` (ganmodokix/gwae ``models/gwae.py``; there A is called
+    ``component_sqrtprecision``). For the drawn component c and eps ~ N(0, I_D):
+
+    ``covariance="diagonal"`` (default, the official sampler)
+        ``z = m[c] + (eps[:, None, :] * A[c]).sum(dim=1)``, i.e. z_j = m_cj + eps_j *
+        sum_i A_cij: a diagonal scale per component, the column sums of A_c, so the
+        component covariance is diag((sum_i A_cij)^2).
+    ``covariance="full"``
+        z = m_c + eps^T A_c (covariance A_c^T A_c), a full-covariance variant (disbench's
+        earlier default).
+
+    The component is c = argmax_k (log_softmax(logits)_k + g_k) with Gumbel noise g
+    (Gumbel-max). ``straight_through=False`` (default) is the official hard draw: the
+    logits get no gradient. ``straight_through=True`` keeps the same hard forward value
+    and passes the Gumbel-softmax gradient (temperature 1) to the logits.
     """
 
-    def __init__(self, latent_dim: int, components: int = 10, straight_through: bool = True):
+    def __init__(self, latent_dim: int, components: int = 10, straight_through: bool = False,
+                 covariance: str = "diagonal"):
         super().__init__(latent_dim)
         if int(components) < 2:
             raise ValueError(f"gmp_components must be >= 2, got {components}")
+        if covariance not in GMP_COVARIANCES:
+            raise ValueError(f"gmp_covariance must be one of {', '.join(GMP_COVARIANCES)}, "
+                             f"got {covariance!r}")
         d, k = self.latent_dim, int(components)
         self.components = k
         self.straight_through = bool(straight_through)
+        self.covariance = covariance
         self.means = nn.Parameter(torch.randn(k, d))
         self.scales = nn.Parameter(torch.eye(d).expand(k, d, d) + 0.01 * torch.randn(k, d, d))
         self.logits = nn.Parameter(torch.randn(k))
@@ -250,20 +296,31 @@ class GaussianMixtureSampler(Sampler):
         g = log_w - torch.log(-torch.log(u))
         hard = F.one_hot(g.argmax(dim=1), self.components).to(log_w.dtype)
         if not self.straight_through:
-            return hard
+            return hard.detach()
         soft = torch.softmax(g, dim=1)
         return hard + (soft - soft.detach())
 
-    def forward(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def component_scales(self) -> Tensor:
+        """(K, D) per-dimension scales of the ``diagonal`` form: column sums of A."""
+        return self.scales.sum(dim=1)
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Mixture draws before the batch normalisation, (n, D)."""
         w = self.membership(n, generator)
         eps = self.noise(n, generator)
         # (n, K, D): every component's draw from the same eps; w picks one (exactly, forward).
-        per_comp = self.means[None] + torch.einsum("ni,kij->nkj", eps, self.scales)
-        return self.norm((w[:, :, None] * per_comp).sum(dim=1))
+        if self.covariance == "diagonal":
+            per_comp = self.means[None] + eps[:, None, :] * self.component_scales()[None]
+        else:
+            per_comp = self.means[None] + torch.einsum("ni,kij->nkj", eps, self.scales)
+        return (w[:, :, None] * per_comp).sum(dim=1)
+
+    def forward(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.norm(self.draw(n, generator))
 
 
 def make_sampler(name: str, latent_dim: int, components: int = 10,
-                 straight_through: bool = True) -> Sampler:
+                 straight_through: bool = False, covariance: str = "diagonal") -> Sampler:
     """Build GWAE prior ``name`` (one of :data:`GWAE_PRIORS`)."""
     if name == "gaussian":
         return GaussianSampler(latent_dim)
@@ -272,7 +329,7 @@ def make_sampler(name: str, latent_dim: int, components: int = 10,
     if name == "fnp":
         return FactorizedNeuralSampler(latent_dim)
     if name == "gmp":
-        return GaussianMixtureSampler(latent_dim, components, straight_through)
+        return GaussianMixtureSampler(latent_dim, components, straight_through, covariance)
     raise DisbenchError(f"unknown gwae prior {name!r}; choose one of {', '.join(GWAE_PRIORS)}")
 
 
@@ -280,10 +337,12 @@ def make_sampler(name: str, latent_dim: int, components: int = 10,
 class Critic(nn.Module):
     """f(x, z): spectrally normalised conv net on x and MLP on z, joined by an MLP.
 
-    As the official ``Discriminator``: x branch of stride-2 4x4 convolutions (8, 16, 32, ...
-    channels, doubling) down to 1x1 (six layers at 64x64, four at 28x28) and a dense 64; z
-    branch D -> 256 -> 256 -> 64; joint (concatenation / 2) 128 -> 256 -> 256 -> 1; leaky ReLU
-    0.2 throughout; spectral normalisation on every layer.
+    As the official ``Discriminator`` (ganmodokix/gwae ``models/gwae.py``): x branch of
+    stride-2 4x4 convolutions (8, 16, 32, ... channels, doubling) down to 1x1 and a dense 64;
+    z branch D -> 256 -> 256 -> 64; joint (concatenation / 2) 128 -> 256 -> 256 -> 1; leaky
+    ReLU 0.2 after every layer except the x branch's dense 64 and the output; spectral
+    normalisation on every layer. The official one is the 3x64x64 case (six convolutions);
+    other channel counts and the 28x28 variant (four convolutions) have no official source.
     """
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: int) -> None:
@@ -335,9 +394,13 @@ class GWAEHparams(ModelHparams):
     drift : float
         Official drift term on the critic's outputs, inside the penalty (1e-4).
     gmp_components : int
-        Mixture components of the ``gmp`` prior (10).
+        Mixture components of the ``gmp`` prior (10; no official default).
     gmp_straight_through : bool
-        Straight-through Gumbel-softmax gradients for the mixture weights (see module doc).
+        Straight-through Gumbel-softmax gradients for the mixture weights (False, the
+        official hard draw; see the module docstring).
+    gmp_covariance : {"diagonal", "full"}
+        ``diagonal`` (the official sampler: column sums of A as per-dimension scales) or
+        ``full`` (eps^T A).
     """
 
     prior: str = "np"
@@ -350,7 +413,8 @@ class GWAEHparams(ModelHparams):
     critic_lr: float = 1e-4
     drift: float = 1e-4
     gmp_components: int = 10
-    gmp_straight_through: bool = True
+    gmp_straight_through: bool = False
+    gmp_covariance: str = "diagonal"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -364,6 +428,11 @@ class GWAEHparams(ModelHparams):
             raise DisbenchError(f"gwae critic_steps must be >= 1, got {self.critic_steps}")
         if self.prior == "gmp" and self.gmp_components < 2:
             raise DisbenchError(f"gwae gmp_components must be >= 2, got {self.gmp_components}")
+        if self.gmp_covariance not in GMP_COVARIANCES:
+            raise DisbenchError(
+                f"gwae gmp_covariance must be one of {', '.join(GMP_COVARIANCES)}, "
+                f"got {self.gmp_covariance!r}"
+            )
 
 
 @register("gwae")
@@ -377,10 +446,11 @@ class GWAE(Model):
     def __init__(self, hparams: GWAEHparams | None = None) -> None:
         super().__init__(hparams)
         hp = self.hparams
-        self.encoder = GaussianEncoder(hp.image_shape, hp.latent_dim)
+        self.encoder = GaussianEncoder(hp.image_shape, hp.latent_dim, hp.encoder_arch)
         self.decoder = ConvDecoder(hp.latent_dim, hp.image_shape)
         self.sampler = make_sampler(
-            hp.prior, hp.latent_dim, hp.gmp_components, hp.gmp_straight_through
+            hp.prior, hp.latent_dim, hp.gmp_components, hp.gmp_straight_through,
+            hp.gmp_covariance,
         )
         self.log_kappa = nn.Parameter(torch.tensor(math.log(hp.kappa_init)))
         self.critic_net = Critic(hp.image_shape, hp.latent_dim)
@@ -407,6 +477,16 @@ class GWAE(Model):
     def ood_score(self, x: Tensor) -> Tensor:
         """``-f(x, encode(x))``, shape (N,): higher = more in-distribution."""
         return -self.critic_net(x, self.encode(x))
+
+    @torch.no_grad()
+    def critic_energy(self, z: Tensor) -> Tensor:
+        """``f(G(z), z)``, shape (N,): the official OoD energy (higher = more likely OoD).
+
+        ganmodokix/gwae ``clu.py`` ``anormaly_gwae``: ``disc_block(model.decode(z), z)``
+        for codes z of the images to score (see the module docstring for how the
+        official script obtains them).
+        """
+        return self.critic_net(self.decode(z), z)
 
     # -- training ----------------------------------------------------------------------
     def model_parameters(self) -> Iterator[nn.Parameter]:

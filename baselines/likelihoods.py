@@ -1,10 +1,13 @@
 """Decoder likelihoods p(x | z): Bernoulli with logits, Gaussian and Laplace with a fixed scale.
 
 The decoder outputs one unconstrained value per pixel (``logits``). For the Bernoulli
-likelihood these are the logits; for Gaussian and Laplace the mean is
-``sigmoid(logits)`` (so means stay in [0, 1], as the sigmoid output of the
-disentanglement_lib decoders). Log-likelihoods are summed over every pixel and channel
-and returned per sample, shape (N,).
+likelihood these are the logits; for Gaussian and Laplace the location is
+``sigmoid(logits)`` by default (``loc="sigmoid"``, so means stay in [0, 1], as the sigmoid
+output of the disentanglement_lib decoders), or the raw output with ``loc="identity"``
+(the alpha-beta VAE's Fashion-MNIST network, whose ``Dec`` hands its output to
+``Laplace(loc, 0.1)`` unsquashed: iffsid/disentangling-disentanglement
+``src/models/vae_fashion_mnist.py``). Log-likelihoods are summed over every pixel and
+channel and returned per sample, shape (N,).
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import torch
 import torch.nn.functional as F
 
 _DEFAULT_SCALE = {"bernoulli": None, "gaussian": math.sqrt(0.5), "laplace": 1.0}
+#: Gaussian/Laplace location: sigmoid of the decoder output, or the output itself.
+LOCS = ("sigmoid", "identity")
 
 
 def default_scale(kind: str) -> float | None:
@@ -54,16 +59,32 @@ class Likelihood:
     kind : {"bernoulli", "gaussian", "laplace"}
     scale : float, optional
         Gaussian sigma or Laplace b (defaults: :func:`default_scale`).
+    loc : {"sigmoid", "identity"}
+        Gaussian/Laplace location: ``sigmoid(output)`` (default) or the decoder output
+        itself. Ignored for Bernoulli (the output is always the logits).
     """
 
-    def __init__(self, kind: str, scale: float | None = None) -> None:
+    def __init__(self, kind: str, scale: float | None = None, loc: str = "sigmoid") -> None:
         if kind not in _DEFAULT_SCALE:
             raise ValueError(f"likelihood must be one of {', '.join(_DEFAULT_SCALE)}, got {kind!r}")
+        if loc not in LOCS:
+            raise ValueError(f"likelihood loc must be one of {', '.join(LOCS)}, got {loc!r}")
         self.kind = kind
         self.scale = default_scale(kind) if scale is None else float(scale)
+        self.loc = "sigmoid" if kind == "bernoulli" else loc
+
+    def location(self, logits: torch.Tensor) -> torch.Tensor:
+        """The Gaussian/Laplace location (Bernoulli: the success probability)."""
+        return torch.sigmoid(logits) if self.loc == "sigmoid" else logits
 
     def mean(self, logits: torch.Tensor) -> torch.Tensor:
-        """The decoder mean in [0, 1]."""
+        """The decoder mean as an image in [0, 1].
+
+        An ``identity`` location is clipped to [0, 1] (the image range of
+        :meth:`disbench.baselines.base.Model.decode`); the log-likelihood uses it unclipped.
+        """
+        if self.loc == "identity":
+            return logits.clamp(0.0, 1.0)
         return torch.sigmoid(logits)
 
     def log_prob(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -74,8 +95,8 @@ class Likelihood:
         if self.kind == "bernoulli":
             return bernoulli_log_prob(x, logits)
         if self.kind == "gaussian":
-            return gaussian_log_prob(x, torch.sigmoid(logits), self.scale)
-        return laplace_log_prob(x, torch.sigmoid(logits), self.scale)
+            return gaussian_log_prob(x, self.location(logits), self.scale)
+        return laplace_log_prob(x, self.location(logits), self.scale)
 
     def __repr__(self) -> str:
-        return f"Likelihood({self.kind!r}, scale={self.scale})"
+        return f"Likelihood({self.kind!r}, scale={self.scale}, loc={self.loc!r})"

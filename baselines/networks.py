@@ -1,22 +1,44 @@
-"""The shared encoder/decoder: the convolutional architecture of Locatello et al. 2019.
+"""The shared encoder/decoder: the convolutional networks of Locatello et al. 2019.
 
-Locatello et al., "Challenging Common Assumptions in the Unsupervised Learning of
-Disentangled Representations", ICML 2019, Table 1 (64x64xC input):
+Source: google-research/disentanglement_lib, ``disentanglement_lib/methods/shared/
+architectures.py`` (``conv_encoder`` and ``deconv_decoder``), the networks that
+``config/unsupervised_study_v1/sweep.py`` fixes for every model and data set of the
+study (``encoder.encoder_fn = @conv_encoder``, ``decoder.decoder_fn = @deconv_decoder``).
+TF "SAME" padding with stride 2 on an even input pads ``max(k - 2, 0)`` in total, i.e. 1
+on each side for a 4x4 kernel and nothing for a 2x2 kernel: PyTorch ``padding=1`` and
+``padding=0``.
 
-- encoder: conv 32 4x4 stride 2 ReLU, conv 32 4x4 s2 ReLU, conv 64 4x4 s2 ReLU,
-  conv 64 4x4 s2 ReLU, dense 256 ReLU, dense 2 x D (mean and log-variance heads);
-- decoder: dense 256 ReLU, dense 4*4*64 ReLU, deconv 64 4x4 s2 ReLU, deconv 32 4x4 s2
-  ReLU, deconv 32 4x4 s2 ReLU, deconv C 4x4 s2 (logits).
+Encoder (``encoder_arch``), 64x64xC input:
 
-"SAME" padding with stride 2 is padding 1 here (64 -> 32 -> 16 -> 8 -> 4).
+``"dlib"`` (default; disentanglement_lib's ``conv_encoder``)
+    conv 32 4x4 s2 ReLU (64 -> 32), conv 32 4x4 s2 ReLU (-> 16), conv 64 **2x2** s2 ReLU
+    (-> 8), conv 64 **2x2** s2 ReLU (-> 4), flatten 4*4*64 = 1024, dense 256 ReLU, then
+    two dense heads of size D (means and log-variances).
+``"paper"``
+    the same with 4x4 kernels throughout (padding 1: 64 -> 32 -> 16 -> 8 -> 4, dense input
+    1024), the form of row 3 of Table 1 of the beta-VAE paper that disentanglement_lib's
+    docstring names as the basis of ``conv_encoder`` (the paper's table itself was not
+    read here). disent (nmichlo/disent, ``disent/model/ae/_vae_conv64.py``
+    ``EncoderConv64``, read here) also uses 4x4 kernels throughout, commenting that it
+    "reverted to kernel size 4x4 from 2x2, to match beta-vae paper", but pads by 2 (feature
+    maps 33 -> 17 -> 9 -> 5, dense input 1600); ``"paper"`` keeps padding 1 so that it
+    differs from ``"dlib"`` in the kernel size only.
 
-28x28 variant (MNIST-like sets): the same layers, with the first convolution padded by
-3 instead of 1 (equivalent to zero-padding the image to 32x32), so the feature maps are
-16 -> 8 -> 4 -> 2 and the flattened size is 64*2*2 = 256; the decoder mirrors it and
-its last transposed convolution crops back to 28x28 (padding 3).
+Decoder (both encoder choices; disentanglement_lib's ``deconv_decoder``, checked layer by
+layer): dense 256 ReLU, dense 1024 ReLU, reshape to 64x4x4, deconv 64 4x4 s2 ReLU, deconv
+32 4x4 s2 ReLU, deconv 32 4x4 s2 ReLU, deconv C 4x4 s2 (logits; the study's loss is
+``bernoulli_loss`` with ``activation="logits"``, ``methods/shared/losses.py``). TF's
+``conv2d_transpose`` with "SAME" doubles the size, as ``ConvTranspose2d(k=4, s=2, p=1)``.
 
-Weights use PyTorch's default initialisation (disentanglement_lib uses TF's
-Glorot-uniform; a stated deviation without effect on the architecture).
+28x28 variant (MNIST-like sets): no reference code found; disbench's own adaptation. The
+same layers, with the first convolution padded by 3 instead of 1 (equivalent to
+zero-padding the image to 32x32), so the feature maps are 16 -> 8 -> 4 -> 2 and the
+flattened size is 64*2*2 = 256; the decoder mirrors it and its last transposed
+convolution crops back to 28x28 (padding 3).
+
+Flattening order differs (TF is NHWC, PyTorch NCHW): a fixed permutation of the dense
+layer's inputs, the same function class. Weights use PyTorch's default initialisation
+(disentanglement_lib's ``tf.layers`` use Glorot-uniform; a stated deviation).
 """
 from __future__ import annotations
 
@@ -24,6 +46,13 @@ import torch
 from torch import nn
 
 HIDDEN = 256
+#: ``encoder_arch`` values: disentanglement_lib's conv_encoder, or 4x4 kernels throughout.
+ENCODER_ARCHS = ("dlib", "paper")
+#: (kernel size, padding) of the four encoder convolutions at 64x64, per architecture.
+_ENCODER_LAYERS = {
+    "dlib": ((4, 1), (4, 1), (2, 0), (2, 0)),
+    "paper": ((4, 1), (4, 1), (4, 1), (4, 1)),
+}
 
 
 def _geometry(image_shape: tuple[int, int, int]) -> tuple[int, int]:
@@ -37,25 +66,31 @@ def _geometry(image_shape: tuple[int, int, int]) -> tuple[int, int]:
 
 
 class ConvTrunk(nn.Module):
-    """Four stride-2 convolutions (32-32-64-64, kernel 4) and a dense 256 layer."""
+    """Four stride-2 convolutions (32-32-64-64) and a dense 256 layer.
 
-    def __init__(self, image_shape: tuple[int, int, int]) -> None:
+    Parameters
+    ----------
+    image_shape : (C, H, W), H x W in {64 x 64, 28 x 28}
+    arch : {"dlib", "paper"}
+        Kernel sizes of the convolutions (see the module docstring).
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], arch: str = "dlib") -> None:
         super().__init__()
+        if arch not in _ENCODER_LAYERS:
+            raise ValueError(f"encoder_arch must be one of {', '.join(ENCODER_ARCHS)}, "
+                             f"got {arch!r}")
         c = image_shape[0]
-        pad, inner = _geometry(image_shape)
-        self.net = nn.Sequential(
-            nn.Conv2d(c, 32, 4, stride=2, padding=pad),
-            nn.ReLU(),
-            nn.Conv2d(32, 32, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(64, 64, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(64 * inner * inner, HIDDEN),
-            nn.ReLU(),
-        )
+        outer_pad, inner = _geometry(image_shape)
+        layers: list[nn.Module] = []
+        ch_in = c
+        for i, (ch, (k, pad)) in enumerate(zip((32, 32, 64, 64), _ENCODER_LAYERS[arch])):
+            # The first layer's extra padding (28x28) acts as zero-padding the image.
+            pad = outer_pad if i == 0 else pad
+            layers += [nn.Conv2d(ch_in, ch, k, stride=2, padding=pad), nn.ReLU()]
+            ch_in = ch
+        layers += [nn.Flatten(), nn.Linear(64 * inner * inner, HIDDEN), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -64,9 +99,10 @@ class ConvTrunk(nn.Module):
 class GaussianEncoder(nn.Module):
     """q(z|x) = N(mean(x), diag(exp(logvar(x)))): trunk plus two dense heads."""
 
-    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int) -> None:
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int,
+                 arch: str = "dlib") -> None:
         super().__init__()
-        self.trunk = ConvTrunk(image_shape)
+        self.trunk = ConvTrunk(image_shape, arch)
         self.mean = nn.Linear(HIDDEN, latent_dim)
         self.logvar = nn.Linear(HIDDEN, latent_dim)
 
@@ -78,9 +114,10 @@ class GaussianEncoder(nn.Module):
 class DeterministicEncoder(nn.Module):
     """z = f(x): trunk plus one dense head (the WAE encoders)."""
 
-    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int) -> None:
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int,
+                 arch: str = "dlib") -> None:
         super().__init__()
-        self.trunk = ConvTrunk(image_shape)
+        self.trunk = ConvTrunk(image_shape, arch)
         self.mean = nn.Linear(HIDDEN, latent_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +125,7 @@ class DeterministicEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """The mirrored decoder; returns per-pixel logits of shape (N, C, H, W)."""
+    """disentanglement_lib's ``deconv_decoder``; returns per-pixel logits (N, C, H, W)."""
 
     def __init__(self, latent_dim: int, image_shape: tuple[int, int, int]) -> None:
         super().__init__()

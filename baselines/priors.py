@@ -23,7 +23,9 @@ code (github.com/iffsid/disentangling-disentanglement):
     split between dimensions is learnt (``learnable=True``, the paper's "learned" variant) or kept
     (``learnable=False``). ``variances`` gives the initial/fixed variances (default all ones,
     the reference ``iso`` initialisation; the paper's PCA initialisation is data-dependent and
-    can be passed here).
+    can be passed here). ``trace`` sets T: the reference ``pz_params`` (``src/models/vae.py``)
+    use ``sqrt(prior_variance_scale * D * softmax(logvar))``, i.e. T = D with the default
+    scale 1, which is what ``ab_vae`` passes; ``trace=None`` keeps the sum of ``variances``.
 ``student_t``
     Factorised Student-t with ``df`` degrees of freedom, location 0, scale 1; ``df=9`` is the
     value of the paper's dSprites independence experiment (authors' ``independance.sh``).
@@ -134,12 +136,16 @@ class AnisotropicPrior(Prior):
         Initial (or fixed) per-dimension variances; default all ones.
     learnable : bool
         Learn the split of the total variance between dimensions (default True).
+    trace : float, optional
+        The total variance T; the given variances are rescaled to sum to it (their
+        proportions are kept). None: T = sum of ``variances``.
     """
 
     name = "anisotropic"
 
     def __init__(
-        self, latent_dim: int, variances: Any = None, learnable: bool = True
+        self, latent_dim: int, variances: Any = None, learnable: bool = True,
+        trace: float | None = None,
     ) -> None:
         super().__init__(latent_dim)
         if variances is None:
@@ -150,7 +156,10 @@ class AnisotropicPrior(Prior):
                 raise ValueError(
                     f"prior variances must be {self.latent_dim} positive numbers; got {variances}"
                 )
-        self.register_buffer("total_variance", v.sum())
+        if trace is not None and not float(trace) > 0:
+            raise ValueError(f"prior trace must be > 0; got {trace}")
+        total = v.sum() if trace is None else torch.tensor(float(trace))
+        self.register_buffer("total_variance", total)
         logits = v.log()
         if learnable:
             self.logits = nn.Parameter(logits)

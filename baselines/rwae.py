@@ -23,9 +23,30 @@ up to a constant) and D either
   logistic loss; the encoder minimises -log D(z_q) as in WAE-GAN, Tolstikhin et al. 2018,
   Algorithm 1, and the learned prior minimises -log(1 - D(z_p))).
 
-The conditional term compares, for each t, posterior pairs (z_m_{t-1}, z_m_t) with pairs
-(z_m_{t-1}, z~_t), z~_t ~ P(. | z_m_<t) drawn from the learned prior given the same
-posterior history: matching these joints matches the conditionals under Q(z_m_<t).
+The conditional term (``dynamic_penalty``). For each t, D compares pairs built from the
+posterior codes z_m (one posterior sample per sequence) with the same pairs in which z_m_t
+is replaced by z~_t ~ P(. | z_m_<t), a draw from the learned prior given the same
+posterior history:
+
+``"history"`` (default)
+    (h_{t-1}, z_m_t) against (h_{t-1}, z~_t), where h_{t-1} is the state of the prior's
+    LSTM after reading z_m_0 = 0, z_m_1, ..., z_m_{t-1} (:meth:`LSTMPrior.
+    states_and_conditionals`), the same summary of z_m_<t on both sides. P(z_t | z_<t)
+    depends on the history only through h_{t-1}, so D = 0 means Q(z_m_t | h_{t-1}) =
+    P(z_m_t | z_m_<t) for Q-almost every history: the posterior's conditional, coarsened
+    to what the prior's state keeps of the history, equals the prior's full-history
+    conditional. It is the full match Q(z_m_t | z_m_<t) = P(z_m_t | z_m_<t) when h_{t-1}
+    determines z_m_<t. The summary enters D as a fixed statistic (detached), so neither
+    side can lower D by changing what it conditions on; the prior learns through z~_t,
+    the encoder through z_m_t.
+``"previous"``
+    (z_m_{t-1}, z_m_t) against (z_m_{t-1}, z~_t) (disbench's earlier form). D = 0 means
+    Q(z_m_t | z_m_{t-1}) = E_{Q(z_m_<t-1 | z_m_{t-1})} P(z_m_t | z_m_<t): a first-order
+    match, the full-history one only if both processes are first-order Markov.
+
+For ``rwae_mmd`` the kernel scales are those of a standard normal of the pair's dimension
+(``hidden_dim + dynamic_dim`` or ``2 * dynamic_dim``); the LSTM state lies in (-1, 1), not
+on that scale. The paper's own estimator could not be checked (see below).
 
 Mutual information. Because D compares the *aggregate* posteriors Q(z) with the priors,
 the paper shows (its KL analysis) that, unlike the per-sample KL of a sequential VAE,
@@ -48,10 +69,13 @@ softmax head), sampled with the Gumbel-softmax relaxation (Jang et al. 2017) at 
 uniform prior with KL(mean_batch q(a | .) || U(K)) weighted by ``beta_action``. At decode
 time a is the arg-max of q(a | z_m), so swapping and generation need only (z_c, z_m).
 
-Defaults (the paper gives no single Sprites setting we could confirm): beta_1 = beta_2 = 10
-for MMD (WAE-MMD's lambda on CelebA) and 1 for GAN (WAE-GAN's lambda on CelebA); the code
-sizes of :class:`~disbench.baselines.seq_networks.SequenceHparams`; Adam with learning rate
-1e-4 (Locatello et al.) for the autoencoder and 5e-4, betas (0.5, 0.999), for the
+Defaults (the paper's Sprites setting could not be checked): beta_1 = beta_2 = 10 for MMD,
+the WAE-MMD lambda of the authors' MNIST and dSprites configs (tolstikhin/wae ``configs.py``
+``config_mnist``, ``config_dsprites``; its CelebA config uses 100), and 1 for GAN, the
+``wae_gan`` default of :mod:`disbench.baselines.wae` (recorded there as the WAE paper's
+WAE-GAN setting, unchecked); the code sizes of
+:class:`~disbench.baselines.seq_networks.SequenceHparams`; Adam with learning rate 1e-4
+(Locatello et al.) for the autoencoder and 5e-4, betas (0.5, 0.999), for the
 discriminators.
 """
 from __future__ import annotations
@@ -74,6 +98,9 @@ from disbench.baselines.seq_networks import (
 from disbench.errors import DisbenchError
 from torch import nn
 
+#: ``dynamic_penalty``: pair z_m_t with the prior's state after z_m_<t, or with z_m_{t-1}.
+DYNAMIC_PENALTIES = ("history", "previous")
+
 
 @dataclass
 class RWAEHparams(SequenceHparams):
@@ -89,6 +116,9 @@ class RWAEHparams(SequenceHparams):
         Gumbel-softmax temperature of the action latent.
     beta_action : float
         Weight of KL(mean q(a) || uniform).
+    dynamic_penalty : {"history", "previous"}
+        What the conditional term pairs z_m_t with: the prior LSTM's summary of z_m_<t
+        (default) or z_m_{t-1} (see the module docstring).
     """
 
     beta_1: float | None = None
@@ -96,9 +126,15 @@ class RWAEHparams(SequenceHparams):
     num_actions: int = 0
     tau: float = 0.5
     beta_action: float = 1.0
+    dynamic_penalty: str = "history"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.dynamic_penalty not in DYNAMIC_PENALTIES:
+            raise DisbenchError(
+                f"dynamic_penalty must be one of {', '.join(DYNAMIC_PENALTIES)}, "
+                f"got {self.dynamic_penalty!r}"
+            )
         if self.num_actions < 0 or self.num_actions == 1:
             raise DisbenchError(f"num_actions must be 0 (off) or >= 2, got {self.num_actions}")
         if not self.tau > 0:
@@ -127,7 +163,7 @@ class _RWAE(SequenceModel):
     def __init__(self, hparams: RWAEHparams | None = None) -> None:
         super().__init__(hparams)
         hp = self.hparams
-        self.frames = FrameEncoder(hp.image_shape)
+        self.frames = FrameEncoder(hp.image_shape, hp.encoder_arch)
         feat = self.frames.out_dim
         self.c_lstm = nn.LSTM(feat, hp.hidden_dim, batch_first=True, bidirectional=True)
         self.c_mean = nn.Linear(2 * hp.hidden_dim, hp.static_dim)
@@ -226,15 +262,29 @@ class _RWAE(SequenceModel):
         c_mean, c_logvar = self.q_static(feats)
         zc = obj.reparameterize(c_mean, c_logvar)
         zm, m_mean, m_logvar = self.q_dynamic(feats, sample=True)
-        p_mean, p_logvar = self.prior.conditionals(zm)
+        states, p_mean, p_logvar = self.prior.states_and_conditionals(zm)
         zm_prior = obj.reparameterize(p_mean, p_logvar)  # z~_t ~ P(. | posterior z_<t)
-        prev = torch.cat([zm.new_zeros(zm.shape[0], 1, zm.shape[2]), zm[:, :-1]], 1)
+        history = self.history_summary(zm, states)
         out = {"zc": zc, "c_mean": c_mean, "c_logvar": c_logvar, "zm": zm, "m_mean": m_mean,
                "m_logvar": m_logvar, "zc_prior": self.sample_static(len(x)),
-               "pair_q": torch.cat([prev, zm], -1), "pair_p": torch.cat([prev, zm_prior], -1)}
+               "pair_q": torch.cat([history, zm], -1),
+               "pair_p": torch.cat([history, zm_prior], -1)}
         if self.hparams.num_actions:
             out["a_logits"] = self.action_logits(zm)
         return out
+
+    @property
+    def history_dim(self) -> int:
+        """Size of the history part of the dynamic pairs."""
+        hp = self.hparams
+        return hp.hidden_dim if hp.dynamic_penalty == "history" else hp.dynamic_dim
+
+    def history_summary(self, zm: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """What z_m_t is paired with, (N, T, history_dim): the prior's (detached) state
+        after z_m_<t, or z_m_{t-1} (z_m_0 = 0)."""
+        if self.hparams.dynamic_penalty == "history":
+            return states.detach()
+        return torch.cat([zm.new_zeros(zm.shape[0], 1, zm.shape[2]), zm[:, :-1]], 1)
 
     def divergences(self, lat: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``{"d_static": scalar, "d_dynamic": scalar summed over t}``."""
@@ -278,7 +328,7 @@ class RWAEMMD(_RWAE):
         if lat["zc"].shape[0] < 2:
             raise ValueError("rwae_mmd needs batches of at least 2 sequences")
         cs_c = obj.wae_imq_scales(hp.static_dim)
-        cs_m = obj.wae_imq_scales(2 * hp.dynamic_dim)
+        cs_m = obj.wae_imq_scales(self.history_dim + hp.dynamic_dim)
         d_static = obj.mmd_imq(lat["zc"], lat["zc_prior"], cs_c)
         # (T, N, 2D): one MMD per time step, summed over t
         d_dynamic = obj.mmd_imq(lat["pair_q"].transpose(0, 1), lat["pair_p"].transpose(0, 1),
@@ -288,7 +338,7 @@ class RWAEMMD(_RWAE):
 
 @register("rwae_gan")
 class RWAEGAN(_RWAE):
-    """R-WAE with an adversarial D: a discriminator on z_c and one on (z_m_{t-1}, z_m_t)."""
+    """R-WAE with an adversarial D: a discriminator on z_c and one on the dynamic pairs."""
 
     default_beta = 1.0
     keeps_latents = True
@@ -300,7 +350,7 @@ class RWAEGAN(_RWAE):
         hp = self.hparams
         # WAE-GAN's discriminator: four hidden layers of 512 units.
         self.disc_static = mlp([hp.static_dim, 512, 512, 512, 512, 1])
-        self.disc_dynamic = mlp([2 * hp.dynamic_dim, 512, 512, 512, 512, 1])
+        self.disc_dynamic = mlp([self.history_dim + hp.dynamic_dim, 512, 512, 512, 512, 1])
 
     def discriminator_parameters(self) -> list[nn.Parameter]:
         return [*self.disc_static.parameters(), *self.disc_dynamic.parameters()]

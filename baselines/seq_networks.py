@@ -14,7 +14,8 @@ has a static code (one per sequence, ``static_dim``) and dynamic codes (one per 
   the dynamics of the second.
 
 Frames are encoded one by one with the convolutional trunk of Locatello et al. 2019
-(:class:`disbench.baselines.networks.ConvTrunk`, 256 features per frame) and decoded with
+(:class:`disbench.baselines.networks.ConvTrunk`, disentanglement_lib's ``conv_encoder``
+unless ``encoder_arch`` says otherwise, 256 features per frame) and decoded with
 the matching :class:`~disbench.baselines.networks.ConvDecoder`, so every track of the
 benchmark shares one frame architecture (the sequence papers use larger, paper-specific
 conv nets: a stated deviation).
@@ -78,9 +79,9 @@ class SequenceHparams(ModelHparams):
 class FrameEncoder(nn.Module):
     """The conv trunk applied to every frame: (N, T, C, H, W) -> (N, T, 256)."""
 
-    def __init__(self, image_shape: tuple[int, int, int]) -> None:
+    def __init__(self, image_shape: tuple[int, int, int], arch: str = "dlib") -> None:
         super().__init__()
-        self.trunk = ConvTrunk(image_shape)
+        self.trunk = ConvTrunk(image_shape, arch)
         self.out_dim = HIDDEN
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,16 +109,25 @@ class LSTMPrior(nn.Module):
     def conditionals(self, z: torch.Tensor, cond: torch.Tensor | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of p(z_t | z_<t) for given codes z (N, T, D) (teacher forcing)."""
+        _, mean, logvar = self.states_and_conditionals(z, cond)
+        return mean, logvar
+
+    def states_and_conditionals(self, z: torch.Tensor, cond: torch.Tensor | None = None
+                                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(h, mean, logvar), each (N, T, .): h[:, t] is the LSTM state after reading
+        z_0 = 0, z_1, ..., z_{t-1} (it summarises z_<t), and p(z_t | z_<t) =
+        N(mean[:, t], exp(logvar[:, t])) is a function of it."""
         n, t, _ = z.shape
         prev = torch.cat([z.new_zeros(n, 1, self.dim), z[:, :-1]], 1)
         state = None
-        means, logvars = [], []
+        hs, means, logvars = [], [], []
         for k in range(t):
             h, c = self.cell(self._inputs(prev[:, k], cond), state)
             state = (h, c)
+            hs.append(h)
             means.append(self.mean(h))
             logvars.append(self.logvar(h))
-        return torch.stack(means, 1), torch.stack(logvars, 1)
+        return torch.stack(hs, 1), torch.stack(means, 1), torch.stack(logvars, 1)
 
     def sample(self, n: int, t: int, *, device: torch.device, cond: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:

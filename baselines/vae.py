@@ -27,7 +27,7 @@ class GaussianVAE(Model):
     def __init__(self, hparams: ModelHparams | None = None) -> None:
         super().__init__(hparams)
         hp = self.hparams
-        self.encoder = GaussianEncoder(hp.image_shape, hp.latent_dim)
+        self.encoder = GaussianEncoder(hp.image_shape, hp.latent_dim, hp.encoder_arch)
         self.decoder = ConvDecoder(hp.latent_dim, hp.image_shape)
         self.likelihood = Likelihood(hp.likelihood, hp.likelihood_scale)
 

@@ -23,12 +23,18 @@ Choices stated:
   ||x - x_hat||^2 plus a constant; on binary data the trainer selects Bernoulli
   (cross-entropy), as for the VAEs.
 - Defaults. From the authors' MNIST config (tolstikhin/wae ``configs.py``
-  ``config_mnist``): sigma_z^2 = 1 (``pz_scale``) and lambda = 10 for wae_mmd (every
-  config there uses lambda = 10); Adam lr 1e-3 with beta1 0.5 (beta2 the TF default
-  0.999) for the auto-encoder and lr 5e-4 (``lr_adv``), same betas, for the adversary.
+  ``config_mnist``, at the repository head, commit 6351565 of 2018-06-28): sigma_z^2 = 1
+  (``pz_scale``) and lambda = 10 for wae_mmd; Adam lr 1e-3 with beta1 0.5 (beta2 the TF
+  default 0.999) for the auto-encoder and lr 5e-4 (``lr_adv``), same betas, for the
+  adversary. The configs do not all use lambda = 10: ``config_mnist``,
+  ``config_mnist_small`` (a copy of it) and ``config_dsprites`` use 10, ``config_celebA``
+  and ``config_grassli`` (and their ``_small`` copies) use 100.
   lambda = 1 for wae_gan is recorded as the paper's WAE-GAN setting but could not be
-  checked here: the authors' code has no WAE-GAN config besides a 2-d toy one
-  (``config_mnist_small``, lambda 10), and the paper text was not available.
+  checked here: at the head no config selects the adversarial penalty (every ``z_test``
+  is ``'mmd'``; ``config_mnist_small`` is a 4-d MMD toy, MLP encoder and decoder of 3
+  layers of 256 units with Gaussian encoder noise, 30 epochs), and the paper text was not
+  available. (An early version, commit 3557860 of 2018-01-23, had ``config_mnist_small``
+  as a 2-d WAE-GAN toy, ``z_test = 'gan'`` with lambda 10, and lambda 10 for CelebA.)
 - Stated deviations from the authors' code: (i) no learning-rate decay (their MNIST
   config uses the ``manual`` schedule, dividing both rates by 2 at epoch 30, by 5 more
   at epoch 50 and by 10 more at epoch 100); (ii) their ``l2sq`` cost is
@@ -86,7 +92,7 @@ class _WAE(Model):
         super().__init__(hparams)
         hp = self.hparams
         enc = GaussianEncoder if hp.encoder == "gaussian" else DeterministicEncoder
-        self.encoder = enc(hp.image_shape, hp.latent_dim)
+        self.encoder = enc(hp.image_shape, hp.latent_dim, hp.encoder_arch)
         self.decoder = ConvDecoder(hp.latent_dim, hp.image_shape)
         self.likelihood = Likelihood(hp.likelihood, hp.likelihood_scale)
 

@@ -224,7 +224,8 @@ def test_default_gaussian_scale_gives_squared_error():
 
 @pytest.mark.parametrize("shape", [(1, 64, 64), (3, 64, 64), (1, 28, 28)])
 def test_networks_locatello_architecture(shape):
-    enc, dec = GaussianEncoder(shape, 10), ConvDecoder(10, shape)
+    """The ``"paper"`` encoder: 4x4 kernels throughout; the decoder is the same for both."""
+    enc, dec = GaussianEncoder(shape, 10, arch="paper"), ConvDecoder(10, shape)
     convs = [m for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == [32, 32, 64, 64]
     assert all(c.kernel_size == (4, 4) and c.stride == (2, 2) for c in convs)
@@ -234,3 +235,83 @@ def test_networks_locatello_architecture(shape):
     assert dec(mean).shape == (2, *shape)
     deconvs = [m for m in dec.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
     assert [c.out_channels for c in deconvs] == [64, 32, 32, shape[0]]
+
+
+def _tf_same(size, stride):
+    """Output size of a TF "SAME" convolution (ceil(size / stride))."""
+    return -(-size // stride)
+
+
+# disentanglement_lib, methods/shared/architectures.py, conv_encoder (written out here):
+# (filters, kernel_size, strides), all padding="same", ReLU; then dense 256 ReLU and two
+# dense heads of num_latent.
+DLIB_CONV_ENCODER = [(32, 4, 2), (32, 4, 2), (64, 2, 2), (64, 2, 2)]
+# deconv_decoder: dense 256 ReLU, dense 1024 ReLU, reshape [4, 4, 64], then
+# conv2d_transpose (filters, kernel_size, strides), padding="same"; the last is output_shape[2].
+DLIB_DECONV_DECODER = [(64, 4, 2), (32, 4, 2), (32, 4, 2), (None, 4, 2)]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_default_encoder_is_disentanglement_lib_conv_encoder(channels):
+    enc = GaussianEncoder((channels, 64, 64), 10)
+    convs = [m for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == DLIB_CONV_ENCODER
+    assert convs[0].in_channels == channels
+    # feature-map sizes of TF "SAME" padding: 64 -> 32 -> 16 -> 8 -> 4
+    shapes, size = [], 64
+    for filters, _, stride in DLIB_CONV_ENCODER:
+        size = _tf_same(size, stride)
+        shapes.append((filters, size, size))
+    seen = []
+    hooks = [c.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[1:])))
+             for c in convs]
+    mean, logvar = enc(torch.rand(2, channels, 64, 64))
+    for h in hooks:
+        h.remove()
+    assert seen == shapes == [(32, 32, 32), (32, 16, 16), (64, 8, 8), (64, 4, 4)]
+    dense = [m for m in enc.trunk.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(d.in_features, d.out_features) for d in dense] == [(4 * 4 * 64, 256)]
+    assert (enc.mean.in_features, enc.mean.out_features) == (256, 10)
+    assert (enc.logvar.in_features, enc.logvar.out_features) == (256, 10)
+    assert mean.shape == logvar.shape == (2, 10)
+    # ReLU after every convolution and after the dense layer, none on the heads
+    acts = [type(m).__name__ for m in enc.trunk.net]
+    assert acts == ["Conv2d", "ReLU"] * 4 + ["Flatten", "Linear", "ReLU"]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_decoder_is_disentanglement_lib_deconv_decoder(channels):
+    dec = ConvDecoder(10, (channels, 64, 64))
+    dense = [m for m in dec.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(d.in_features, d.out_features) for d in dense] == [(10, 256), (256, 1024)]
+    deconvs = [m for m in dec.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    expected = [(f or channels, k, s) for f, k, s in DLIB_DECONV_DECODER]
+    assert [(d.out_channels, d.kernel_size[0], d.stride[0]) for d in deconvs] == expected
+    seen = []
+    hooks = [d.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[1:])))
+             for d in deconvs]
+    dec(torch.randn(2, 10))
+    for h in hooks:
+        h.remove()
+    # TF conv2d_transpose "SAME", stride 2: size doubles, 4 -> 8 -> 16 -> 32 -> 64
+    assert seen == [(64, 8, 8), (32, 16, 16), (32, 32, 32), (channels, 64, 64)]
+    # no activation after the last layer: the outputs are logits
+    assert isinstance(dec.net[-1], torch.nn.ConvTranspose2d)
+
+
+def test_encoder_arch_is_a_recorded_hyperparameter():
+    from disbench.run.config import RunConfig
+
+    for name in ("vae", "beta_vae", "wae_mmd", "gwae", "ab_vae", "dsvae", "rwae_mmd"):
+        m = baselines.create(name)
+        assert m.hparams.to_dict()["encoder_arch"] == "dlib"
+    paper = baselines.create("vae", encoder_arch="paper")
+    kernels = [c.kernel_size for c in paper.modules() if isinstance(c, torch.nn.Conv2d)]
+    assert kernels == [(4, 4)] * 4
+    a = RunConfig(model="vae", dataset="dsprites", source="synthetic")
+    b = RunConfig(model="vae", dataset="dsprites", source="synthetic",
+                  hparams={"encoder_arch": "paper"})
+    assert a.resolved().hparams["encoder_arch"] == "dlib"
+    assert a.run_id() != b.run_id()
+    with pytest.raises(DisbenchError, match="encoder_arch must be one of dlib, paper"):
+        baselines.create("vae", encoder_arch="beta")

@@ -95,9 +95,9 @@ def test_fnp_dimensions_are_independent():
     assert changed[1] > 0 and torch.all(changed[[0, 2, 3]] == 0)
 
 
-def test_gmp_forward_is_a_hard_component_draw_with_gradient_to_logits():
+def test_gmp_straight_through_option_is_a_hard_draw_with_gradient_to_logits():
     torch.manual_seed(0)
-    s = make_sampler("gmp", 3, components=4)
+    s = make_sampler("gmp", 3, components=4, straight_through=True)
     w = s.membership(50, generator=torch.Generator().manual_seed(0))
     assert torch.equal(w.detach().sum(1), torch.ones(50))
     assert set(w.detach().unique().tolist()) <= {0.0, 1.0}
@@ -107,6 +107,74 @@ def test_gmp_forward_is_a_hard_component_draw_with_gradient_to_logits():
     official = make_sampler("gmp", 3, components=4, straight_through=False)
     official(50).pow(2).sum().backward()
     assert official.logits.grad is None
+
+
+def test_gmp_default_is_the_official_hard_draw_without_logit_gradient():
+    torch.manual_seed(0)
+    s = make_sampler("gmp", 3, components=4)
+    z = s(64)
+    z.pow(2).sum().backward()
+    assert s.logits.grad is None  # argmax of Gumbel-perturbed logits: no gradient
+    assert s.means.grad is not None and s.scales.grad is not None
+    hp = baselines.create("gwae", prior="gmp").hparams
+    assert hp.gmp_straight_through is False and hp.gmp_covariance == "diagonal"
+
+
+def _one_component_sampler(covariance, d=3, seed=0):
+    """A gmp sampler whose component 0 has probability ~1 and a far-from-identity A_0."""
+    torch.manual_seed(seed)
+    s = make_sampler("gmp", d, components=3, covariance=covariance).double()
+    with torch.no_grad():
+        s.logits.copy_(torch.tensor([60.0, -60.0, -60.0]))
+        g = torch.Generator().manual_seed(seed + 1)
+        s.scales.copy_(torch.randn(3, d, d, generator=g, dtype=torch.float64))
+        s.means.copy_(torch.randn(3, d, generator=g, dtype=torch.float64))
+    return s
+
+
+def test_gmp_official_component_covariance_is_diagonal_from_column_sums():
+    """ganmodokix/gwae models/gwae.py: z = mean[c] + (eps[:, None, :] * A[c]).sum(dim=1),
+    so Cov(z | c) = diag((sum_i A[c, i, j])^2) for eps ~ N(0, I)."""
+    s = _one_component_sampler("diagonal")
+    with torch.no_grad():
+        z = s.draw(200_000, generator=torch.Generator().manual_seed(5)).numpy()
+        a, m = s.scales[0].numpy(), s.means[0].numpy()
+    expected = np.diag(a.sum(axis=0) ** 2)
+    cov = np.cov(z, rowvar=False)
+    np.testing.assert_allclose(cov, expected, atol=0.03 * expected.max())
+    np.testing.assert_allclose(z.mean(0), m, atol=0.02 * math.sqrt(expected.max()))
+    # the full form would have the (far from diagonal) covariance A^T A
+    assert np.abs(a.T @ a - expected).max() > 0.5
+
+
+def test_gmp_full_covariance_option():
+    s = _one_component_sampler("full")
+    with torch.no_grad():
+        z = s.draw(200_000, generator=torch.Generator().manual_seed(5)).numpy()
+        a = s.scales[0].numpy()
+    expected = a.T @ a  # z = m + eps^T A
+    np.testing.assert_allclose(np.cov(z, rowvar=False), expected,
+                               atol=0.03 * np.abs(expected).max())
+
+
+def test_gmp_component_frequencies_follow_the_mixing_weights():
+    """Gumbel-max: argmax(log w + Gumbel) is a draw from Categorical(w)."""
+    torch.manual_seed(0)
+    s = make_sampler("gmp", 2, components=3)
+    with torch.no_grad():
+        s.logits.copy_(torch.tensor([0.0, 1.0, -1.0]))
+        w = s.membership(100_000, generator=torch.Generator().manual_seed(1))
+    np.testing.assert_allclose(w.mean(0).numpy(), torch.softmax(s.logits, 0).detach().numpy(),
+                               atol=0.01)
+
+
+def test_critic_energy_is_the_official_ood_energy():
+    torch.manual_seed(0)
+    model = baselines.create("gwae", image_shape=(3, 64, 64), latent_dim=4).eval()
+    z = torch.randn(5, 4)
+    with torch.no_grad():
+        expected = model.critic(model.decode(z), z)  # clu.py: disc_block(decode(z), z)
+    torch.testing.assert_close(model.critic_energy(z), expected)
 
 
 def _make(prior):
@@ -173,3 +241,5 @@ def test_bad_hparams():
         baselines.create("gwae", prior="vamp")
     with pytest.raises(DisbenchError, match="valid keys"):
         baselines.create("gwae", beta=2.0)
+    with pytest.raises(DisbenchError, match="gmp_covariance must be one of diagonal, full"):
+        baselines.create("gwae", prior="gmp", gmp_covariance="dense")

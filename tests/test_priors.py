@@ -125,3 +125,10 @@ def test_unknown_prior_and_bad_params():
         make_prior("sparse", D, gamma=1.5)
     with pytest.raises(ValueError, match="variances"):
         make_prior("anisotropic", D, variances=[1.0, -1.0, 1.0])
+
+
+def test_anisotropic_trace_rescales_the_given_variances():
+    p = make_prior("anisotropic", D, variances=[0.5, 2.0, 4.0], trace=3.0)
+    torch.testing.assert_close(p.variances, 3.0 * torch.tensor([0.5, 2.0, 4.0]) / 6.5)
+    with pytest.raises(ValueError, match="trace"):
+        make_prior("anisotropic", D, trace=0.0)

@@ -15,6 +15,8 @@ CASES = [
     ("rwae_mmd", {}),
     ("rwae_gan", {}),
     ("rwae_mmd", {"num_actions": 3}),
+    ("rwae_mmd", {"dynamic_penalty": "previous"}),
+    ("rwae_gan", {"dynamic_penalty": "previous"}),
 ]
 
 
@@ -117,3 +119,63 @@ def test_sequence_models_are_flagged():
 
     for name in ("dsvae", "rwae_mmd", "rwae_gan"):
         assert MODELS[name].is_sequence
+
+
+def _manual_prior_states(prior, zm):
+    """The prior LSTM cell stepped by hand over z_0 = 0, z_1, ..., z_{T-1}."""
+    n, t, d = zm.shape
+    state, prev, out = None, torch.zeros(n, d), []
+    for k in range(t):
+        state = prior.cell(prev, state)
+        out.append(state[0])
+        prev = zm[:, k]
+    return torch.stack(out, 1)
+
+
+@pytest.mark.parametrize("name", ["rwae_mmd", "rwae_gan"])
+def test_dynamic_penalty_pairs_z_t_with_the_prior_state_after_the_whole_history(name):
+    """issue 13: the conditional term conditions on a summary of z_<t (the prior LSTM's
+    state after reading it), the same for posterior and prior pairs."""
+    torch.manual_seed(0)
+    model = create(name, **SMALL)
+    assert model.hparams.dynamic_penalty == "history"
+    torch.manual_seed(1)
+    lat = model.latents(_batch())
+    zm = lat["zm"]
+    h = 16  # hidden_dim
+    with torch.no_grad():
+        expected = _manual_prior_states(model.prior, zm)
+    torch.testing.assert_close(lat["pair_q"][..., :h], expected)
+    torch.testing.assert_close(lat["pair_p"][..., :h], expected)
+    torch.testing.assert_close(lat["pair_q"][..., h:], zm)
+    # the prior's side is its conditional draw given that same state
+    p_mean, p_logvar = model.prior.conditionals(zm)
+    assert not torch.allclose(lat["pair_p"][..., h:], zm)
+    z_scores = (lat["pair_p"][..., h:] - p_mean) * torch.exp(-0.5 * p_logvar)
+    assert z_scores.abs().max() < 6
+    # the summary at t = 3 depends on z_1 (not only on z_2); the "previous" form does not
+    with torch.no_grad():
+        moved = zm.clone()
+        moved[:, 0] += 1.0
+        assert not torch.allclose(_manual_prior_states(model.prior, moved)[:, 2], expected[:, 2])
+    torch.manual_seed(0)
+    first_order = create(name, **SMALL, dynamic_penalty="previous")
+    torch.manual_seed(1)
+    lat1 = first_order.latents(_batch())
+    torch.testing.assert_close(lat1["pair_q"][:, 1:, :4], lat1["zm"][:, :-1])
+    torch.testing.assert_close(lat1["pair_p"][:, 1:, :4], lat1["zm"][:, :-1])
+
+
+def test_history_summary_is_a_fixed_statistic_in_the_penalty():
+    torch.manual_seed(0)
+    model = create("rwae_mmd", **SMALL)
+    torch.manual_seed(1)
+    lat = model.latents(_batch())
+    states = model.prior.states_and_conditionals(lat["zm"])[0]
+    assert states.requires_grad and not model.history_summary(lat["zm"], states).requires_grad
+    d = model.divergences(lat)["d_dynamic"]
+    d.backward()
+    assert model.prior.mean.weight.grad is not None  # the prior learns through z~_t
+    assert model.m_mean.weight.grad is not None  # the encoder through z_m_t
+    with pytest.raises(DisbenchError, match="dynamic_penalty must be one of history, previous"):
+        create("rwae_mmd", dynamic_penalty="full")
