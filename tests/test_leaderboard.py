@@ -153,7 +153,6 @@ def test_spec_filter_leaves_out_runs_of_other_specs(tmp_path):
     # A runs folder holding the run of the spec and a stale one from an older spec version.
     import yaml
     from disbench.report import leaderboard
-    from disbench.sweeps.spec import load_spec
 
     spec = tmp_path / "s.yaml"
     spec.write_text(yaml.safe_dump({
