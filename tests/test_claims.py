@@ -137,3 +137,68 @@ def test_parser_rejects_duplicate_ids_and_empty_lists():
         C.parse_claims([], _fail)
     parsed = C.parse_claims([GOOD], _fail)
     assert parsed[0].better == {"model": "a"} and parsed[0].alpha == 0.05
+
+
+# --------------------------------------------------------------------------- in a suite
+SUITE = """\
+name: tiny_claims
+datasets: [{name: dsprites, source: synthetic}]
+models:
+  - {name: vae}
+  - {name: beta_vae, beta: [2, 4]}
+train: {steps: 3, batch_size: 8, lr: 0.001, log_every: 1, device: cpu}
+seeds: [0, 1]
+metrics: [hoyer, mig]
+eval: {num_train: 60, num_test: 30}
+claims:
+  - id: b4_sparser
+    source: "test"
+    statement: "beta 4 codes are sparser than the VAE's"
+    metric: hoyer
+    better: {model: beta_vae, beta: 4}
+    than: {model: vae}
+"""
+
+
+def test_suite_claims_parse_and_name_suite_line_and_key(tmp_path):
+    from disbench.errors import DisbenchError
+    from disbench.sweeps.spec import parse_spec
+
+    spec = parse_spec(SUITE, source="tiny.yaml")
+    assert [c.id for c in spec.claims] == ["b4_sparser"]
+    bad = {
+        "metric: hoyer": ("metric: sap", "claims[0].metric' (line 14)", "not a score of"),
+        "beta: 4}": ("beta: 8}", "claims[0].better.beta' (line 15)", "no beta_vae variant"),
+        "than: {model: vae}": ("than: {model: wae_mmd}", "claims[0].than.model", "not in this"),
+        "    source": ("    sourc", "claims[0].sourc' (line 12)", "unknown key"),
+    }
+    for old, (new, where, what) in bad.items():
+        with pytest.raises(DisbenchError) as info:
+            parse_spec(SUITE.replace(old, new, 1), source="tiny.yaml")
+        msg = str(info.value)
+        assert msg.startswith("tiny.yaml: key '") and where in msg and what in msg, msg
+
+
+def test_claims_command_on_a_swept_suite(tmp_path, capsys):
+    from disbench.cli import main
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(SUITE)
+    runs = tmp_path / "runs"
+    assert main(["sweep", str(path), "--out", str(runs), "--jobs", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    out_dir = tmp_path / "tables"
+    assert main(["claims", str(path), "--runs", str(runs), "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "b4_sparser" in out and "(n=2)" in out
+    # The verdict printed is the one computed from the runs' own metrics.json.
+    rs = C.collect((runs / "dsprites").rglob("*-s[01]"))
+    res = C.verdict(C.parse_claims([{"id": "b4_sparser", "source": "test", "statement": "s",
+                                     "metric": "hoyer", "better": {"model": "beta_vae",
+                                                                   "beta": 4},
+                                     "than": {"model": "vae"}}], _fail)[0], rs, HIB)
+    assert res.better.n == 2 and res.than.n == 2
+    assert res.verdict in out
+    table = (out_dir / "claims.csv").read_text()
+    assert "b4_sparser" in table and res.verdict in table
+    assert (out_dir / "claims.md").is_file() and "\\toprule" in (out_dir / "claims.tex").read_text()

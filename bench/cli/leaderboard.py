@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--spec", default=None, metavar="SPEC.yaml",
         help="tabulate only the runs of this sweep spec (runs of other or older specs in "
-             "RUNS_DIR are left out)",
+             "RUNS_DIR are left out); a spec with claims also gets claims.{csv,tex,md}",
     )
     p.set_defaults(func=run)
 
@@ -58,9 +58,16 @@ def run(args: argparse.Namespace) -> int:
     from disbench.sweeps.spec import load_spec
 
     formats = parse_formats(args.format)
-    only = load_spec(args.spec).run_dirs(args.runs_dir) if args.spec else None
+    spec = load_spec(args.spec) if args.spec else None
+    only = spec.run_dirs(args.runs_dir) if spec else None
     runs, board, hib = leaderboard.build(args.runs_dir, only)
     written = export.export(board, runs, hib, args.out, formats, digits=args.digits)
+    if spec is not None and spec.claims:  # the suite's verdicts as their own table
+        from disbench.metrics import HIGHER_IS_BETTER
+        from disbench.sweeps import claims as C
+
+        results = C.check_claims(spec.claims, C.collect(only), HIGHER_IS_BETTER)
+        written += C.export(results, args.out, formats)
     if args.plots:
         from disbench.report import plots
 

@@ -42,8 +42,10 @@ direction (``higher_is_better`` from the metric registry):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -225,7 +227,8 @@ def selector_label(sel: Mapping[str, Any]) -> str:
     return f"{sel['model']} ({', '.join(rest)})" if rest else str(sel["model"])
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
+    """Equal, or for two numbers equal within 1e-9 relative (YAML 4 vs 4.0)."""
     if _is_number(a) and _is_number(b):
         return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
     return a == b
@@ -235,7 +238,7 @@ def matches(sel: Mapping[str, Any], run: RunScores) -> bool:
     """Whether ``run`` is a seed of the variant ``sel`` names."""
     if run.model != sel["model"]:
         return False
-    return all(k in run.settings and _same(run.settings[k], v)
+    return all(k in run.settings and same_value(run.settings[k], v)
                for k, v in sel.items() if k != "model")
 
 
@@ -324,5 +327,126 @@ def check_claims(claims: Sequence[Claim], runs: Sequence[RunScores],
     return [verdict(c, runs, higher_is_better) for c in claims]
 
 
-__all__ = ["VERDICTS", "Claim", "ClaimResult", "RunScores", "check_claims", "matches",
-           "parse_claims", "verdict", "welch_p_value"]
+# --------------------------------------------------------------------------- run folders
+def collect(run_dirs: Iterable[str | os.PathLike]) -> list[RunScores]:
+    """The evaluated runs among ``run_dirs`` (missing or failed folders are left out)."""
+    from disbench.run.folder import RunFolder
+
+    out = []
+    for path in sorted(Path(p) for p in run_dirs):
+        folder = RunFolder(path)
+        if not folder.has_config() or folder.has_error():
+            continue
+        cfg = folder.read_config()
+        scores = {r["metric"]: r["value"] for r in folder.metric_records()
+                  if r.get("value") is not None}
+        if not scores:
+            continue
+        settings = {k: v for k, v in cfg.items() if k not in ("hparams", "model", "dataset")}
+        settings.update(cfg.get("hparams") or {})
+        out.append(RunScores(cfg["dataset"], cfg["model"], settings, scores, cfg.get("seed")))
+    return out
+
+
+# --------------------------------------------------------------------------- tables
+TABLE_COLUMNS = ("claim", "verdict", "metric", "better", "than", "mean_better", "std_better",
+                 "n_better", "mean_than", "std_than", "n_than", "p_value", "source", "note")
+
+
+def to_frame(results: Sequence[ClaimResult]) -> Any:
+    """The claims table as a pandas DataFrame (one row per claim)."""
+    import pandas as pd
+
+    return pd.DataFrame([r.as_row() for r in results], columns=list(TABLE_COLUMNS) + [
+        "statement", "direction"])
+
+
+def _num(x: float, digits: int = 3) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _side_cell(mean: float, std: float, n: int) -> str:
+    if n == 0:
+        return "–"
+    return f"{_num(mean)} ± {_num(std)} (n={n})" if n > 1 else f"{_num(mean)} (n=1)"
+
+
+def _p_cell(p: float) -> str:
+    if p is None or math.isnan(p):
+        return "–"
+    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+def table_rows(results: Sequence[ClaimResult]) -> list[list[str]]:
+    """Header and cells of the printed claims table (the Markdown and text forms)."""
+    rows = [["claim", "statement (source)", "metric", "better", "than", "p", "verdict"]]
+    for r in results:
+        c = r.claim
+        arrow = "↑" if r.higher_is_better else "↓"
+        rows.append([
+            c.id, f"{c.statement} ({c.source})", f"{c.metric} {arrow}",
+            f"{selector_label(c.better)}: {_side_cell(r.better.mean, r.better.std, r.better.n)}",
+            f"{selector_label(c.than)}: {_side_cell(r.than.mean, r.than.std, r.than.n)}",
+            _p_cell(r.p_value), r.verdict + (f" — {r.note}" if r.note else ""),
+        ])
+    return rows
+
+
+FOOTNOTE = ("Cells: mean ± sample std (ddof=1) over seeds, n seeds; p: one-sided Welch t-test "
+            f"(shown from {MIN_SEEDS} seeds per side); holds = right direction and p < alpha; "
+            "holds (direction only) = right direction without significance.")
+
+
+def to_markdown(results: Sequence[ClaimResult]) -> str:
+    """The claims table in Markdown."""
+    rows = table_rows(results)
+    esc = [[cell.replace("|", r"\|") for cell in row] for row in rows]
+    lines = ["| " + " | ".join(esc[0]) + " |", "|" + "|".join(["---"] * len(esc[0])) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in esc[1:]]
+    return "\n".join(lines) + "\n\n" + FOOTNOTE + "\n"
+
+
+def to_latex(results: Sequence[ClaimResult]) -> str:
+    """The claims table as a booktabs ``table`` (needs ``\\usepackage{booktabs}``)."""
+    rows = [[_latex_cell(c) for c in row] for row in table_rows(results)]
+    out = ["% requires \\usepackage{booktabs}", "\\begin{table}[t]", "\\centering",
+           "\\caption{Claims. " + _latex_cell(FOOTNOTE) + "}", "\\label{tab:claims}",
+           "\\begin{tabular}{lp{4cm}lllrl}", "\\toprule",
+           " & ".join(rows[0]) + " \\\\", "\\midrule"]
+    out += [" & ".join(row) + " \\\\" for row in rows[1:]]
+    out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(out)
+
+
+_LATEX_SYMBOLS = {"<": "$<$", "±": "$\\pm$", "↑": "$\\uparrow$", "↓": "$\\downarrow$", "–": "--",
+                  "—": "---"}
+
+
+def _latex_cell(cell: str) -> str:
+    from disbench.report.export import latex_escape
+
+    text = latex_escape(cell)
+    for sym, tex in _LATEX_SYMBOLS.items():
+        text = text.replace(sym, tex)
+    return text
+
+
+def export(results: Sequence[ClaimResult], out_dir: str | os.PathLike,
+           formats: Sequence[str]) -> list[Path]:
+    """Write ``claims.csv`` / ``claims.tex`` / ``claims.md`` (as the leaderboard's formats)."""
+    from disbench.atomic import write_text
+
+    out_dir, written = Path(out_dir), []
+    makers = {"csv": ("claims.csv", lambda: to_frame(results).to_csv(index=False)),
+              "latex": ("claims.tex", lambda: to_latex(results)),
+              "markdown": ("claims.md", lambda: to_markdown(results))}
+    for fmt in formats:
+        name, make = makers[fmt]
+        write_text(out_dir / name, make())
+        written.append(out_dir / name)
+    return written
+
+
+__all__ = ["VERDICTS", "Claim", "ClaimResult", "RunScores", "check_claims", "collect",
+           "export", "matches", "parse_claims", "to_frame", "to_latex", "to_markdown", "verdict",
+           "welch_p_value"]

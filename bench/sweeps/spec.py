@@ -43,7 +43,8 @@ from disbench.errors import DisbenchError
 from disbench.run.config import TRAIN_FIELDS, TRAIN_REQUIRED, RunConfig
 from disbench.run.settings import check_value
 
-TOP_KEYS = ("name", "description", "datasets", "models", "train", "seeds", "metrics", "eval")
+TOP_KEYS = ("name", "description", "datasets", "models", "train", "seeds", "metrics", "eval",
+            "claims")
 REQUIRED_TOP = ("datasets", "models", "train", "metrics")
 #: the keys of a ``datasets`` entry: RunConfig fields, checked by their validators
 DATASET_KEYS = ("name", "source", "split")
@@ -81,6 +82,8 @@ class Spec:
     eval: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     path: Path | None = None
+    #: the paper's findings this suite checks (:mod:`disbench.sweeps.claims`)
+    claims: list[Any] = field(default_factory=list)
 
     def run_dicts(self) -> list[dict[str, Any]]:
         """The runs as keyword dicts for :class:`disbench.run.config.RunConfig`, in a fixed order."""
@@ -226,7 +229,7 @@ class _Validator:
         description = data.get("description", "")
         if not isinstance(description, str):
             self.fail(("description",), "must be a string")
-        return Spec(
+        spec = Spec(
             name=name,
             datasets=self.datasets(data["datasets"]),
             models=self.models(data["models"]),
@@ -237,6 +240,46 @@ class _Validator:
             description=description,
             path=path,
         )
+        if "claims" in data:
+            spec.claims = self.claims(data["claims"], spec)
+        return spec
+
+    def claims(self, value: Any, spec: Spec) -> list[Any]:
+        """Parse ``claims:`` and check each names a metric, variants and a dataset of the spec."""
+        from disbench.metrics.registry import EVALUATORS
+        from disbench.sweeps.claims import parse_claims
+
+        claims = parse_claims(value, lambda p, m: self.fail(("claims", *p), m))
+        records = {r for m in spec.metrics for r in EVALUATORS[m].record_names}
+        names = {d["name"] for d in spec.datasets}
+        for i, c in enumerate(claims):
+            key = ("claims", i)
+            for k, metric in (("metric", c.metric), ("matched", (c.matched or {}).get("metric"))):
+                if metric is not None and metric not in records:
+                    self.fail(key + (k,), f"{metric!r} is not a score of this suite's metrics "
+                              f"({', '.join(spec.metrics)}); it records {', '.join(sorted(records))}")
+            if c.dataset is not None and c.dataset not in names:
+                self.fail(key + ("dataset",), f"dataset {c.dataset!r} is not in this suite")
+            for side in ("better", "than"):
+                self._check_claim_variant(getattr(c, side), spec, key + (side,))
+        return claims
+
+    def _check_claim_variant(self, sel: dict[str, Any], spec: Spec, key: tuple) -> None:
+        variants = [m for m in spec.models if m["name"] == sel["model"]]
+        if not variants:
+            self.fail(key + ("model",), f"model {sel['model']!r} is not in this suite")
+        valid = _hparam_names(sel["model"]) | set(TRAIN_FIELDS)
+        for k, v in sel.items():
+            if k != "model" and k not in valid:
+                self.fail(key + (k,), f"{k!r} is neither a hyperparameter of {sel['model']} nor "
+                          "a training setting")
+        from disbench.sweeps.claims import same_value
+
+        for k, v in sel.items():
+            given = [m["hparams"][k] for m in variants if k in m["hparams"]]
+            if given and not any(same_value(g, v) for g in given):
+                self.fail(key + (k,), f"no {sel['model']} variant of this suite has {k}={v!r} "
+                          f"(it has {', '.join(map(repr, given))})")
 
     def _nonempty_list(self, value: Any, key: tuple) -> list:
         if not isinstance(value, list) or not value:
