@@ -45,6 +45,7 @@ are left out rather than approximated.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -200,7 +201,7 @@ def dci_es(
     k, d = ftr.shape[1], ctr.shape[1]
     sizes, discrete, base = _check_factor_options(k, factor_sizes, discrete_factors, baseline_losses)
     depths = tuple(int(v) for v in depths)
-    if len(depths) < 2 or any(b <= a for a, b in zip(depths, depths[1:])) or depths[0] < 1:
+    if len(depths) < 2 or any(b <= a for a, b in itertools.pairwise(depths)) or depths[0] < 1:
         raise ValueError(f"depths: need at least 2 strictly increasing depths >= 1, got {depths}")
     if not seeds:
         raise ValueError("seeds: pass at least one random-forest seed")

@@ -49,7 +49,7 @@ def _check_counts(**kw: Any) -> None:
 def _factor_votes(codes, factors, k, n_train, n_eval, batch_size, ratio_scale, active, rng):
     """(train votes, eval votes): arrays of active-code positions for factor k, or None."""
     others = np.delete(factors, k, axis=1)
-    combos, inverse, counts = np.unique(others, axis=0, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(others, axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
     usable = np.flatnonzero(counts > 1)
     if len(usable) == 0:
