@@ -21,9 +21,11 @@ Predictors (:func:`make_predictor`):
   scikit-learn's default. The settings it relied on are pinned here: 10 values of C on a log grid
   from 1e-4 to 1e4, 5 unshuffled folds, L2 penalty, lbfgs, ``tol=1e-4``, ``max_iter=100``,
   accuracy as the CV score, refit on all points with the best C, and **one-vs-rest** for more than
-  two classes: scikit-learn's ``multi_class`` default was ``"ovr"`` until 0.22 (which changed it to
-  ``"auto"``, i.e. multinomial with lbfgs), so the study (2018-2019) fitted one binary
-  ``LogisticRegressionCV`` per class, each with its own C. ``multi_class`` no longer exists in
+  two classes: scikit-learn's ``multi_class`` default was ``"ovr"`` until 0.22 (December 2019;
+  its docstring: "Default changed from 'ovr' to 'auto' in 0.22", i.e. multinomial with lbfgs).
+  disentanglement_lib pins no scikit-learn version; that the study's numbers were computed with
+  OvR (one binary ``LogisticRegressionCV`` per class, each with its own C) is inferred from their
+  dates (the repository's history starts in February 2019, ten months before 0.22). ``multi_class`` no longer exists in
   current scikit-learn; OvR is reproduced with ``OneVsRestClassifier(LogisticRegressionCV(...))``,
   which cross-validates and refits each binary problem as the old OvR path did.
   ``"logistic_regression_cv_multinomial"`` is what the same reference code computes on

@@ -13,9 +13,10 @@ disentanglement_lib (google-research/disentanglement_lib,
   ``max |z - mean z|``. ``IRS_matrix = 1 - normalized deviations`` (D, K); a code's score is
   its row maximum, its ``parent`` the argmax; ``avg_score`` is the mean of the code scores
   weighted by ``max_deviations`` (the plain mean if they are all 0);
-* ``compute_irs`` (the sampler the study configuration ``config/sample/irs/irs.gin`` runs,
-  10,000 points) first bins the factors with disentanglement_lib's ``histogram_discretizer``
-  (``num_bins=20``, the same equal-width binning as MIG's codes) and drops the codes whose
+* ``compute_irs`` (the sampler; disentanglement_lib's configuration ``config/sample/irs/irs.gin``
+  uses 10,000 points, batch size 16 and the ``histogram_discretizer`` with ``num_bins=20``; IRS
+  is not among ``config/unsupervised_study_v1``'s metric configurations) first bins the factors
+  with that discretizer (the same equal-width binning as MIG's codes) and drops the codes whose
   variance is 0; with no code left the score is 0.
 
 Quirks of the reference, reproduced and stated:

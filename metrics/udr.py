@@ -24,7 +24,8 @@ Quirks of the reference, reproduced and stated:
 * the Lasso correlation matrix is asymmetric (R(i, j) is not R(j, i)^T), so the pair score
   matrix is asymmetric and the column median is not the row median;
 * the reference passes its ``random_state`` to ``Lasso``, whose default cyclic coordinate descent
-  does not use it: UDR has no randomness given the representations (hence no ``random_state``);
+  does not use it: UDR has no randomness given the representations (``random_state`` is accepted
+  and passed on the same way, with no effect);
 * Spearman's rho of a zeroed (constant) latent is NaN; ``np.nan_to_num`` turns such ratios into 0
   (its second argument in the reference is ``copy``, not the fill value), so they lower the score;
 * ``pairwise_disentanglement_scores`` has zeros on the diagonal (never computed).
@@ -58,7 +59,7 @@ def relative_strength_disentanglement(corr_matrix: np.ndarray) -> float:
     return float((score_x + score_y) / 2)
 
 
-def _spearman_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _spearman_matrix(a: np.ndarray, b: np.ndarray, random_state: Any = None) -> np.ndarray:
     """|Spearman rho| between every column of ``a`` (rows) and of ``b`` (columns)."""
     import scipy.stats
 
@@ -71,13 +72,13 @@ def _spearman_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(rho)
 
 
-def _lasso_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _lasso_matrix(a: np.ndarray, b: np.ndarray, random_state: Any = None) -> np.ndarray:
     """|coef|^T of ``Lasso(alpha=0.1)`` regressing ``b`` on ``a``: (D_a, D_b)."""
     from sklearn.linear_model import Lasso
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter; the reference ignores it too
-        model = Lasso(alpha=0.1).fit(a, b)
+        model = Lasso(alpha=0.1, random_state=random_state).fit(a, b)
     return np.transpose(np.absolute(model.coef_.reshape(b.shape[1], a.shape[1])))
 
 
@@ -112,6 +113,7 @@ def udr(
     correlation: str = "lasso",
     filter_low_kl: bool = True,
     kl_filter_threshold: float = 0.01,
+    random_state: Any = None,
 ) -> dict[str, Any]:
     """UDR scores of M models from their codes of one shared set of observations.
 
@@ -127,6 +129,8 @@ def udr(
         Drop latents with KL <= ``kl_filter_threshold`` from the pair scores (default True).
     kl_filter_threshold : float
         Reference default 0.01.
+    random_state : None, int or np.random.RandomState
+        Passed to ``Lasso`` as the reference does; it has no effect (cyclic descent).
 
     Returns
     -------
@@ -150,7 +154,7 @@ def udr(
     for i in range(m):
         for j in range(m):
             if i != j:
-                raw[i, j] = corr_fn(scaled[i], scaled[j])
+                raw[i, j] = corr_fn(scaled[i], scaled[j], random_state)
                 r = raw[i, j][mask[i]][:, mask[j]] if filter_low_kl else raw[i, j]
                 pair[i, j] = relative_strength_disentanglement(r)
     model_scores = np.array([np.median(np.delete(pair[:, i], i)) for i in range(m)])

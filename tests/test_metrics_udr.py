@@ -48,6 +48,8 @@ def test_lasso_pairs_are_asymmetric_and_scores_are_column_medians():
     pair = out["pairwise_disentanglement_scores"]
     np.testing.assert_allclose(pair, REFERENCE_LASSO_PAIRS, atol=1e-12)
     assert abs(pair[0, 1] - pair[1, 0]) > 0.01
+    seeded = udr(reps, kl, random_state=np.random.RandomState(5))["model_scores"]
+    np.testing.assert_array_equal(seeded, out["model_scores"])  # no effect, as in the reference
     assert out["model_scores"][0] == pytest.approx(np.median([pair[1, 0], pair[2, 0]]), abs=1e-15)
     assert out["raw_correlations"].shape == (3, 3, 4, 4)
     # Model 0's 4th latent (KL 0.001 <= 0.01) is zeroed: its Lasso row is exactly 0.
