@@ -44,8 +44,15 @@ class ModelHparams:
     latent_dim : int
         Number of latent dimensions (10 as in Locatello et al. 2019).
     likelihood : {"bernoulli", "gaussian", "laplace"}
-        Decoder likelihood; the trainer picks ``bernoulli`` for binary data (dSprites)
-        and ``gaussian`` otherwise unless set.
+        Decoder likelihood, ``bernoulli`` by default whatever the data: the
+        ``bernoulli_loss`` on logits (cross-entropy summed over pixels, also for grey or
+        colour pixels) that the Locatello et al. 2019 study uses for every dataset
+        (google-research/disentanglement_lib
+        ``config/unsupervised_study_v1/model_configs/shared.gin``,
+        ``methods/shared/losses.py``). ``gaussian`` (the trainer's choice for non-binary
+        data before) and ``laplace`` are options. A model may declare another default
+        (the sequence models: ``gaussian``) or keep the data rule (the WAEs'
+        ``likelihood_from_data``; :func:`disbench.run.config.resolve_hparams`).
     likelihood_scale : float or None
         Fixed scale of the Gaussian (sigma) or Laplace (b) likelihood. ``None`` resolves
         to the default of :func:`disbench.baselines.likelihoods.default_scale`

@@ -49,9 +49,9 @@ disbench, a higher score means "more in-distribution" (training data sit where f
 ``ood_detection``) decodes codes z of the test images and scores the critic at the
 reconstruction paired with its code, ``disc_block(model.decode(z), z)``, "the higher
 ``anomaly`` is, the more likely ``z`` is to be OoD". :meth:`GWAE.critic_energy` computes
-that energy from given codes; ``ood_score`` is kept as it is (the score that
-:mod:`disbench.metrics.ood` uses today). The in-distribution codes are read from
-``zt_test.npz``, written by the data library's evaluation (ganmodokix/vaetc
+that energy from given codes; :func:`disbench.metrics.ood.gwae_ood_protocol` scores it by
+default, and ``ood_score`` is the score of its ``disbench_v1`` variant. The in-distribution
+codes are read from ``zt_test.npz``, written by the data library's evaluation (ganmodokix/vaetc
 ``evaluation/metrics/save.py`` ``measure`` through ``evaluation/preprocess/encode.py``
 ``encode_set``: one reparameterised posterior sample per test image); the OoD codes come
 from ``model.encode`` on vaetc's Omniglot evaluation split. In vaetc@develop_may, the

@@ -20,8 +20,11 @@ Choices stated:
   experiments); ``encoder="gaussian"`` gives a reparameterised Gaussian encoder.
 - Cost c: the negative log-likelihood of the model's decoder likelihood. With the
   Gaussian likelihood at its default scale sqrt(1/2) this is the paper's squared L2 cost
-  ||x - x_hat||^2 plus a constant; on binary data the trainer selects Bernoulli
-  (cross-entropy), as for the VAEs.
+  ||x - x_hat||^2 plus a constant. Unless ``likelihood`` is set, the WAEs keep the data
+  rule (``likelihood_from_data``): Bernoulli (cross-entropy) on binary data, Gaussian
+  otherwise. (The VAE family defaults to Bernoulli on all data, the Locatello et al.
+  study's loss; the authors' configs use ``'cost': 'l2sq'``, the Gaussian, also for
+  dSprites: ``likelihood=gaussian`` gives it.)
 - Defaults. From the authors' MNIST config (tolstikhin/wae ``configs.py``
   ``config_mnist``, at the repository head, commit 6351565 of 2018-06-28): sigma_z^2 = 1
   (``pz_scale``) and lambda = 10 for wae_mmd; Adam lr 1e-3 with beta1 0.5 (beta2 the TF
@@ -85,6 +88,8 @@ class WAEHparams(ModelHparams):
 
 class _WAE(Model):
     Hparams = WAEHparams
+    #: the likelihood defaults to Bernoulli on binary data, else Gaussian (run.config)
+    likelihood_from_data = True
     default_lr = 1e-3
     default_betas = (0.5, 0.999)
 

@@ -13,7 +13,8 @@ declared where the evaluators are registered, at the end of this module):
 ``psnr``                  mean per-image PSNR of reconstructions, ``data_range=1.0`` on
                           images in [0, 1] (:func:`disbench.metrics.psnr.psnr`)
 ``ood_auroc``             ROC AUC of the model's OoD score, in = the dataset's test
-                          split, out = :data:`OOD_PAIRS` (the GWAE protocol for MNIST)
+                          split, out = :data:`OOD_PAIRS` (the GWAE protocol for MNIST;
+                          for gwae the authors' ``official`` variant, named in the spec)
 ========================  =============================================================
 
 Generated and reconstructed images are quantised to uint8 before feature extraction, as the
@@ -277,12 +278,20 @@ def ood_record(
     device: Any = None,
     out_dir: Any = None,
     scorer: str = "auto",
+    variant: str | None = None,
 ) -> dict:
     """``ood_auroc`` for a model trained on ``dataset``: in = the dataset's ``test`` split,
     out = ``OOD_PAIRS[dataset.name]``, same ``source``, both loaded with ``load_dataset``
-    (``disbench.datasets.get``; see :func:`.ood.gwae_ood_protocol`)."""
+    (``disbench.datasets.get``; see :func:`.ood.gwae_ood_protocol`).
+
+    ``variant`` is a key of :data:`disbench.metrics.ood.GWAE_OOD_VARIANTS`; the default
+    is ``official`` for gwae's critic (the authors' ``clu.py`` protocol) and
+    ``disbench_v1`` for the other scorers; the record's spec names it. ``num_samples``
+    in-distribution images are scored (all when None); the OoD set has as many for
+    ``disbench_v1`` and the official ``ceil(num_samples / 64) * 64`` otherwise.
+    """
     from disbench.errors import DisbenchError
-    from disbench.metrics.ood import gwae_ood_protocol
+    from disbench.metrics.ood import default_scorer, default_variant, gwae_ood_protocol
 
     name = getattr(dataset, "name", None)
     if name not in OOD_PAIRS:
@@ -295,11 +304,14 @@ def ood_record(
         raise DisbenchError("ood_auroc loads its in- and out-of-distribution sets: pass "
                             "load_dataset= (e.g. disbench.datasets.get)")
     out_name, out_split = OOD_PAIRS[name]
+    scorer = default_scorer(model) if scorer == "auto" else scorer
+    variant = default_variant(scorer) if variant is None else variant
     return gwae_ood_protocol(
         model, load_dataset=load_dataset, source=getattr(dataset, "source", "auto"),
         in_dataset=name, in_split="test", out_dataset=out_name, out_split=out_split,
-        scorer=scorer, num_in=num_samples, num_out=num_samples, random_state=random_state,
-        batch_size=batch_size, device=device, out_dir=out_dir,
+        variant=variant, scorer=scorer, num_in=num_samples,
+        num_out=num_samples if variant == "disbench_v1" else None,
+        random_state=random_state, batch_size=batch_size, device=device, out_dir=out_dir,
     )
 
 

@@ -20,19 +20,61 @@ Model scorers (``SCORERS``), each returning one score per image, higher = more i
   autoencoders", ICLR 2023), at ``(x, encode(x))``. disbench's gwae drives f *low* on data
   pairs, so the score is ``-f(x, encode(x))``, which is what ``model.ood_score(x)`` returns;
   the scorer uses ``ood_score`` when the model has it, else ``-critic(x, encode(x))``.
+  (The authors' OoD script scores the critic elsewhere, at ``(G(z), z)``: see
+  :func:`gwae_ood_protocol`.)
 
 Scores that draw noise (the ELBO's posterior sample) are computed under
 ``torch.manual_seed(random_state)`` in a forked RNG, so a call is reproducible and leaves
 the global RNG untouched; deterministic scores do not depend on ``batch_size``.
 
 :func:`gwae_ood_protocol` is the ready-made GWAE evaluation: a model trained on MNIST,
-in = MNIST test, out = Omniglot evaluation split at 28x28; the caller passes the dataset
-loader (``disbench.datasets.get``), since metrics do not import the dataset package.
+in = MNIST test, out = Omniglot evaluation split; for gwae by default the authors' protocol
+(``variant="official"``: ganmodokix/gwae ``clu.py``, the critic energy ``f(G(z), z)`` of
+posterior samples on 3x64x64 views, Omniglot with black strokes on white), with the
+variants of :data:`GWAE_OOD_VARIANTS` (``disbench_v1``: disbench's earlier protocol); the
+record's spec names the variant. The caller passes the dataset loader
+(``disbench.datasets.get``), since metrics do not import the dataset package; the views the
+protocol needs are made here from the loader's uint8 images (:func:`official_view`).
+Record version 2: the spec names the ``variant``.
+
+**The official GWAE OoD protocol** (``variant="official"``, the default for the critic
+scorer) follows ganmodokix/gwae ``clu.py`` (``ood_detection``, ``make_ood_dataset``,
+``ood_samples``, ``anormaly_gwae``) with the data library its ``requirements.txt`` pins,
+ganmodokix/vaetc@develop_may:
+
+- in-distribution: the MNIST test split (torchvision ``MNIST(train=False)``), its codes those
+  of ``zt_test.npz`` (``evaluation/metrics/save.py`` ``measure`` through
+  ``evaluation/preprocess/encode.py`` ``encode_set``: ``model.reparameterize(mean, logvar)``,
+  which samples on that branch, ``REPARAMETERIZE_GAUSS_IN_ENCODE = True`` in
+  ``models/abstract.py``): one posterior sample per image;
+- out-of-distribution: Omniglot's evaluation split (``vaetc.data.omniglot().test_set`` =
+  torchvision ``Omniglot(background=False)``), ``ceil(N_in / 64) * 64`` images from a
+  shuffled, drop_last loader (:func:`official_out_indices`; 10,048 for 10,000), codes
+  ``model.encode(x)``, which on develop_may also returns one posterior sample;
+- both through vaetc's transform (:func:`official_view`: 3x64x64, grey repeated to 3
+  channels), Omniglot with the files' polarity (black strokes on white; disbench's loader
+  inverts the ink, so the view inverts it back, see :func:`ink_is_bright`);
+- score: ``anormaly_gwae``, the critic at the decoded code and the code,
+  ``disc_block(model.decode(z), z)``, in eval mode ("the higher ``anomaly`` is, the more
+  likely ``z`` is to be OoD"); disbench reports ``-f(G(z), z)`` (higher = more
+  in-distribution), which leaves the AUROC unchanged.
+
+The other variants: ``vaetc_main`` (vaetc's main branch, where
+``REPARAMETERIZE_GAUSS_IN_ENCODE = False`` and ``encode_set`` samples explicitly:
+in-distribution samples, OoD posterior means; the description in disbench's issue 13),
+``means`` (posterior means for both; symmetric, no official source) and ``disbench_v1``
+(disbench's earlier protocol: ``-f(x, encode(x))`` at 1x28x28 on ink-bright Omniglot; the
+only variant for the ``elbo`` and ``prior_log_density`` scorers). The official view is the
+model's input shape: 3x64x64 for a model trained as the official one (vaetc's fixed
+``IMAGE_SHAPE``); a model of another shape is scored at its own shape, recorded as
+``spec["view"]["official_shape"] = False``. The protocol uses the whole MNIST test split
+(10,000 images) when ``num_in`` is None; the ``ood_auroc`` evaluator passes ``num_test``.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,10 +83,17 @@ import numpy as np
 from ._device import module_device
 
 __all__ = [
+    "GWAE_OOD_VARIANTS",
+    "OFFICIAL_VIEW",
     "SCORERS",
+    "OodVariant",
     "RocCurve",
     "default_scorer",
+    "default_variant",
     "gwae_ood_protocol",
+    "ink_is_bright",
+    "official_out_indices",
+    "official_view",
     "ood_auroc",
     "ood_scores",
     "roc_curve",
@@ -52,7 +101,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-VERSION = "1"
+VERSION = "2"
 
 
 # --------------------------------------------------------------------------- array layer
@@ -262,6 +311,269 @@ def ood_scores(
 
 
 # --------------------------------------------------------------------------- GWAE protocol
+#: The official protocol's view: vaetc's fixed ``IMAGE_SHAPE`` (``vaetc/data/utils.py``).
+OFFICIAL_VIEW = (3, 64, 64)
+#: Images per batch of the official OoD script (``clu.py``: ``ood_samples`` batch_size=64).
+OFFICIAL_BATCH = 64
+#: Datasets whose published files have dark ink on a light background (the official view
+#: keeps the files' polarity; torchvision's Omniglot reads the PNGs as they are).
+DARK_INK_FILES = ("omniglot",)
+
+
+@dataclass(frozen=True)
+class OodVariant:
+    """One way of running the GWAE OoD evaluation (see :data:`GWAE_OOD_VARIANTS`).
+
+    Attributes
+    ----------
+    codes_in, codes_out : {"sampled", "mean"}
+        The codes z of the in- and out-of-distribution images: one reparameterised
+        posterior sample per image, or the posterior mean (``model.encode``).
+    score : {"energy", "scorer"}
+        ``energy``: ``-f(G(z), z)``, the official ``anormaly_gwae`` negated (higher = more
+        in-distribution); ``scorer``: :func:`ood_scores` with the model's scorer (for gwae
+        ``-f(x, encode(x))``).
+    view : {"official", "gray28"}
+        ``official``: :func:`official_view` at the model's input shape (3x64x64 for the
+        official protocol), the files' polarity; ``gray28``: 1x28x28 grey, Omniglot's own
+        28x28 view (area down-sampling, ink bright).
+    about : str
+        Where the variant comes from.
+    """
+
+    codes_in: str
+    codes_out: str
+    score: str
+    view: str
+    about: str
+
+
+GWAE_OOD_VARIANTS: dict[str, OodVariant] = {
+    "official": OodVariant(
+        "sampled", "sampled", "energy", "official",
+        "ganmodokix/gwae clu.py (anormaly_gwae, ood_samples, ood_detection) with the vaetc "
+        "branch its requirements.txt pins, develop_may: encode() samples "
+        "(REPARAMETERIZE_GAUSS_IN_ENCODE = True), so both sets are posterior samples"),
+    "vaetc_main": OodVariant(
+        "sampled", "mean", "energy", "official",
+        "as official, with vaetc's main branch: the in-distribution codes are samples "
+        "(encode_set), the OoD codes posterior means (encode() with "
+        "REPARAMETERIZE_GAUSS_IN_ENCODE = False)"),
+    "means": OodVariant(
+        "mean", "mean", "energy", "official",
+        "as official, posterior means for both sets (symmetric; no official source)"),
+    "disbench_v1": OodVariant(
+        "mean", "mean", "scorer", "gray28",
+        "disbench before issue 13: the model's scorer at (x, encode(x)) on 1x28x28 grey "
+        "images, Omniglot's 28x28 view with bright ink (no official source)"),
+}
+
+
+def official_view(images: Any, shape: tuple[int, int, int] = OFFICIAL_VIEW, *,
+                  invert: bool = False, antialias: bool = False) -> np.ndarray:
+    """The official data library's image transform, on uint8 images: float32 (N, *shape).
+
+    ganmodokix/vaetc (branch develop_may) ``data/mnist.py`` and ``data/omniglot.py``:
+    ``ToTensor()`` (x / 255), ``Lambda(x.repeat(IMAGE_CHANNELS, 1, 1))`` (grey repeated to
+    3 channels), ``Resize(size=(IMAGE_HEIGHT, IMAGE_WIDTH))`` on the tensor, which is
+    ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``
+    (torchvision ``transforms/_functional_tensor.py`` ``resize``). ``antialias=False`` is
+    torchvision's behaviour for tensors before v0.17, the versions of 2022-2023 when the
+    official code was written (the default became True in v0.17, pytorch/vision PR
+    #7949; torchvision is not pinned, so this could not be checked against the authors'
+    environment); it only matters when shrinking (Omniglot 105 -> 64).
+
+    Parameters
+    ----------
+    images : uint8 array (N, C, H, W)
+        Images as a disbench loader gives them.
+    shape : (C, H, W)
+        Output shape; C must equal the input's channels or the input must be grey.
+    invert : bool
+        ``255 - images`` first (undoes a loader's ink inversion, e.g. disbench's Omniglot).
+    antialias : bool
+        Antialiased down-sampling (torchvision >= 0.17's default).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    arr = np.asarray(images)
+    if arr.ndim != 4 or arr.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (N, C, H, W), got {arr.dtype} {arr.shape}")
+    c, h, w = (int(s) for s in shape)
+    if arr.shape[1] not in (1, c):
+        raise ValueError(f"images have {arr.shape[1]} channels; the view needs {c} or 1")
+    if invert:
+        arr = 255 - arr
+    x = torch.from_numpy(np.ascontiguousarray(arr)).float() / 255.0  # ToTensor
+    if x.shape[1] != c:
+        x = x.repeat(1, c, 1, 1)
+    if tuple(x.shape[-2:]) != (h, w):
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False,
+                          antialias=antialias)
+    return x.numpy()
+
+
+def ink_is_bright(images: Any) -> bool:
+    """True when strokes are bright on a dark background (mean pixel below mid-grey).
+
+    Meant for stroke data (MNIST, Omniglot), whose ink covers a small part of each image,
+    so the background decides the mean.
+    """
+    return float(np.mean(np.asarray(images), dtype=np.float64)) < 127.5
+
+
+def official_out_indices(n_in: int, n_out_total: int, rng: np.random.Generator,
+                         batch: int = OFFICIAL_BATCH) -> np.ndarray:
+    """The OoD images the official script scores: ``ceil(n_in / batch) * batch`` indices.
+
+    ``clu.py`` ``ood_samples(cp, num_samples=N_in)`` draws ``range(0, N_in, 64)`` batches
+    from a shuffled ``DataLoader(batch_size=64, drop_last=True)`` over the OoD set, starting
+    a new shuffled pass when one is used up (10,048 images for the 10,000 MNIST test images).
+    """
+    per_pass = (n_out_total // batch) * batch
+    if per_pass == 0:
+        raise ValueError(f"the out-of-distribution set has {n_out_total} images; the official "
+                         f"protocol needs at least one batch of {batch}")
+    need = -(-int(n_in) // batch) * batch
+    passes = [rng.permutation(n_out_total)[:per_pass] for _ in range(-(-need // per_pass))]
+    return np.concatenate(passes)[:need]
+
+
+def _view_shape(model: Any) -> tuple[int, int, int]:
+    shape = getattr(getattr(model, "hparams", None), "image_shape", None)
+    return OFFICIAL_VIEW if shape is None else tuple(int(s) for s in shape)
+
+
+def _posterior(model: Any, x: Any) -> tuple[Any, Any]:
+    """(mean, logvar) of q(z|x): ``model.posterior(x)``, else a Gaussian ``model.encoder``."""
+    from disbench.errors import DisbenchError
+
+    if hasattr(model, "posterior"):
+        return model.posterior(x)
+    out = model.encoder(x) if hasattr(model, "encoder") else None
+    if isinstance(out, tuple) and len(out) == 2:
+        return out
+    raise DisbenchError(f"{type(model).__name__} has no Gaussian posterior (posterior(x) or an "
+                        "encoder returning (mean, logvar)): use the GWAE OoD variant 'means'")
+
+
+def _energy(model: Any, z: Any) -> Any:
+    """``f(G(z), z)``: ``model.critic_energy(z)``, else ``model.critic(model.decode(z), z)``."""
+    if hasattr(model, "critic_energy"):
+        return model.critic_energy(z)
+    return model.critic(model.decode(z), z)
+
+
+def _codes(model: Any, images: np.ndarray, codes: str, view: Callable, *, batch_size: int,
+           device: Any, seed: int) -> Any:
+    """Codes (N, D) of uint8 ``images`` seen through ``view``: posterior means, or one
+    sample each with noise drawn at once from a CPU generator seeded with ``seed``."""
+    import torch
+
+    means, logvars = [], []
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(view(images[start:start + batch_size])).to(device)
+        if codes == "mean":
+            means.append(model.encode(x).float().cpu())
+        else:
+            mean, logvar = _posterior(model, x)
+            means.append(mean.float().cpu())
+            logvars.append(logvar.float().cpu())
+    mean = torch.cat(means)
+    if codes == "mean":
+        return mean
+    eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(seed))
+    return mean + torch.exp(0.5 * torch.cat(logvars)) * eps
+
+
+def _energy_scores(model: Any, images: np.ndarray, codes: str, view: Callable, *,
+                   batch_size: int, device: Any, seed: int) -> np.ndarray:
+    """``-f(G(z), z)`` per image (higher = more in-distribution), in eval mode."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            z = _codes(model, images, codes, view, batch_size=batch_size, device=device,
+                       seed=seed)
+            out = [-_energy(model, z[s:s + batch_size].to(device)).reshape(-1).double().cpu()
+                   for s in range(0, len(z), batch_size)]
+    finally:
+        model.train(was_training)
+    scores = torch.cat(out).numpy()
+    if scores.shape != (len(images),) or not np.isfinite(scores).all():
+        from disbench.errors import DisbenchError
+
+        raise DisbenchError(f"the GWAE critic energy gave {scores.shape} scores for "
+                            f"{len(images)} images, or NaN/inf (diverged model?)")
+    return scores
+
+
+def _select(total: int, count: Any, rng: np.random.Generator) -> np.ndarray:
+    """Indices: all (``None`` or more than there are), a sorted random subset of ``count``,
+    or, for ``("official", n_in)``, :func:`official_out_indices`."""
+    if isinstance(count, tuple):
+        return official_out_indices(count[1], total, rng)
+    if count is None or count >= total:
+        return np.arange(total)
+    return np.sort(rng.choice(total, size=int(count), replace=False))
+
+
+def _official_set(load_dataset: Callable[..., Any], source: str, name: str, split: str,
+                  count: Any, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    """One set at the loader's resolution: (uint8 images, spec entry). Omniglot is marked
+    for inversion when the loader gives bright ink (the official view has the files' dark
+    ink on white)."""
+    ds = load_dataset(name, source=source, split=split)
+    idx = _select(len(ds.images), count, rng)
+    uniq, inverse = np.unique(idx, return_inverse=True)  # sorted reads (h5py-safe), repeats
+    images = np.asarray(ds.images[uniq])[inverse]
+    invert = name in DARK_INK_FILES and ink_is_bright(images)
+    return images, {"dataset": name, "split": split, "source": getattr(ds, "source", None),
+                    "fingerprint": getattr(ds, "fingerprint", None),
+                    "num_samples": len(images), "inverted": bool(invert)}
+
+
+def _official_protocol(model: Any, variant: str, scorer: str,
+                       load_dataset: Callable[..., Any], source: str,
+                       sets: dict[str, tuple[str, str]], num_in: int | None,
+                       num_out: int | None, random_state: int, batch_size: int,
+                       device: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Scores ``-f(G(z), z)`` of both sets through :func:`official_view`, and the spec
+    (``scorer`` is the critic, checked by :func:`_check_variant`)."""
+    import functools
+
+    v = GWAE_OOD_VARIANTS[variant]
+    rng = np.random.default_rng(random_state)
+    shape = _view_shape(model)
+    if shape != OFFICIAL_VIEW:
+        log.warning("the official GWAE OoD protocol scores %s images; this model takes %s: "
+                    "scoring at the model's shape (recorded in the spec)", OFFICIAL_VIEW, shape)
+    dev = module_device(model, device)
+    imgs_in, info_in = _official_set(load_dataset, source, *sets["in"], num_in, rng)
+    out_count = num_out if num_out is not None else ("official", len(imgs_in))
+    imgs_out, info_out = _official_set(load_dataset, source, *sets["out"], out_count, rng)
+    scores = []
+    for offset, (imgs, info, codes) in enumerate(((imgs_in, info_in, v.codes_in),
+                                                   (imgs_out, info_out, v.codes_out))):
+        info["codes"] = codes
+        view = functools.partial(official_view, shape=shape, invert=info["inverted"])
+        scores.append(_energy_scores(model, imgs, codes, view, batch_size=batch_size,
+                                     device=dev, seed=random_state + offset))
+    if num_out is None:
+        info_out["count"] = f"ceil(num_in / {OFFICIAL_BATCH}) * {OFFICIAL_BATCH} (clu.py)"
+    spec = {"variant": variant, "about": v.about, "scorer": "critic_energy",
+            "score": "-f(G(z), z), z the codes of the images (clu.py anormaly_gwae, negated)",
+            "convention": "higher score = more in-distribution; in-distribution is positive",
+            "view": {"shape": list(shape), "official_shape": shape == OFFICIAL_VIEW,
+                     "transform": "x / 255, grey repeated to the channels, bilinear resize "
+                                  "(align_corners=False, antialias=False)"},
+            "in": info_in, "out": info_out, "random_state": random_state}
+    return scores[0], scores[1], spec
+
+
 def _to_28x28_gray(images: Any, name: str) -> np.ndarray:
     """uint8 (N, C, H, W) -> uint8 (N, 1, 28, 28) (area resampling; mean over channels)."""
     import torch
@@ -333,6 +645,48 @@ def _protocol_spec(scorer: str, sets: dict[str, tuple[str, str, Any, int]],
     return spec
 
 
+def _disbench_v1_protocol(model: Any, variant: str, scorer: str,
+                          load_dataset: Callable[..., Any], source: str,
+                          sets: dict[str, tuple[str, str]], num_in: int | None,
+                          num_out: int | None, random_state: int, batch_size: int,
+                          device: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The ``disbench_v1`` variant (``variant``): the model's scorer on 1x28x28 grey images."""
+    from disbench.errors import DisbenchError
+
+    shape = getattr(getattr(model, "hparams", None), "image_shape", None)
+    if shape is not None and tuple(shape) != (1, 28, 28):
+        raise DisbenchError(f"the GWAE OoD variant 'disbench_v1' scores 1x28x28 images; this "
+                            f"model takes {tuple(shape)}: use variant 'official'")
+    counts = {"in": num_in, "out": num_out}
+    loaded = _load_sets(load_dataset, source, {k: (*sets[k], counts[k]) for k in sets},
+                        np.random.default_rng(random_state))
+    s_in, s_out = (ood_scores(model, loaded[key][3], scorer=scorer, batch_size=batch_size,
+                              device=device, random_state=random_state + offset)
+                   for offset, key in enumerate(("in", "out")))
+    spec = {"variant": variant, "about": GWAE_OOD_VARIANTS[variant].about,
+            **_protocol_spec(scorer, {k: (n, sp, ds, len(x))
+                                      for k, (n, sp, ds, x) in loaded.items()}, random_state)}
+    return s_in, s_out, spec
+
+
+def default_variant(scorer: str) -> str:
+    """``official`` for the GWAE critic, ``disbench_v1`` (the only one) for other scorers."""
+    return "official" if scorer == "critic" else "disbench_v1"
+
+
+def _check_variant(variant: str | None, scorer: str) -> str:
+    from disbench.errors import DisbenchError
+
+    variant = default_variant(scorer) if variant is None else variant
+    if variant not in GWAE_OOD_VARIANTS:
+        raise DisbenchError(f"unknown GWAE OoD variant {variant!r}; choose one of "
+                            f"{', '.join(GWAE_OOD_VARIANTS)}")
+    if GWAE_OOD_VARIANTS[variant].score == "energy" and scorer != "critic":
+        raise DisbenchError(f"the GWAE OoD variant {variant!r} scores the GWAE critic; scorer "
+                            f"{scorer!r} runs only as variant 'disbench_v1'")
+    return variant
+
+
 def gwae_ood_protocol(
     model: Any,
     *,
@@ -342,6 +696,7 @@ def gwae_ood_protocol(
     in_split: str = "test",
     out_dataset: str = "omniglot",
     out_split: str = "evaluation",
+    variant: str | None = None,
     scorer: str = "auto",
     num_in: int | None = None,
     num_out: int | None = None,
@@ -351,43 +706,42 @@ def gwae_ood_protocol(
     out_dir: str | Path | None = None,
 ) -> dict:
     """The GWAE OoD evaluation (Nakagawa et al. 2023): in = MNIST test, out = Omniglot
-    evaluation split at 28x28, score = the model's OoD scorer (the critic for gwae).
+    evaluation split; for gwae by default the authors' protocol (``variant="official"``,
+    described in the module docstring), the other variants in :data:`GWAE_OOD_VARIANTS`.
 
     Parameters
     ----------
-    model : Model
-        A model trained on MNIST (28x28x1).
-    load_dataset : callable
-        ``load_dataset(name, source=..., split=..., **kw)``: ``disbench.datasets.get``.
+    model, load_dataset
+        A model trained on the in-distribution set; ``load_dataset(name, source=...,
+        split=..., **kw)`` (``disbench.datasets.get``).
     source, in_dataset, in_split, out_dataset, out_split : str
         The source of both datasets, and the two datasets (defaults: the paper's protocol).
+    variant : str, optional
+        A key of :data:`GWAE_OOD_VARIANTS` (default :func:`default_variant`).
     scorer : str
-        See :func:`ood_scores`.
+        See :func:`ood_scores` (``disbench_v1`` only; the other variants use the critic).
     num_in, num_out : int, optional
-        Use a random subset of this many images (drawn with ``random_state``); default all.
+        Random subsets of this many images (drawn with ``random_state``, which also seeds
+        the posterior samples). Defaults: all in-distribution images (the official 10,000);
+        out: all for ``disbench_v1``, else the official ``ceil(N_in / 64) * 64``.
     out_dir : path, optional
         Where to save ``roc_<out_dataset>.npz`` (``fpr``, ``tpr``, ``thresholds``,
         ``scores_in``, ``scores_out``, ``auroc``) for plotting.
 
-    Returns
-    -------
-    dict
-        An ``ood_auroc`` record; its spec names the datasets, splits, sources, fingerprints,
-        sample counts, the scorer and the ROC file.
+    Returns an ``ood_auroc`` record; its spec names the variant, datasets, splits, sources,
+    fingerprints, sample counts, codes, view, score and the ROC file.
     """
     from .registry import declared_record
 
     if scorer == "auto":
         scorer = default_scorer(model)
-    sets = _load_sets(load_dataset, source, {"in": (in_dataset, in_split, num_in),
-                                             "out": (out_dataset, out_split, num_out)},
-                      np.random.default_rng(random_state))
-    s_in, s_out = (ood_scores(model, sets[key][3], scorer=scorer, batch_size=batch_size,
-                              device=device, random_state=random_state + offset)
-                   for offset, key in enumerate(("in", "out")))
+    variant = _check_variant(variant, scorer)
+    sets = {"in": (in_dataset, in_split), "out": (out_dataset, out_split)}
+    run = _official_protocol if GWAE_OOD_VARIANTS[variant].score == "energy" else \
+        _disbench_v1_protocol
+    s_in, s_out, spec = run(model, variant, scorer, load_dataset, source, sets, num_in,
+                            num_out, random_state, batch_size, device)
     auroc = ood_auroc(s_in, s_out)
-    spec = _protocol_spec(scorer, {k: (n, sp, ds, len(x)) for k, (n, sp, ds, x) in sets.items()},
-                          random_state)
     if out_dir is not None:
         spec["roc_file"] = _save_roc(out_dir, out_dataset, s_in, s_out, auroc)
     return {"metric": "ood_auroc", "value": auroc,

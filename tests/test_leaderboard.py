@@ -56,6 +56,20 @@ def test_runs_table(runs_root):
     assert len(failed) == 1 and "CUDA out of memory" in failed["error"].iloc[0]
 
 
+def test_label_names_a_non_default_likelihood_even_when_shared(tmp_path):
+    root = tmp_path / "runs"
+    _run(root, "beta_vae", {"beta": 4, "likelihood": "gaussian"}, 0, {"mig": (0.1, True)})
+    _run(root, "beta_vae", {"beta": 4, "likelihood": "gaussian"}, 1, {"mig": (0.2, True)})
+    _run(root, "vae", {"likelihood": "bernoulli"}, 0, {"mig": (0.3, True)})  # the default
+    runs, _ = leaderboard.collect_runs(root)
+    assert set(runs["variant"]) == {"beta_vae (likelihood=gaussian)", "vae"}
+    # the default next to the option: both named
+    _run(root, "beta_vae", {"beta": 4, "likelihood": "bernoulli"}, 0, {"mig": (0.4, True)})
+    runs, _ = leaderboard.collect_runs(root)
+    assert set(runs["variant"]) == {"beta_vae (likelihood=gaussian)",
+                                    "beta_vae (likelihood=bernoulli)", "vae"}
+
+
 def test_aggregate_by_hand(runs_root):
     _runs, board, _hib = leaderboard.build(runs_root)
     row = board.set_index("variant")

@@ -145,7 +145,7 @@ def test_gwae_protocol_record_and_roc_file(tmp_path):
     assert rec["metric"] == "ood_auroc" and rec["higher_is_better"] is True
     assert rec["value"] == 1.0
     spec = rec["spec"]
-    assert spec["scorer"] == "elbo"
+    assert spec["scorer"] == "elbo" and spec["variant"] == "disbench_v1"  # the only one for elbo
     assert spec["in"]["num_samples"] == 60 and spec["out"]["num_samples"] == 40
     assert spec["out"]["fingerprint"] == "fp-out" and spec["out"]["resized_to"] == [1, 28, 28]
     with np.load(tmp_path / spec["roc_file"]) as z:

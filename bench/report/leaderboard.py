@@ -9,7 +9,9 @@ over seeds.
 A *variant* is a model with one setting of its hyperparameters and training settings;
 seeds of one variant are aggregated. Within a dataset and model, the settings whose values
 differ between variants become part of the row label, e.g. ``beta_vae (beta=4)``. Which
-training settings count is declared on :class:`disbench.run.config.RunConfig` (``variant``).
+training settings count is declared on :class:`disbench.run.config.RunConfig` (``variant``);
+the likelihood is in the label whenever it is not the model's default
+(:data:`disbench.run.config.LABEL_IF_NOT_DEFAULT`), e.g. ``beta_vae (likelihood=gaussian)``.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 from disbench.errors import DisbenchError
-from disbench.run.config import FIELDS, VARIANT_FIELDS
+from disbench.run.config import FIELDS, LABEL_IF_NOT_DEFAULT, VARIANT_FIELDS, non_default_hparams
 from disbench.run.folder import RunFolder, find_run_folders
 
 log = logging.getLogger(__name__)
@@ -189,6 +191,9 @@ def _variant_labels(df: pd.DataFrame, settings: list[dict[str, Any]]) -> tuple[l
             if len({json.dumps(settings[i][k], sort_keys=True) for i in idx
                     if k in settings[i]}) > 1
         ]
+        # The likelihood is named whenever it is not the model's default, even if shared.
+        varying += [k for k in LABEL_IF_NOT_DEFAULT if k not in varying and any(
+            k in non_default_hparams(str(model), settings[i]) for i in idx)]
         for i in idx:
             parts = [f"{k}={_fmt_value(_scalar(settings[i][k]))}" for k in varying
                      if k in settings[i]]
