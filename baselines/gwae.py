@@ -463,6 +463,10 @@ class GWAE(Model):
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)[0]
 
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The Gaussian encoder's (mean, log-variance), as the VAE family's."""
+        return self.encoder(x)
+
     def decode(self, z: Tensor) -> Tensor:
         return torch.sigmoid(self.decoder(z))
 

@@ -71,6 +71,9 @@ class EvalOptions:
         "scores": False, "help": "images per encode call (default 256)"})
     device: str | None = field(default=None, metadata={
         "scores": False, "help": "cpu or cuda (default: the model's device)"})
+    ood_variant: str | None = field(default=None, metadata={
+        "scores": True, "help": "protocol of ood_auroc for the GWAE critic: official, "
+        "vaetc_main, means or disbench_v1 (default: official; see disbench.metrics.ood)"})
 
     def __post_init__(self) -> None:
         from disbench.errors import DisbenchError
@@ -86,6 +89,12 @@ class EvalOptions:
         if isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or rs < 0:
             raise DisbenchError(f"random_state must be a non-negative int seed, got {rs!r}")
         object.__setattr__(self, "random_state", int(rs))
+        if self.ood_variant is not None:
+            from .ood import GWAE_OOD_VARIANTS
+
+            if self.ood_variant not in GWAE_OOD_VARIANTS:
+                raise DisbenchError(f"ood_variant must be one of {', '.join(GWAE_OOD_VARIANTS)}, "
+                                    f"got {self.ood_variant!r}")
         if self.device is not None and not isinstance(self.device, str):
             object.__setattr__(self, "device", str(self.device))
 
@@ -111,8 +120,13 @@ class EvalOptions:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def score_options(self) -> dict[str, Any]:
-        """The options that change a score (what ``metrics.json`` records per evaluator)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["scores"]}
+        """The options that change a score (what ``metrics.json`` records per evaluator).
+
+        An option left at None (its evaluator's own default) is omitted, so adding such an
+        option does not invalidate scores recorded before it existed.
+        """
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.metadata["scores"] and getattr(self, f.name) is not None}
 
 
 @dataclass

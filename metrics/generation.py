@@ -356,5 +356,6 @@ def _evaluate_ood_auroc(ctx: EvalContext) -> list[dict]:
     """``ood_auroc``: see :func:`ood_record`; ``ctx.out_dir`` (a run folder) receives the
     ``roc_<out dataset>.npz`` curve when given."""
     return [ood_record(ctx.model, ctx.dataset, load_dataset=ctx.load, num_samples=ctx.num_test,
+                       variant=ctx.options.ood_variant,
                        random_state=ctx.random_state, batch_size=ctx.batch_size,
                        device=ctx.device, out_dir=ctx.out_dir)]
