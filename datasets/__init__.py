@@ -9,10 +9,12 @@ base every dataset builds on.
 from disbench.datasets import (
     celeba,  # noqa: F401
     dsprites,  # noqa: F401
+    dsprites_variants,  # noqa: F401
     mnist,  # noqa: F401
     omniglot,  # noqa: F401
     shapes3d,  # noqa: F401
     sprites,  # noqa: F401
+    xy,  # noqa: F401
 )
 from disbench.datasets.registry import DATASETS, SOURCES, get, names, register, spec
 
