@@ -7,6 +7,7 @@ base every dataset builds on.
 """
 # Importing a module registers its datasets: one line per dataset module.
 from disbench.datasets import (
+    cars3d,  # noqa: F401
     celeba,  # noqa: F401
     dsprites,  # noqa: F401
     dsprites_variants,  # noqa: F401
