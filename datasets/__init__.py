@@ -12,6 +12,7 @@ from disbench.datasets import (
     dsprites,  # noqa: F401
     dsprites_variants,  # noqa: F401
     mnist,  # noqa: F401
+    mpi3d,  # noqa: F401
     norb,  # noqa: F401
     omniglot,  # noqa: F401
     shapes3d,  # noqa: F401
