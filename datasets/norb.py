@@ -181,7 +181,8 @@ def read_factors(cat_path: Path, info_path: Path, n: int) -> np.ndarray:
         raise DisbenchError(f"{info_path}: azimuth values must be even (0, 2, ..., 34)")
     f[:, 3] //= 2
     lo, hi = f.min(axis=0), f.max(axis=0)
-    if (lo < 0).any() or (hi >= np.array([5, 10, 9, 18, 6])).any():
+    top = np.array([GRID["category"], 10, GRID["elevation"], GRID["azimuth"], GRID["lighting"]])
+    if (lo < 0).any() or (hi >= top).any():
         raise DisbenchError(f"{info_path}: factor values out of range (max {hi.tolist()})")
     return f
 
@@ -192,7 +193,8 @@ def grid_index(f: np.ndarray, instances: tuple[int, ...]) -> np.ndarray:
     rank = np.full(10, -1, np.int64)
     rank[list(instances)] = np.arange(len(instances))
     inst = rank[f[:, 1]]
-    sizes = (5, len(instances), 9, 18, 6)
+    sizes = (GRID["category"], len(instances), GRID["elevation"], GRID["azimuth"],
+             GRID["lighting"])
     g = np.stack([f[:, 0], inst, f[:, 2], f[:, 3], f[:, 4]], axis=1)
     return np.ravel_multi_index(tuple(g.T), sizes) if (inst >= 0).all() else inst
 
