@@ -140,7 +140,7 @@ def resize(images: np.ndarray, size: int, method: str) -> np.ndarray:
 
     out = np.empty((len(images), images.shape[1], size, size), dtype=np.uint8)
     for lo in range(0, len(images), 4096):
-        x = torch.from_numpy(np.ascontiguousarray(images[lo:lo + 4096])).float()
+        x = torch.from_numpy(np.array(images[lo:lo + 4096], dtype=np.float32))
         if method == "area":
             y = F.interpolate(x, size=(size, size), mode="area")
         else:

@@ -96,7 +96,7 @@ def test_convert_puts_every_image_at_its_grid_cell_both_conventions(tmp_path, ti
 
 def test_convert_rejects_bad_files(tmp_path, tiny):
     g = _official_split(tmp_path, "train", np.random.default_rng(1))
-    dat, cat, info = (tmp_path / n for n in norb.split_names("train"))
+    dat, _, info = (tmp_path / n for n in norb.split_names("train"))
     bad_info = np.column_stack([g[:, 1], g[:, 2], 2 * g[:, 3], g[:, 4]]).astype("<i4")
     bad_info[0] = bad_info[1]  # one cell twice, one missing
     norb.write_matrix_gz(info, bad_info)

@@ -61,7 +61,7 @@ def test_no_official_files_and_prepare_caches_the_grid(tmp_path, empty_cache, mo
     with pytest.raises(DisbenchError, match="no official files to import"):
         cls.import_dir(tmp_path)
     (dest,) = cls.prepare("synthetic", progress=False)
-    assert cls.twin_cached() == ["train"]
+    assert cls.twin_cached() == ["train"] and dest.name == "synthetic_images.npy"
     ds = D.get("xyobject")
     assert isinstance(ds.images, np.memmap) and len(ds) == 6000
     for k in (7, 5999):

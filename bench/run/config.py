@@ -75,7 +75,7 @@ class RunConfig:
     split: str | None = S.setting(
         None, check=S.nonempty_str_or_none,
         help="dataset split (default: the dataset's own)")
-    dataset_options: dict[str, Any] | None = S.setting(
+    dataset_options: dict[str, Any] | None = S.setting(  # noqa: RUF009 -- a field
         None, check=lambda v: None if v is None else S.mapping(v), variant=True,
         flag_type=lambda text: _parse_options(text), metavar="KEY=VALUE[,KEY=VALUE]",
         help="load options of the dataset, e.g. size=28 (Omniglot's 28x28 view); see "
