@@ -202,7 +202,12 @@ class DSpritesVariant(DatasetSpec, GroundTruthDataset):
         return base
 
     def _fixed_rows(self, idx: np.ndarray) -> np.ndarray:
-        """The training view: rows ``idx`` with their fixed realisation of the model."""
+        """The training view: rows ``idx`` with their fixed realisation of the model (in
+        blocks of 1024 rows: the per-pixel noise of one block is 100 MB of float64)."""
+        idx = np.asarray(idx, dtype=np.int64).ravel()
+        if len(idx) > 1024:
+            return np.concatenate([self._fixed_rows(idx[s:s + 1024])
+                                   for s in range(0, len(idx), 1024)])
         base = gather(self.base, idx)
         if self.model == "color":
             return obs.color(base, obs.fixed_color(self.key, idx))

@@ -126,9 +126,12 @@ class _IdxDataset(DatasetSpec):
     _default_view = views.View(size=None, channels=1, invert=False, resize="pil_bilinear")
 
     @classmethod
+    def _view(cls, view: dict[str, Any]) -> views.View:
+        return views.make_view(cls.name, 28, cls._default_view, **view)
+
+    @classmethod
     def _read(cls, folder: Any, split: str, source: str, fingerprint: str,
-              view: dict[str, Any]) -> LabelledImages:
-        v = views.make_view(cls.name, 28, cls._default_view, **view)
+              v: views.View) -> LabelledImages:
         img_name, lab_name = cls.splits[split]
         n = SPLIT_SIZES[split]
         images = read_images(folder / img_name, n)
@@ -146,9 +149,9 @@ class _IdxDataset(DatasetSpec):
         """The published IDX files of ``split`` (verified; downloaded if ``download``);
         ``view``: ``size``, ``channels``, ``invert``, ``resize`` (module docstring)."""
         split = cls.check_split(split)
+        v = cls._view(view)
         cls.official_paths(split, download=download, progress=progress)
-        return cls._read(cls.folder(), split, "official", cls.official_fingerprint(split),
-                         view)
+        return cls._read(cls.folder(), split, "official", cls.official_fingerprint(split), v)
 
     @classmethod
     def load_synthetic(cls, split: str | None = None, *, seed: int = 0,
@@ -156,6 +159,7 @@ class _IdxDataset(DatasetSpec):
         """The twin of ``split``, written once as IDX ``.gz`` files (each stamped with its
         SHA-256) and read back; a damaged twin file is rendered again."""
         split = cls.check_split(split)
+        view = cls._view(view)
         folder = cls.twin_folder(seed)
         source = cls.twin_fingerprint(seed)
         if not all(check_cache(folder / f, source, f"{cls.name} twin file",

@@ -232,8 +232,7 @@ class Omniglot(DatasetSpec):
 
     @classmethod
     def _build(cls, d: dict[str, Any], split: str, source: str, fingerprint: str,
-               view: dict[str, Any]) -> LabelledImages:
-        v = views.make_view(cls.name, SIZE, DEFAULT_VIEW, **view)
+               v: views.View) -> LabelledImages:
         return LabelledImages(
             views.apply(d["images"], v, stored_inverted=True), d["labels"],
             num_classes=len(d["class_names"]), name=cls.name, split=split, source=source,
@@ -247,21 +246,23 @@ class Omniglot(DatasetSpec):
         """The published zip of ``split`` (verified), decoded once and cached; ``view``:
         ``size``, ``channels``, ``invert``, ``resize`` (:mod:`disbench.datasets.views`)."""
         split = cls.check_split(split)
+        v = views.make_view(cls.name, SIZE, DEFAULT_VIEW, **view)
         (zip_path,) = cls.official_paths(split, download=download, progress=progress)
         spec = cls.split_files(split)[0]
         d = _decoded(zip_path, split, spec.expected[:12], progress)
-        return cls._build(d, split, "official", cls.official_fingerprint(split), view)
+        return cls._build(d, split, "official", cls.official_fingerprint(split), v)
 
     @classmethod
     def load_synthetic(cls, split: str | None = None, *, seed: int = 0,
                        progress: bool = True, **view: Any) -> LabelledImages:
         """The twin of ``split``, written once as the official zip and read back."""
         split = cls.check_split(split)
+        v = views.make_view(cls.name, SIZE, DEFAULT_VIEW, **view)
         zip_path = cls.twin_folder(seed) / cls.splits[split][0]
         if not zip_path.exists():
             write_twin_zip(zip_path, split, seed)
         d = _decoded(zip_path, split, cls.twin_fingerprint(seed), progress)
-        return cls._build(d, split, "synthetic", cls.twin_fingerprint(seed), view)
+        return cls._build(d, split, "synthetic", cls.twin_fingerprint(seed), v)
 
 
 def _random_character(rng: np.random.Generator) -> list[np.ndarray]:
