@@ -3,15 +3,17 @@
 Official file
     ``nips2015-analogy-data.tar.gz`` (Scott Reed's "Deep Visual Analogy-Making" data), from
     ``http://www.scottreed.info/files/`` (the address of disentanglement_lib's
-    ``bin/dlib_download_data`` and disent), with the older University of Michigan address
-    as a mirror. No checksum is published; we pin disent's "full" MD5
+    ``bin/dlib_download_data`` and disent), with the University of Michigan address as a
+    mirror (commented as the older address in carpedm20/visual-analogy-tensorflow's download
+    script; whether it still serves the file could not be checked offline). No checksum is published; we pin disent's "full" MD5
     ``4e866a7919c1beedf53964e6f7a23686`` (nmichlo/disent
     ``disent/dataset/data/_groundtruth__cars3d.py``). The archive holds ``data/cars/``
     with 183 ``car_*_mesh.mat`` MATLAB files, each ``im`` uint8 (128, 128, 3, 24, 4):
     azimuth (24) then elevation (4) on the last two axes (both references read them so:
     disentanglement_lib ``np.einsum("abcde->deabc", im)`` then elevation = index % 4;
     disent ``transpose([5, 4, 0, 1, 2, 3])``), plus ``list.txt``, ``data/sprites`` and
-    ``shapes48.mat`` (ignored). Licence: none stated with the data; cite the paper.
+    ``shapes48.mat`` (ignored). Licence: none stated in disentanglement_lib or disent; see
+    the homepage and cite the paper.
 
 Factors elevation (4), azimuth (24), object type (183); images in that row-major order.
     The object type is the position of the file among the **sorted** ``car_*_mesh.mat``
@@ -217,7 +219,8 @@ class Cars3D(GridDataset):
     summary = ("Cars3D: 17,568 RGB 64x64 renders of 183 car models; 3 factors (Reed et al. "
                "2015; objects by sorted file name)")
     homepage = "http://www.scottreed.info/"
-    licence = ("not stated with the data (Reed et al. research data); cite the paper")
+    licence = ("none stated in disentanglement_lib or disent; see the homepage and cite "
+               "the paper")
     citation = ("Scott Reed, Yi Zhang, Yuting Zhang, Honglak Lee. Deep Visual Analogy-Making. "
                 "NeurIPS 2015")
     files = (OFFICIAL,)

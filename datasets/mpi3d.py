@@ -8,9 +8,9 @@ Official files (rr-learning/disentanglement_dataset ``README.md``)
     background colour (purple, sea green, salmon), first and second degree of freedom of
     the robot arm (40 each). Licence CC BY 4.0. Addresses, in order of preference: the
     Hugging Face dataset ``waleedgondal/mpi3d`` (the README's links since April 2025), the
-    2024 bucket ``storage.googleapis.com/mpi3d_disentanglement_dataset/data/`` and the 2019
-    bucket ``storage.googleapis.com/disentanglement_dataset/Final_Dataset/`` (the README's
-    links of the README's history).
+    2024 bucket ``storage.googleapis.com/mpi3d_disentanglement_dataset/data/`` (README commit
+    084c4fa, May 2024) and the 2019 bucket
+    ``storage.googleapis.com/disentanglement_dataset/Final_Dataset/`` (the README before it).
 
 6 x 6 colours and shapes for all three
     disentanglement_lib's ``data/ground_truth/mpi3d.py`` hard-codes factor sizes

@@ -7,7 +7,8 @@ Official files
     checksum: the SHA-256 values and sizes are those of TensorFlow Datasets' checksum file
     (tensorflow/datasets ``tensorflow_datasets/url_checksums/smallnorb.txt``); the MD5s,
     shown for reference, are disent's "full" hashes (nmichlo/disent
-    ``disent/dataset/data/_groundtruth__norb.py``). Licence: research use, cite the paper.
+    ``disent/dataset/data/_groundtruth__norb.py``). Licence: the files carry none; see the
+    homepage, and cite the paper.
 
 Binary matrix format (:func:`read_matrix`)
     little-endian int32 magic number (0x1E3D4C55 uint8, 0x1E3D4C54 int32; also 0x1E3D4C56
@@ -379,7 +380,7 @@ class SmallNORB(DatasetSpec, GroundTruthDataset):
                "convention, disent's as an option)")
     kind: ClassVar[str] = "ground_truth"
     homepage = "https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/"
-    licence = ("research use; no licence file is published, the homepage asks to cite the "
+    licence = ("none stated in the files; see the homepage (research use) and cite the "
                "paper")
     citation = ("Yann LeCun, Fu Jie Huang, Leon Bottou. Learning Methods for Generic Object "
                 "Recognition with Invariance to Pose and Lighting. CVPR 2004")

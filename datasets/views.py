@@ -25,12 +25,12 @@ divides by 255; a float pipeline differs from it by at most 1/510 per pixel.
         antialias=False)`` on ``x / 255``: what ``torchvision.transforms.Resize`` does to a
         *tensor* (the path of GWAE's data library, ganmodokix/vaetc ``vaetc/data/mnist.py``
         and ``omniglot.py``: ``ToTensor()``, repeat to 3 channels, ``Resize((64, 64))``).
-        Whether torchvision antialiases a tensor depends on its version: the default was
-        False up to 0.14 (``None`` meant False; pytorch/vision PR 6209), ``"warn"`` (False
-        with a warning) in 0.15/0.16 and True from 0.17. vaetc pins no version; we take
-        False, the default of the torchvision releases current when GWAE's code was
-        published (February 2023). Antialiasing only matters when shrinking (Omniglot
-        105 -> 64), not for MNIST's 28 -> 64.
+        Whether torchvision antialiases a tensor depends on its version: ``antialias=None``
+        meant False in 0.13/0.14 (pytorch/vision PR 6209), the default was ``"warn"`` (False
+        with a warning) in 0.16 and is True in current releases (0.22 docs). vaetc pins no
+        version; we take False, the behaviour of the releases of the time GWAE's code was
+        published (ganmodokix/gwae, February 2023). Antialiasing only matters when shrinking
+        (Omniglot 105 -> 64), not for MNIST's 28 -> 64.
     ``"tensor_bilinear_antialias"``
         The same with ``antialias=True`` (torchvision >= 0.17's default).
 
