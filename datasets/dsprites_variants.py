@@ -37,9 +37,9 @@ The Scream
     published for it (and none could be sourced offline), so its SHA-256 is pinned on first
     use (:mod:`disbench.datasets.download`) and part of the fingerprint. It is shrunk with
     ``PIL.Image.thumbnail((350, 274))`` with the installed Pillow's defaults;
-    disentanglement_lib calls ``thumbnail((350, 274, 3))``, which current Pillow rejects
-    (it wants a 2-tuple; older Pillow read the first two numbers) and whose filter depends
-    on the Pillow version. The twin is a procedural texture (sky bands, fjord, bridge in
+    disentanglement_lib calls ``thumbnail((350, 274, 3))``, which Pillow 13 rejects (it wants
+    a 2-tuple), and the filter of ``thumbnail`` depends on the Pillow version (NEAREST
+    before 2.5.0, BICUBIC since, says Pillow's docstring). The twin is a procedural texture (sky bands, fjord, bridge in
     the painting's palette) of :data:`TWIN_SCREAM_SHAPE`, 274 x 220: the official
     thumbnail's height is 274 for a portrait image, its width could not be verified offline
     (about 220 for the painting's 73.5 x 91 cm).

@@ -19,9 +19,11 @@ Binary matrix format (:func:`read_matrix`)
     instance (0..9; training 4, 6, 7, 8, 9, testing 0, 1, 2, 3, 5), elevation (0..8: 30..70
     degrees), azimuth (0, 2, ..., 34: times 10 degrees), lighting (0..5).
     disentanglement_lib's ``_read_binary_matrix`` (``data/ground_truth/norb.py``) maps the
-    first magic to numpy ``int8``; disent to ``uint8``, as the format says and as read here
-    (with Pillow 13 ``Image.fromarray`` of an int8 array gives the same unsigned bytes, so
-    the two agree there; older Pillow versions were not checked).
+    first magic to numpy ``int8``; disent to ``uint8``, as the format says and as read here.
+    (With Pillow 13, ``Image.fromarray`` of an int8 array gives an ``"I"`` image holding the
+    unsigned byte values, so disentanglement_lib's resize sees the same pixels, except that
+    mode ``"I"`` does not clip Lanczos overshoot to 0..255 as ``"L"`` does; older Pillow
+    versions were not checked.)
 
 Conventions (``convention`` option); the numbers of the two are not comparable
     ``"dlib"`` (default), google-research/disentanglement_lib ``data/ground_truth/norb.py``
