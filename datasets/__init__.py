@@ -7,12 +7,17 @@ base every dataset builds on.
 """
 # Importing a module registers its datasets: one line per dataset module.
 from disbench.datasets import (
+    cars3d,  # noqa: F401
     celeba,  # noqa: F401
     dsprites,  # noqa: F401
+    dsprites_variants,  # noqa: F401
     mnist,  # noqa: F401
+    mpi3d,  # noqa: F401
+    norb,  # noqa: F401
     omniglot,  # noqa: F401
     shapes3d,  # noqa: F401
     sprites,  # noqa: F401
+    xy,  # noqa: F401
 )
 from disbench.datasets.registry import DATASETS, SOURCES, get, names, register, spec
 

@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from disbench.atomic import atomic_path, write_text
+from disbench.datasets.cache import open_array, write_stamp
 from disbench.datasets.contract import Option
 from disbench.datasets.download import OfficialFile
 from disbench.datasets.entry import DOWNLOAD, PROGRESS, SEED, DatasetSpec
@@ -130,9 +131,11 @@ def crop_resize(jpeg: bytes) -> np.ndarray:
 
 def build_split(folder: Path, split: str, key: str, *, expected: int | None,
                 progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Images (memmap, uint8 (N, 3, 64, 64)) and attributes of ``split`` from the 3 files."""
-    from tqdm.auto import tqdm
+    """Images (memmap, uint8 (N, 3, 64, 64)) and attributes of ``split`` from the 3 files.
 
+    The decoded images are a derived cache stamped with a digest
+    (:mod:`disbench.datasets.cache`); a damaged one is deleted, naming it, and decoded again.
+    """
     part = read_partition(folder / _PART)
     names, attrs = read_attributes(folder / _ATTR)
     keep = [i for i, n in enumerate(names) if part.get(n) == SPLITS[split]]
@@ -140,29 +143,41 @@ def build_split(folder: Path, split: str, key: str, *, expected: int | None,
         raise DisbenchError(f"{folder / _PART}: {len(keep)} images in the {split} split, "
                             f"CelebA has {expected}; replace it with the official file")
     cache = folder / f".celeba{SIZE}-{key}-{split}.npy"
-    if not cache.exists():
-        zpath = folder / _ZIP
-        try:
-            zf = zipfile.ZipFile(zpath)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise DisbenchError(f"{zpath}: not a valid zip archive ({exc}); delete it and "
-                                f"download or import it again") from None
-        with zf:
-            members = {Path(m).name: m for m in check_members(zf, zpath)
-                       if m.lower().endswith(".jpg")}
-            missing = [names[i] for i in keep if names[i] not in members]
-            if missing:
-                raise DisbenchError(f"{zpath}: lacks {len(missing)} images of the {split} "
-                                    f"split (e.g. {missing[0]}); not the official archive")
-            with atomic_path(cache) as tmp:
-                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                                shape=(len(keep), 3, SIZE, SIZE))
-                for j, i in enumerate(tqdm(keep, desc=f"celeba {split} -> 64x64",
-                                           disable=not progress, leave=False)):
-                    out[j] = crop_resize(zf.read(members[names[i]]))
-                out.flush()
-                del out
-    return np.load(cache, mmap_mode="r"), attrs[keep]
+    images = open_array(cache, key, (len(keep), 3, SIZE, SIZE), what="decoded CelebA cache",
+                        fix="decoding the JPEGs again")
+    if images is None:
+        _decode_split(folder, cache, [names[i] for i in keep], split, progress)
+        write_stamp(cache, key, split=split)
+        images = np.load(cache, mmap_mode="r")
+    return images, attrs[keep]
+
+
+def _decode_split(folder: Path, cache: Path, names: list[str], split: str,
+                  progress: bool) -> None:
+    """Decode the split's JPEGs from the zip into the uint8 (N, 3, 64, 64) ``cache``."""
+    from tqdm.auto import tqdm
+
+    zpath = folder / _ZIP
+    try:
+        zf = zipfile.ZipFile(zpath)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DisbenchError(f"{zpath}: not a valid zip archive ({exc}); delete it and "
+                            f"download or import it again") from None
+    with zf:
+        members = {Path(m).name: m for m in check_members(zf, zpath)
+                   if m.lower().endswith(".jpg")}
+        missing = [n for n in names if n not in members]
+        if missing:
+            raise DisbenchError(f"{zpath}: lacks {len(missing)} images of the {split} "
+                                f"split (e.g. {missing[0]}); not the official archive")
+        with atomic_path(cache) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                            shape=(len(names), 3, SIZE, SIZE))
+            for j, name in enumerate(tqdm(names, desc=f"celeba {split} -> 64x64",
+                                          disable=not progress, leave=False)):
+                out[j] = crop_resize(zf.read(members[name]))
+            out.flush()
+            del out
 
 
 def twin_split_sizes(n_total: int) -> dict[str, int]:

@@ -8,9 +8,18 @@ A gzip file may also be accepted by the checksum of its decompressed content
 (``OfficialFile.gunzip_sha256``): Debian's ``dataset-fashion-mnist`` ships the official
 Fashion-MNIST files recompressed without the gzip name/mtime header, so the bytes differ
 from the published ones while the data are identical.
+
+Files without a published checksum (``sha256`` and ``md5`` both None: the Scream image,
+MPI3D real after its 2025 re-upload) are pinned on first use: the SHA-256 of the first
+copy that passes the size check is written to ``<file>.sha256`` beside it and logged
+(the dataset's loader then checks the structure: keys, shapes, dtypes), and every later
+copy must match it. A user pins a
+file on purpose by writing the hex digest into that file (e.g. copied from another
+machine); deleting it accepts a new copy.
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import http.client
@@ -38,7 +47,9 @@ class OfficialFile:
     the sha256 of the decompressed content of a ``.gz`` file; when set, a file whose
     bytes differ but whose content matches is accepted too (same data, other gzip
     header). ``size`` (bytes), when known, is reported on a mismatch. ``mirrors`` are
-    tried in order when ``url`` fails.
+    tried in order when ``url`` fails. ``checksum_source`` says where the checksums come
+    from (shown by ``disbench datasets info``). With neither checksum the file is pinned on
+    first use (see the module docstring).
     """
 
     name: str
@@ -48,6 +59,7 @@ class OfficialFile:
     size: int | None = None
     gunzip_sha256: str | None = None
     mirrors: tuple[str, ...] = ()
+    checksum_source: str = ""
 
     @property
     def algorithm(self) -> str:
@@ -102,8 +114,12 @@ def verify(path: str | os.PathLike, spec: OfficialFile, *, label: str | None = N
     size = path.stat().st_size
     size_note = (f", {size} bytes instead of {spec.size}"
                  if spec.size is not None and size != spec.size else f", {size} bytes")
+    what = "published"
+    if spec.checksum_source.startswith("pinned in "):
+        what = spec.checksum_source.replace("pinned in ", "SHA-256 pinned in ")
+        fix += f" (or, if this copy is the one you want, delete {spec.checksum_source[10:]})"
     raise DisbenchError(
-        f"{label}: {spec.algorithm} {actual} does not match the published {spec.expected}"
+        f"{label}: {spec.algorithm} {actual} does not match the {what} {spec.expected}"
         f"{detail}{size_note} (corrupt, truncated or a different file); {fix}"
     )
 
@@ -128,6 +144,45 @@ def _mark(path: Path, spec: OfficialFile) -> None:
         tmp.write_text(f"{st.st_size} {st.st_mtime_ns} {spec.expected}\n")
 
 
+def pin_path(folder: str | os.PathLike, spec: OfficialFile) -> Path:
+    """Where the SHA-256 of a file without a published checksum is pinned."""
+    return Path(folder) / f"{spec.name}.sha256"
+
+
+def pinned(spec: OfficialFile, folder: str | os.PathLike) -> OfficialFile:
+    """``spec``, or for a file without a published checksum the spec with the SHA-256 pinned
+    in ``folder`` (unchanged when nothing is pinned yet)."""
+    if spec.expected is not None:
+        return spec
+    pin = pin_path(folder, spec)
+    if not pin.is_file():
+        return spec
+    text = pin.read_text().split()
+    sha = text[0].lower() if text else ""
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise DisbenchError(f"{pin}: expected the 64-digit hex SHA-256 of {spec.name}, got "
+                            f"{' '.join(text)[:80]!r}; fix it or delete it to pin a new copy")
+    return dataclasses.replace(spec, sha256=sha, checksum_source=f"pinned in {pin}")
+
+
+def record_pin(path: Path, spec: OfficialFile) -> str:
+    """Pin the SHA-256 of ``path`` (a file without a published checksum); returns it."""
+    sha = file_hash(path)
+    pin = pin_path(path.parent, spec)
+    with atomic_path(pin) as tmp:
+        tmp.write_text(f"{sha}\n")
+    log.warning("%s has no published checksum: pinned its SHA-256 %s in %s (copy that file "
+                "to pin the same data elsewhere)", path, sha, pin)
+    return sha
+
+
+def pinned_sha256(spec: OfficialFile, folder: str | os.PathLike) -> str | None:
+    """The SHA-256 pinned for ``spec`` in ``folder`` (None: none pinned, or published)."""
+    if spec.expected is not None:
+        return None
+    return pinned(spec, folder).sha256
+
+
 def ensure_file(spec: OfficialFile, folder: str | os.PathLike, *, download: bool = True,
                 progress: bool = True, timeout: float = 60.0) -> Path:
     """Return the verified local path of ``spec`` in ``folder``, downloading it if allowed.
@@ -141,10 +196,13 @@ def ensure_file(spec: OfficialFile, folder: str | os.PathLike, *, download: bool
     """
     folder = Path(folder)
     path = folder / spec.name
+    spec = pinned(spec, folder)
     if path.exists():
         if _marked_ok(path, spec):
             return path
         verify(path, spec)
+        if spec.expected is None:
+            spec = dataclasses.replace(spec, sha256=record_pin(path, spec))
         _mark(path, spec)
         return path
     if not download:
@@ -179,6 +237,8 @@ def ensure_file(spec: OfficialFile, folder: str | os.PathLike, *, download: bool
             f"{'; '.join(failures)}. Nothing was kept. Retry, or fetch the file elsewhere and "
             f"place it at {path}"
         )
+    if spec.expected is None:
+        spec = dataclasses.replace(spec, sha256=record_pin(path, spec))
     _mark(path, spec)
     log.info("downloaded and verified %s", path)
     return path
@@ -225,12 +285,13 @@ def _download(spec: OfficialFile, url: str, dest: Path, *, progress: bool,
 def import_file(src: str | os.PathLike, spec: OfficialFile, folder: str | os.PathLike) -> Path:
     """Copy a file the user already has into the cache, verifying it first."""
     src = Path(src)
+    spec = pinned(spec, folder)
     verify(src, spec)
     dest = Path(folder) / spec.name
-    if dest.exists() and dest.samefile(src):
-        _mark(dest, spec)
-        return dest
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(src, tmp)
+    if not (dest.exists() and dest.samefile(src)):
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(src, tmp)
+    if spec.expected is None:
+        spec = dataclasses.replace(spec, sha256=record_pin(dest, spec))
     _mark(dest, spec)
     return dest

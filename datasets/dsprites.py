@@ -5,8 +5,12 @@ Official file
     GitHub repository. The authors publish no checksum; we pin the MD5
     ``7da33b31b13a06f4b04a70402ce90c2e`` that the widely used loaders record for this
     file. Keys: ``imgs`` (737280, 64, 64) uint8 0/1, ``latents_values`` (737280, 6)
-    float64, ``latents_classes`` (737280, 6) int64 and ``metadata`` (a Python-2 pickle;
-    the one pickle disbench ever loads, and only from a file whose checksum matched).
+    float64, ``latents_classes`` (737280, 6) int64 and ``metadata`` (a Python-2 pickle).
+    **The pickle is never loaded** (it could run code: a cache folder is writable by
+    others and the checksum sidecar is trusted without re-hashing): every member is read
+    with ``allow_pickle=False``, the arrays are validated first (the latents against the
+    known grid, the images' header), and the metadata dict is rebuilt from the known grid
+    (:func:`grid_metadata`), which the validated latents equal anyway.
     Factors color(1), shape(3: square, ellipse, heart), scale(6: 0.5..1), orientation(40:
     linspace(0, 2*pi) both ends), posX(32), posY(32) (values linspace(0, 1)); row-major,
     posY fastest. The dataset exposes the five non-constant factors (K = 5).
@@ -34,7 +38,7 @@ Twin (``source="synthetic"``)
     are rendered on demand (about 0.1 ms per image), so tests and
     small experiments never render the whole grid. ``prepare("synthetic")`` renders the
     whole grid into the official container (an npz with the same four keys; ``metadata``
-    is stored as a JSON string instead of a pickle, holding the same dict), loads that
+    is stored as a JSON string instead of a pickle), loads that
     through the same parser as the official file, and caches the random-access layout.
 """
 from __future__ import annotations
@@ -209,6 +213,19 @@ def render(factors: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- container
+def grid_metadata() -> dict:
+    """The metadata of the official file as far as the known grid determines it (names,
+    sizes, possible values): what the parser returns instead of unpickling the file's own."""
+    return {
+        "latents_names": list(ALL_NAMES),
+        "latents_sizes": list(ALL_SIZES),
+        "latents_possible_values": {n: v.tolist() for n, v in zip(ALL_NAMES, ALL_VALUES,
+                                                                   strict=True)},
+        "note": "rebuilt by disbench from the known factor grid; the file's pickled "
+                "metadata is never loaded",
+    }
+
+
 def _metadata() -> dict:
     return {
         "title": "dSprites dataset (disbench procedural twin)",
@@ -259,29 +276,48 @@ def write_npz(path: str | Path, *, num_images: int | None = None, progress: bool
     return path
 
 
-def _read_member(zf: zipfile.ZipFile, key: str, path: Path, *, trusted: bool) -> Any:
+def _read_member(zf: zipfile.ZipFile, key: str, path: Path) -> Any:
+    """A member read with ``allow_pickle=False`` (an object array is refused, never loaded)."""
     with zf.open(f"{key}.npy") as f:
         try:
-            return np.lib.format.read_array(f, allow_pickle=trusted,
-                                            pickle_kwargs={"encoding": "latin1"})
+            return np.lib.format.read_array(f, allow_pickle=False)
         except ValueError as exc:
             if "pickle" in str(exc).lower():
-                raise DisbenchError(
-                    f"{path}: '{key}' is a pickle and the file's checksum was not verified; "
-                    f"disbench only unpickles the official dSprites file after its MD5 matched"
-                ) from None
+                raise DisbenchError(f"{path}: '{key}' is a pickled object array; disbench "
+                                    f"never loads pickles (they can run code)") from None
             raise DisbenchError(f"{path}: cannot read '{key}' ({exc})") from None
 
 
-def convert_npz(path: str | Path, dest: str | Path, *, trusted: bool,
-                num_images: int | None = None, progress: bool = True) -> dict:
+def _member_header(zf: zipfile.ZipFile, key: str, path: Path) -> tuple[tuple, bool, np.dtype]:
+    """(shape, fortran_order, dtype) from the ``.npy`` header of a member, data unread."""
+    with zf.open(f"{key}.npy") as f:
+        return _read_header(f, path, key)
+
+
+def _read_header(f: Any, path: Path, key: str) -> tuple[tuple, bool, np.dtype]:
+    try:
+        version = np.lib.format.read_magic(f)
+        reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                  else np.lib.format.read_array_header_2_0)
+        return reader(f)
+    except ValueError as exc:
+        raise DisbenchError(f"{path}: '{key}' is not a valid .npy member ({exc})") from None
+
+
+def convert_npz(path: str | Path, dest: str | Path, *, num_images: int | None = None,
+                progress: bool = True) -> dict:
     """Parse a dSprites npz and write its images as uint8 0/255 (N, 1, 64, 64) ``.npy``.
+
+    Nothing is unpickled: the latents (read with ``allow_pickle=False``) are checked against
+    the official grid and the images' header against (N, 64, 64) uint8 before anything else
+    is read; an official pickled ``metadata`` member is left unread (its header only must be
+    an object scalar) and the metadata returned is :func:`grid_metadata`; a twin's JSON
+    ``metadata`` is read as text and checked.
 
     Parameters
     ----------
     path : path of the npz (official file or a twin in the same container).
     dest : the ``.npy`` to write (atomically).
-    trusted : whether the file's checksum matched; only then may ``metadata`` be a pickle.
     num_images : expected row count, default the full 737,280 (what the loaders use); a
         smaller value is a test hook for a prefix of the grid (a short file is otherwise an
         error).
@@ -303,17 +339,36 @@ def convert_npz(path: str | Path, dest: str | Path, *, trusted: bool,
             raise DisbenchError(f"{path}: missing key(s) {', '.join(missing)}; expected "
                                 f"{', '.join(KEYS)} (is this the dSprites npz?)")
         _check_latents(zf, path, num_images)
-        meta = _metadata_dict(_read_member(zf, "metadata", path, trusted=trusted), path)
+        with zf.open("imgs.npy") as f:
+            _check_imgs_header(f, path, num_images)
+        meta = _metadata_of(zf, path)
         with zf.open("imgs.npy") as f:
             _check_imgs_header(f, path, num_images)
             _copy_imgs(f, dest, path, num_images, progress)
     return meta
 
 
+def _metadata_of(zf: zipfile.ZipFile, path: Path) -> dict:
+    """The metadata without unpickling: the grid's for an object (pickled) member, the
+    parsed JSON for a twin's string member."""
+    shape, _, dtype = _member_header(zf, "metadata", path)
+    if dtype.hasobject:
+        if shape != ():
+            raise DisbenchError(f"{path}: 'metadata' is an object array of shape {shape}, "
+                                f"expected a scalar")
+        return grid_metadata()
+    return _metadata_dict(_read_member(zf, "metadata", path), path)
+
+
 def _check_latents(zf: zipfile.ZipFile, path: Path, num_images: int) -> None:
     """The latents must be the official grid of classes and values, row-major."""
-    classes = _read_member(zf, "latents_classes", path, trusted=False)
-    values = _read_member(zf, "latents_values", path, trusted=False)
+    for key in ("latents_classes", "latents_values"):
+        shape, _, dtype = _member_header(zf, key, path)
+        if dtype.hasobject or shape != (num_images, 6):
+            raise DisbenchError(f"{path}: '{key}' has shape {shape} dtype {dtype}, expected "
+                                f"({num_images}, 6) {'int64' if key[8] == 'c' else 'float64'}")
+    classes = _read_member(zf, "latents_classes", path)
+    values = _read_member(zf, "latents_values", path)
     exp_classes, exp_values = _latents(num_images)
     for key, arr, dtype in (("latents_classes", classes, "i"),
                             ("latents_values", values, "f")):
@@ -330,10 +385,7 @@ def _check_latents(zf: zipfile.ZipFile, path: Path, num_images: int) -> None:
 def _check_imgs_header(f: Any, path: Path, num_images: int) -> None:
     """Read the ``.npy`` header of ``imgs`` from the open member ``f``; it must be
     (num_images, 64, 64) uint8 in C order."""
-    version = np.lib.format.read_magic(f)
-    reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-              else np.lib.format.read_array_header_2_0)
-    shape, fortran, dtype = reader(f)
+    shape, fortran, dtype = _read_header(f, path, "imgs")
     if shape != (num_images, 64, 64) or dtype != np.uint8 or fortran:
         raise DisbenchError(f"{path}: 'imgs' has shape {shape} dtype {dtype}, expected "
                             f"({num_images}, 64, 64) uint8")
@@ -408,12 +460,8 @@ class DSprites(GridDataset):
 
     @staticmethod
     def convert_official(paths: list[Path], dest: Path, *, progress: bool) -> dict:
-        # the file's MD5 matched, so its Python-2 metadata pickle may be read
-        return convert_npz(paths[0], dest, trusted=True, progress=progress)
-
-    @staticmethod
-    def convert_twin(paths: list[Path], dest: Path, *, progress: bool) -> dict:
-        return convert_npz(paths[0], dest, trusted=False, progress=progress)
+        # never unpickles: the metadata is rebuilt from the grid (see convert_npz)
+        return convert_npz(paths[0], dest, progress=progress)
 
     @staticmethod
     def write_twin(folder: Path, *, progress: bool) -> list[Path]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from disbench.datasets.contract import DESCRIBE_KEYS, KINDS, ImportResult, Option
-from disbench.datasets.download import OfficialFile, ensure_file, import_file
+from disbench.datasets.download import OfficialFile, ensure_file, import_file, pinned
 from disbench.errors import DisbenchError
 from disbench.paths import dataset_dir
 
@@ -43,10 +43,18 @@ def fingerprint_of(files: Sequence[OfficialFile], prefix: str = "official") -> s
     return f"{prefix}-{h.hexdigest()[:12]}"
 
 
-def file_record(f: OfficialFile) -> dict[str, Any]:
-    """The manifest entry of one file as shown by ``describe()``."""
+def file_record(f: OfficialFile, folder: Path | None = None) -> dict[str, Any]:
+    """The manifest entry of one file as shown by ``describe()``: addresses in order of
+    preference, checksums and where they come from, size. A file without a published
+    checksum shows the SHA-256 pinned in ``folder`` when there is one."""
+    source = f.checksum_source
+    if f.expected is None:
+        pin = pinned(f, folder) if folder is not None else f
+        source = pin.checksum_source or ("none published: the SHA-256 of the first copy is "
+                                         f"pinned in {f.name}.sha256 and printed")
+        f = pin
     rec = {"url": f.url, "mirrors": list(f.mirrors), "sha256": f.sha256, "md5": f.md5,
-           "bytes": f.size}
+           "bytes": f.size, "checksum_source": source or None}
     return {k: v for k, v in rec.items() if v not in (None, [])}
 
 
@@ -279,7 +287,7 @@ class DatasetSpec:
             "options": {k: o.help + ("" if o.sources == both else
                                      f" ({', '.join(o.sources)} only)")
                         for k, o in cls.options.items()},
-            "files": {f.name: file_record(f) for f in cls.files},
+            "files": {f.name: file_record(f, cls.files_folder()) for f in cls.files},
             "cache_folder": str(cls.files_folder()),
             "official_cached": cls.available_splits(),
             "twin": cls.twin_summary,

@@ -14,9 +14,13 @@ supplies only
   ``convert_twin`` when the twin's files must be parsed differently.
 
 Random-access layout: the converted ``.npy`` is opened with ``mmap_mode="r"``; a JSON
-stamp beside it records the data it came from (the file checksum, or the twin version),
-so a changed file is converted again. Without ``prepare --source synthetic`` the twin's
-``images`` is a lazy :class:`~disbench.datasets.ground_truth.RenderedImages`.
+stamp beside it records the data it came from (the file checksum, or the twin version)
+and a digest of the layout itself (:mod:`disbench.datasets.cache`, "sampled" mode for the
+multi-GB layouts), checked on every open: a changed source file is converted again, and a
+damaged layout is deleted with a warning naming it and rebuilt (the official one by
+converting again; the twin's by rendering on demand until ``prepare --source synthetic``
+caches it again). Without ``prepare --source synthetic`` the twin's ``images`` is a lazy
+:class:`~disbench.datasets.ground_truth.RenderedImages`.
 """
 from __future__ import annotations
 
@@ -24,13 +28,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from disbench.atomic import write_json
+from disbench.datasets.cache import write_stamp
 from disbench.datasets.contract import Option
 from disbench.datasets.entry import DOWNLOAD, PROGRESS_OFFICIAL, DatasetSpec
 from disbench.datasets.ground_truth import GroundTruthDataset, RenderedImages, cached_layout
 
 OFFICIAL_LAYOUT = "official_images.npy"
 TWIN_LAYOUT = "synthetic_images.npy"
+_TWIN_FIX = ("the twin renders on demand until 'disbench datasets prepare {name} --source "
+             "synthetic' caches it again")
 
 
 class GridDataset(DatasetSpec, GroundTruthDataset):
@@ -64,8 +70,9 @@ class GridDataset(DatasetSpec, GroundTruthDataset):
         return dict(zip(cls.factor_names, cls.factor_sizes, strict=True))
 
     @classmethod
-    def _layout(cls, path: Path, source: str) -> np.ndarray | None:
-        return cached_layout(path, source, (cls.num_images(), *cls.image_shape))
+    def _layout(cls, path: Path, source: str, fix: str = "converting it again"
+                ) -> np.ndarray | None:
+        return cached_layout(path, source, (cls.num_images(), *cls.image_shape), fix)
 
     @classmethod
     def _render_indices(cls, idx: np.ndarray) -> np.ndarray:
@@ -95,8 +102,7 @@ class GridDataset(DatasetSpec, GroundTruthDataset):
         images = cls._layout(dest, stamp)
         if images is None:
             cls.convert_official(paths, dest, progress=progress)
-            write_json(dest.with_suffix(".json"),
-                       {"source": stamp, "file": ", ".join(p.name for p in paths)})
+            write_stamp(dest, stamp, file=", ".join(p.name for p in paths))
             images = cls._layout(dest, stamp)
         return cls(images, source="official", split=split, fingerprint=fingerprint)
 
@@ -113,7 +119,8 @@ class GridDataset(DatasetSpec, GroundTruthDataset):
     def load_synthetic(cls, split: str | None = None) -> GridDataset:
         """The procedural twin: the cached grid after ``prepare``, else rendered on demand."""
         split = cls.check_split(split)
-        images = cls._layout(cls.folder() / TWIN_LAYOUT, cls.twin_version)
+        images = cls._layout(cls.folder() / TWIN_LAYOUT, cls.twin_version, _TWIN_FIX.format(
+            name=cls.name))
         if images is None:
             images = RenderedImages((cls.num_images(), *cls.image_shape), cls._render_indices)
         return cls(images, source="synthetic", split=split, fingerprint=cls.twin_fingerprint())
@@ -127,12 +134,12 @@ class GridDataset(DatasetSpec, GroundTruthDataset):
         paths = cls.write_twin(cls.folder() / "synthetic", progress=progress)
         dest = cls.folder() / TWIN_LAYOUT
         cls.convert_twin(paths, dest, progress=progress)
-        write_json(dest.with_suffix(".json"),
-                   {"source": cls.twin_version, "file": ", ".join(str(p) for p in paths)})
+        write_stamp(dest, cls.twin_version, file=", ".join(str(p) for p in paths))
         return [dest]
 
     @classmethod
     def twin_cached(cls) -> list[str]:
-        if cls._layout(cls.folder() / TWIN_LAYOUT, cls.twin_version) is None:
+        if cls._layout(cls.folder() / TWIN_LAYOUT, cls.twin_version,
+                       _TWIN_FIX.format(name=cls.name)) is None:
             return []
         return [cls.default_split]

@@ -12,13 +12,13 @@ requested rows on demand; it supports integer, slice and integer-array indexing 
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from disbench.datasets.cache import open_array
 from disbench.errors import check_random_state, random_integers
 
 
@@ -89,12 +89,21 @@ class GroundTruthDataset:
 
     Subclasses set the class attributes ``factor_names``, ``factor_sizes``, ``binary``,
     ``image_shape`` and may override :meth:`render` (used when ``images`` is lazy) or
-    :meth:`sample_observations_from_factors`.
+    :meth:`observe` (a stochastic observation model).
+
+    Nuisance factors
+        A dataset may store its images on a larger grid than the factors it exposes
+        (disentanglement_lib's ``SplitDiscreteStateSpace``, ``data/ground_truth/util.py``):
+        ``storage_sizes`` is that grid and ``latent`` the columns exposed as factors; the
+        other columns are nuisances, drawn uniformly per observation by
+        :meth:`sample_observations_from_factors` (one ``randint`` per nuisance column, in
+        column order, as ``sample_all_factors`` draws them). ``images`` then holds all
+        ``prod(storage_sizes)`` images and ``factors`` their exposed columns (rows repeat).
 
     Parameters
     ----------
     images : array-like
-        uint8 (N, C, H, W), values 0..255, N = prod(factor_sizes); a numpy array, a memmap
+        uint8 (N, C, H, W), values 0..255, N = prod(storage grid); a numpy array, a memmap
         or a :class:`RenderedImages`.
     source : {"official", "synthetic"}
     split : str
@@ -107,9 +116,17 @@ class GroundTruthDataset:
     factor_sizes: tuple[int, ...] = ()
     image_shape: tuple[int, int, int] = (1, 64, 64)
     binary: bool = False
+    #: the grid the images are stored on (None: ``factor_sizes``)
+    storage_sizes: tuple[int, ...] | None = None
+    #: the columns of the storage grid exposed as factors (None: all of them)
+    latent: tuple[int, ...] | None = None
+    #: names of the storage grid's columns (None: ``factor_names``)
+    storage_names: tuple[str, ...] | None = None
+    #: whether :meth:`observe` draws from the random state (a stochastic observation model)
+    stochastic: bool = False
 
     def __init__(self, images: Any, *, source: str, split: str, fingerprint: str):
-        n = int(np.prod(self.factor_sizes))
+        n = int(np.prod(self.grid_sizes))
         shape = tuple(images.shape)
         if shape != (n, *self.image_shape):
             raise ValueError(
@@ -118,6 +135,9 @@ class GroundTruthDataset:
         if np.dtype(images.dtype) != np.uint8:
             raise ValueError(f"images must be uint8, got {images.dtype}")
         self.images = images
+        #: the stored images the observation model starts from (``images`` unless a
+        #: subclass draws its observations from other stored images)
+        self.base = images
         self.source = source
         self.split = split
         self.fingerprint = fingerprint
@@ -129,20 +149,35 @@ class GroundTruthDataset:
         return len(self.factor_sizes)
 
     @property
+    def grid_sizes(self) -> tuple[int, ...]:
+        """The storage grid (``factor_sizes`` unless the dataset has nuisance factors)."""
+        return tuple(self.storage_sizes or self.factor_sizes)
+
+    @property
+    def latent_columns(self) -> tuple[int, ...]:
+        """Columns of the storage grid exposed as factors."""
+        return tuple(self.latent) if self.latent is not None else tuple(range(len(self.grid_sizes)))
+
+    @property
+    def nuisance_columns(self) -> tuple[int, ...]:
+        """Columns of the storage grid drawn per observation (none on a plain grid)."""
+        return tuple(i for i in range(len(self.grid_sizes)) if i not in self.latent_columns)
+
+    @property
     def strides(self) -> np.ndarray:
-        """Mixed-radix place values: ``index = factors @ strides``."""
-        sizes = np.asarray(self.factor_sizes, dtype=np.int64)
+        """Mixed-radix place values of the storage grid: ``index = grid_factors @ strides``."""
+        sizes = np.asarray(self.grid_sizes, dtype=np.int64)
         return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
 
     @property
     def factors(self) -> np.ndarray:
         """int64 (N, K): the factor classes of every image, in storage order."""
         if self._factors is None:
-            grids = np.indices(self.factor_sizes, dtype=np.int64)
-            self._factors = grids.reshape(self.num_factors, -1).T.copy()
+            grids = np.indices(self.grid_sizes, dtype=np.int64)
+            full = grids.reshape(len(self.grid_sizes), -1).T
+            self._factors = full[:, list(self.latent_columns)].copy()
             self._factors.setflags(write=False)
         return self._factors
-
     def check_factors(self, factors: Any, argname: str = "factors") -> np.ndarray:
         """Validate a (n, K) integer array of factor classes; return it as int64.
 
@@ -174,17 +209,39 @@ class GroundTruthDataset:
             )
         return arr
 
-    def index_of(self, factors: Any) -> np.ndarray:
-        """Flat int64 indices of the images with the given (n, K) factor classes."""
+    def index_of(self, factors: Any, nuisance: Any = None) -> np.ndarray:
+        """Flat int64 indices of the images with the given (n, K) factor classes.
+
+        On a grid with nuisance factors, ``nuisance`` (n, number of nuisance columns) gives
+        their classes; by default class 0 of each.
+        """
         arr = self.check_factors(factors)
-        return arr @ self.strides
+        full = np.zeros((len(arr), len(self.grid_sizes)), dtype=np.int64)
+        full[:, list(self.latent_columns)] = arr
+        if self.nuisance_columns:
+            full[:, list(self.nuisance_columns)] = self._check_nuisance(nuisance, len(arr))
+        return full @ self.strides
+
+    def _check_nuisance(self, nuisance: Any, n: int) -> np.ndarray:
+        cols = self.nuisance_columns
+        if nuisance is None:
+            return np.zeros((n, len(cols)), dtype=np.int64)
+        arr = np.asarray(nuisance)
+        if arr.shape != (n, len(cols)) or (arr.size and arr.dtype.kind not in "iu"):
+            raise ValueError(f"nuisance must be an integer array of shape ({n}, {len(cols)}), "
+                             f"got {arr.dtype} {arr.shape}")
+        sizes = np.asarray(self.grid_sizes, dtype=np.int64)[list(cols)]
+        if arr.size and ((arr < 0) | (arr >= sizes)).any():
+            raise ValueError(f"nuisance classes must lie in 0..size-1 of {sizes.tolist()}")
+        return arr.astype(np.int64)
 
     def factors_of(self, indices: Any) -> np.ndarray:
         """int64 (n, K) factor classes of the given flat indices (inverse of index_of)."""
         idx = np.asarray(indices, dtype=np.int64).ravel()
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise ValueError(f"indices must be in 0..{len(self) - 1}")
-        return np.stack(np.unravel_index(idx, self.factor_sizes), axis=1).astype(np.int64)
+        full = np.stack(np.unravel_index(idx, self.grid_sizes), axis=1).astype(np.int64)
+        return full[:, list(self.latent_columns)]
 
     def sample_factors(self, n: int, random_state: Any) -> np.ndarray:
         """int64 (n, K): each factor drawn uniformly and independently.
@@ -201,34 +258,57 @@ class GroundTruthDataset:
         cols = [random_integers(rng, s, n) for s in self.factor_sizes]
         return np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.int64)
 
-    #: ``render(factors) -> uint8 images``, a staticmethod on twins that render on demand
-    #: (then drawn straight from the factors, without the flat-index round trip), or None
+    #: ``render(grid factors) -> uint8 images``, a staticmethod on twins that render on
+    #: demand (then drawn straight from the factors, without the flat-index round trip)
     render_factors: Any = None
 
     def sample_observations_from_factors(self, factors: Any,
                                          random_state: Any = None) -> np.ndarray:
         """uint8 (n, C, H, W) images of the given factor classes.
 
-        The images are a deterministic function of the factors, so nothing is drawn from
-        ``random_state``; it is still checked (an int, ``RandomState`` or ``Generator``)
-        so that a caller's mistake fails here as it would on a stochastic dataset.
+        On a plain grid the images are a deterministic function of the factors, so nothing
+        is drawn from ``random_state``; it is still checked (an int, ``RandomState`` or
+        ``Generator``) so that a caller's mistake fails here as it would on a stochastic
+        dataset. A dataset with nuisance factors or a stochastic observation model needs it:
+        first the nuisance columns are drawn (:meth:`complete_factors`), then
+        :meth:`observe` draws its noise.
         """
-        if random_state is not None:
-            check_random_state(random_state, "random_state")
         f = self.check_factors(factors)
-        if self.render_factors is not None and isinstance(self.images, RenderedImages):
-            return self.render_factors(f)
-        return self.images_at(f @ self.strides)
+        rng = None
+        if self.nuisance_columns or self.stochastic:
+            if random_state is None:
+                raise ValueError(f"random_state is required: {self.name} draws "
+                                 f"{'its nuisance factors' if self.nuisance_columns else 'noise'}"
+                                 f" for every observation")
+            rng = check_random_state(random_state, "random_state")
+        elif random_state is not None:
+            check_random_state(random_state, "random_state")
+        full = self.complete_factors(f, rng)
+        if self.render_factors is not None and isinstance(self.base, RenderedImages):
+            base = self.render_factors(full)
+        else:
+            base = gather(self.base, full @ self.strides)
+        return self.observe(base, rng)
+
+    def complete_factors(self, factors: np.ndarray, rng: Any = None) -> np.ndarray:
+        """Storage-grid factors (n, len(grid_sizes)) for checked factors (n, K): the nuisance
+        columns drawn from ``rng``, one ``randint`` per column in column order."""
+        if not self.nuisance_columns:
+            return factors
+        full = np.zeros((len(factors), len(self.grid_sizes)), dtype=np.int64)
+        full[:, list(self.latent_columns)] = factors
+        for c in self.nuisance_columns:
+            full[:, c] = random_integers(rng, self.grid_sizes[c], len(factors))
+        return full
+
+    def observe(self, base: np.ndarray, rng: Any = None) -> np.ndarray:
+        """The observation model on stored images ``base`` (identity: deterministic data)."""
+        del rng
+        return base
 
     def images_at(self, idx: np.ndarray) -> np.ndarray:
         """uint8 (n, C, H, W) images at flat indices, read in sorted order (fast on memmaps)."""
-        idx = np.asarray(idx, dtype=np.int64)
-        if isinstance(self.images, RenderedImages):
-            return self.images[idx]
-        order = np.argsort(idx, kind="stable")
-        out = np.empty((len(idx), *self.image_shape), dtype=np.uint8)
-        out[order] = self.images[idx[order]]
-        return out
+        return gather(self.images, idx)
 
     # ------------------------------------------------------------------ dataset protocol
     def __len__(self) -> int:
@@ -251,13 +331,15 @@ class GroundTruthDataset:
         import torch
 
         arr = self.images
-        if isinstance(arr, RenderedImages):
-            # Render in chunks straight into the tensor on ``device``: never a second full
-            # copy in host memory (the whole shapes3d twin is 5.9 GB).
+        if isinstance(arr, RenderedImages) or not isinstance(arr, np.ndarray) or \
+                not arr.flags.c_contiguous or arr.nbytes > (1 << 30):
+            # In chunks straight into the tensor on ``device``: never a second full copy in
+            # host memory (the shapes3d twin is 5.9 GB, a memory-mapped MPI3D 12.7 GB).
             out = torch.empty(arr.shape, dtype=torch.uint8, device=device)
             step = 16384
             for s in range(0, len(arr), step):
-                out[s:s + step] = torch.from_numpy(arr[s:s + step]).to(device)
+                out[s:s + step] = torch.from_numpy(np.ascontiguousarray(arr[s:s + step])).to(
+                    device)
             return out
         return torch.from_numpy(np.array(arr, dtype=np.uint8)).to(device)  # memmaps are read-only
 
@@ -267,19 +349,24 @@ class GroundTruthDataset:
                 f"factors={dict(zip(self.factor_names, self.factor_sizes, strict=True))})")
 
 
-def cached_layout(path: Path, source: str, shape: tuple[int, ...]) -> np.ndarray | None:
+def gather(images: Any, idx: Any) -> np.ndarray:
+    """uint8 rows ``images[idx]`` (n, C, H, W), read in sorted order (fast on memmaps)."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if isinstance(images, RenderedImages) or not hasattr(images, "flags"):
+        return np.asarray(images[idx])
+    order = np.argsort(idx, kind="stable")
+    out = np.empty((len(idx), *images.shape[1:]), dtype=np.uint8)
+    out[order] = images[idx[order]]
+    return out
+
+
+def cached_layout(path: Path, source: str, shape: tuple[int, ...],
+                  fix: str = "converting it again") -> np.ndarray | None:
     """The converted random-access images at ``path`` (memory-mapped) if they were made
-    from ``source`` (recorded in the ``.json`` stamp beside them) and have ``shape``."""
-    stamp = path.with_suffix(".json")
-    if not (path.exists() and stamp.exists()):
-        return None
-    try:
-        if json.loads(stamp.read_text()).get("source") != source:
-            return None
-    except (json.JSONDecodeError, OSError):
-        return None
-    arr = np.load(path, mmap_mode="r")
-    return arr if arr.shape == tuple(shape) else None
+    from ``source`` and pass the digest check of :mod:`disbench.datasets.cache` (a damaged
+    file is deleted with a warning naming it and ``fix``, and None returned so the caller
+    rebuilds it)."""
+    return open_array(path, source, shape, what="image cache", fix=fix)
 
 
 def grid_factors(sizes: Sequence[int]) -> np.ndarray:

@@ -15,22 +15,42 @@ split sizes and 10 classes -- stroke-drawn digits (MNIST) and filled garment sil
 written as IDX ``.gz`` into ``$DISBENCH_DATA/<name>/synthetic-v1-seed<k>/`` and read back
 by the same parser as the official files.
 
+The twin's files are derived caches: each is stamped with its SHA-256
+(:mod:`disbench.datasets.cache`) and checked before it is read; a twin file that fails the
+check or does not parse is deleted with a warning naming it and rendered again (never an
+advice to download it).
+
 Dataset object: :class:`~disbench.datasets.labelled.LabelledImages` with ``images`` uint8
 (N, 1, 28, 28) in 0..255 (ink bright on black, as in the files), ``labels`` int64 (N,),
 ``num_classes`` 10, ``class_names``.
+
+Views (:mod:`disbench.datasets.views`; options ``size``, ``channels``, ``invert``,
+``resize``, default ``resize="pil_bilinear"``):
+
+- the alpha-beta VAE's 32x32 input (iffsid/disentangling-disentanglement
+  ``src/models/vae_fashion_mnist.py``, ``getDataLoaders``): ``size=32`` -- PIL's bilinear
+  resize of the uint8 image, which is what that loader's ``transforms.Resize(size=(32,
+  32))`` does to torchvision's PIL image; its final ``clamp(1e-6, 1 - 1e-6)`` is left to
+  the model (:data:`disbench.datasets.views.ALPHA_BETA_CLAMP`);
+- GWAE's OoD protocol (ganmodokix/vaetc ``vaetc/data/mnist.py``: ``ToTensor``, repeat to 3
+  channels, ``Resize((64, 64))`` on the tensor): ``size=64, channels=3,
+  resize="tensor_bilinear"``.
 """
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 import numpy as np
-from disbench.datasets import glyphs
+from disbench.datasets import glyphs, views
+from disbench.datasets.cache import check as check_cache
+from disbench.datasets.cache import discard, write_stamp
 from disbench.datasets.contract import Option
 from disbench.datasets.download import OfficialFile
 from disbench.datasets.entry import DOWNLOAD, PROGRESS_OFFICIAL, SEED, DatasetSpec
 from disbench.datasets.idx import read_images, read_labels, write_idx_gz
 from disbench.datasets.labelled import LabelledImages
 from disbench.datasets.registry import register
+from disbench.errors import DisbenchError
 
 _TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 _TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
@@ -96,44 +116,72 @@ class _IdxDataset(DatasetSpec):
     split_sizes: ClassVar[dict[str, int]] = SPLIT_SIZES
     observation_shape = (1, 28, 28)
     options: ClassVar[dict[str, Option]] = {
-        "download": DOWNLOAD, "progress": PROGRESS_OFFICIAL, "seed": SEED}
+        "download": DOWNLOAD, "progress": PROGRESS_OFFICIAL, "seed": SEED, **views.OPTIONS}
     class_names: tuple[str, ...] = ()
     _twin_seed_offset = 0
     _warp: ClassVar[dict[str, Any]] = {}
     _gain: tuple[float, float] = (1.0, 1.0)
     _normalise = False
 
+    _default_view = views.View(size=None, channels=1, invert=False, resize="pil_bilinear")
+
     @classmethod
-    def _read(cls, folder: Any, split: str, source: str, fingerprint: str) -> LabelledImages:
+    def _view(cls, view: dict[str, Any]) -> views.View:
+        return views.make_view(cls.name, 28, cls._default_view, **view)
+
+    @classmethod
+    def _read(cls, folder: Any, split: str, source: str, fingerprint: str,
+              v: views.View) -> LabelledImages:
         img_name, lab_name = cls.splits[split]
         n = SPLIT_SIZES[split]
         images = read_images(folder / img_name, n)
         labels = read_labels(folder / lab_name, n)
         if images.shape[2:] != (28, 28):
             raise ValueError(f"{folder / img_name}: images are {images.shape[2:]}, not 28x28")
-        return LabelledImages(images, labels, num_classes=10, name=cls.name, split=split,
-                              source=source, fingerprint=fingerprint,
+        return LabelledImages(views.apply(images, v), labels, num_classes=10, name=cls.name,
+                              split=split, source=source,
+                              fingerprint=fingerprint + v.suffix(cls._default_view),
                               class_names=cls.class_names)
 
     @classmethod
     def load_official(cls, split: str | None = None, *, download: bool = False,
-                      progress: bool = True) -> LabelledImages:
-        """The published IDX files of ``split`` (verified; downloaded if ``download``)."""
+                      progress: bool = True, **view: Any) -> LabelledImages:
+        """The published IDX files of ``split`` (verified; downloaded if ``download``);
+        ``view``: ``size``, ``channels``, ``invert``, ``resize`` (module docstring)."""
         split = cls.check_split(split)
+        v = cls._view(view)
         cls.official_paths(split, download=download, progress=progress)
-        return cls._read(cls.folder(), split, "official", cls.official_fingerprint(split))
+        return cls._read(cls.folder(), split, "official", cls.official_fingerprint(split), v)
 
     @classmethod
-    def load_synthetic(cls, split: str | None = None, *, seed: int = 0) -> LabelledImages:
-        """The twin of ``split``, written once as IDX ``.gz`` files and read back."""
+    def load_synthetic(cls, split: str | None = None, *, seed: int = 0,
+                       **view: Any) -> LabelledImages:
+        """The twin of ``split``, written once as IDX ``.gz`` files (each stamped with its
+        SHA-256) and read back; a damaged twin file is rendered again."""
         split = cls.check_split(split)
+        view = cls._view(view)
         folder = cls.twin_folder(seed)
-        if not all((folder / f).exists() for f in cls.splits[split]):
-            images, labels = cls.render(split, seed)
-            img_name, lab_name = cls.splits[split]
-            write_idx_gz(folder / lab_name, labels.astype(np.uint8))
-            write_idx_gz(folder / img_name, images[:, 0], compresslevel=1)
-        return cls._read(folder, split, "synthetic", cls.twin_fingerprint(seed))
+        source = cls.twin_fingerprint(seed)
+        if not all(check_cache(folder / f, source, f"{cls.name} twin file",
+                               "rendering the twin again") for f in cls.splits[split]):
+            cls._write_twin(folder, split, seed)
+        try:
+            return cls._read(folder, split, "synthetic", source, view)
+        except DisbenchError as exc:  # stamped, yet unparsable: render it again, once
+            for f in cls.splits[split]:
+                discard(folder / f, f"{cls.name} twin file {folder / f} cannot be read "
+                                    f"({exc}); rendering the twin again")
+            cls._write_twin(folder, split, seed)
+            return cls._read(folder, split, "synthetic", source, view)
+
+    @classmethod
+    def _write_twin(cls, folder: Any, split: str, seed: int) -> None:
+        images, labels = cls.render(split, seed)
+        img_name, lab_name = cls.splits[split]
+        write_idx_gz(folder / lab_name, labels.astype(np.uint8))
+        write_idx_gz(folder / img_name, images[:, 0], compresslevel=1)
+        for name in (lab_name, img_name):
+            write_stamp(folder / name, cls.twin_fingerprint(seed), mode="full")
 
     @classmethod
     def render(cls, split: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

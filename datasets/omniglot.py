@@ -23,9 +23,22 @@ as in MNIST and in the Omniglot VAE literature, a Bernoulli pixel is 1 on a stro
 ``binary=True``; ``labels`` = character class index within the split (characters
 sorted by alphabet then character folder), ``num_classes`` = number of characters,
 ``extras["alphabet"]`` (alphabet index), ``extras["drawer"]`` (0..19), ``class_names``
-(``alphabet/characterNN``). ``size=28`` gives the 28x28 view used for VAE / OoD
-experiments: area-averaged down-sampling of the 105x105 images (grey levels, so
-``binary=False``).
+(``alphabet/characterNN``).
+
+Views (:mod:`disbench.datasets.views`; options ``size``, ``channels``, ``invert``,
+``resize``): ``size=28`` gives the 28x28 view used for VAE experiments (``disbench train
+vae --dataset omniglot --dataset-options size=28``): area-averaged down-sampling of the
+105x105 images (grey levels, so ``binary=False``). GWAE's OoD protocol feeds Omniglot as
+its data library does (ganmodokix/vaetc ``vaetc/data/omniglot.py``: torchvision's
+Omniglot, black strokes on white, ``ToTensor``, repeat to 3 channels, ``Resize((64, 64))``
+on the tensor): ``size=64, channels=3, invert=False, resize="tensor_bilinear"`` (``invert``
+is relative to the files, so the default ``invert=True`` is the ink = 255 convention above
+and ``invert=False`` the files' black strokes on white).
+
+Decoded cache: the split's decoded arrays are kept as a bit-packed ``.npz`` next to the
+zip, stamped with the SHA-256 of the whole file (:mod:`disbench.datasets.cache`); a cache
+that fails the check or cannot be read is deleted with a warning naming it and decoded
+again.
 
 Twin (``source="synthetic"``): the same alphabets, characters per alphabet and 20
 drawers as each official split; every character is 1-4 random smooth strokes, every
@@ -42,7 +55,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from disbench.atomic import atomic_path
-from disbench.datasets import glyphs
+from disbench.datasets import glyphs, views
+from disbench.datasets.cache import check as check_cache
+from disbench.datasets.cache import discard, write_stamp
 from disbench.datasets.contract import Option
 from disbench.datasets.download import OfficialFile
 from disbench.datasets.entry import DOWNLOAD, PROGRESS, SEED, DatasetSpec
@@ -150,34 +165,42 @@ def parse_zip(path: str | Path, split: str, *, progress: bool = False) -> dict[s
 
 
 def _decoded(zip_path: Path, split: str, key: str, progress: bool) -> dict[str, Any]:
-    """Parse once, then reuse a bit-packed cache keyed by the zip's checksum."""
+    """Parse once, then reuse a bit-packed cache keyed by the zip's checksum (stamped with
+    its SHA-256; a damaged cache is deleted, naming it, and decoded again)."""
     cache = zip_path.with_name(f".{zip_path.stem}-{key}.decoded.npz")
-    if cache.exists():
-        with np.load(cache, allow_pickle=False) as z:
-            n = int(z["n"])
-            bits = np.unpackbits(z["packed"], axis=1, count=SIZE * SIZE)[:n]
-            return {"images": (bits.reshape(n, 1, SIZE, SIZE) * 255).astype(np.uint8),
-                    "labels": z["labels"], "alphabet": z["alphabet"], "drawer": z["drawer"],
-                    "class_names": z["class_names"]}
+    if check_cache(cache, key, "decoded Omniglot cache", "decoding the zip again"):
+        try:
+            return _read_decoded(cache)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            discard(cache, f"decoded Omniglot cache {cache} cannot be read ({exc}); decoding "
+                           f"the zip again")
     d = parse_zip(zip_path, split, progress=progress)
     packed = np.packbits(d["images"].reshape(len(d["images"]), -1) > 0, axis=1)
     with atomic_path(cache) as tmp, open(tmp, "wb") as f:
         np.savez(f, n=len(d["images"]), packed=packed, labels=d["labels"],
                  alphabet=d["alphabet"], drawer=d["drawer"], class_names=d["class_names"])
+    write_stamp(cache, key, mode="full", zip=zip_path.name)
     return d
+
+
+def _read_decoded(cache: Path) -> dict[str, Any]:
+    with np.load(cache, allow_pickle=False) as z:
+        n = int(z["n"])
+        bits = np.unpackbits(z["packed"], axis=1, count=SIZE * SIZE)[:n]
+        if len(bits) != n:
+            raise ValueError(f"{len(bits)} packed images, expected {n}")
+        return {"images": (bits.reshape(n, 1, SIZE, SIZE) * 255).astype(np.uint8),
+                "labels": z["labels"], "alphabet": z["alphabet"], "drawer": z["drawer"],
+                "class_names": z["class_names"]}
 
 
 def resize_area(images: np.ndarray, size: int) -> np.ndarray:
     """Area-averaged down-sampling of uint8 (N, C, H, W) to ``size`` x ``size`` (uint8)."""
-    import torch
-    import torch.nn.functional as F
+    return views.resize(images, size, "area")
 
-    out = np.empty((len(images), images.shape[1], size, size), dtype=np.uint8)
-    for lo in range(0, len(images), 4096):
-        x = torch.from_numpy(np.ascontiguousarray(images[lo:lo + 4096])).float()
-        y = F.interpolate(x, size=(size, size), mode="area")
-        out[lo:lo + 4096] = y.round().clamp(0, 255).to(torch.uint8).numpy()
-    return out
+
+#: the stored convention (ink = 255, native 105x105, area resize for smaller views)
+DEFAULT_VIEW = views.View(size=None, channels=1, invert=True, resize="area")
 
 
 @register("omniglot")
@@ -205,45 +228,41 @@ class Omniglot(DatasetSpec):
                     "glyphs warped per drawer; official zip of 1-bit PNGs")
     options: ClassVar[dict[str, Option]] = {
         "download": DOWNLOAD, "progress": PROGRESS, "seed": SEED,
-        "size": Option("image side: 105 (the binary originals) or smaller, e.g. 28 (area "
-                       "down-sampling, grey levels)")}
+        **views.OPTIONS}
 
     @classmethod
     def _build(cls, d: dict[str, Any], split: str, source: str, fingerprint: str,
-               size: int) -> LabelledImages:
-        images = d["images"]
-        if size != SIZE:
-            if size not in (28,) and not 8 <= size < SIZE:
-                raise DisbenchError(f"omniglot: size must be 105 or smaller (e.g. 28), "
-                                    f"got {size}")
-            images = resize_area(images, size)
+               v: views.View) -> LabelledImages:
         return LabelledImages(
-            images, d["labels"], num_classes=len(d["class_names"]), name=cls.name,
-            split=split, source=source,
-            fingerprint=fingerprint + ("" if size == SIZE else f"-{size}px"),
-            class_names=[str(c) for c in d["class_names"]], binary=size == SIZE,
+            views.apply(d["images"], v, stored_inverted=True), d["labels"],
+            num_classes=len(d["class_names"]), name=cls.name, split=split, source=source,
+            fingerprint=fingerprint + v.suffix(DEFAULT_VIEW),
+            class_names=[str(c) for c in d["class_names"]], binary=v.size is None,
             extras={"alphabet": d["alphabet"], "drawer": d["drawer"]})
 
     @classmethod
-    def load_official(cls, split: str | None = None, *, size: int = SIZE,
-                      download: bool = False, progress: bool = True) -> LabelledImages:
-        """The published zip of ``split`` (verified), decoded once and cached."""
+    def load_official(cls, split: str | None = None, *, download: bool = False,
+                      progress: bool = True, **view: Any) -> LabelledImages:
+        """The published zip of ``split`` (verified), decoded once and cached; ``view``:
+        ``size``, ``channels``, ``invert``, ``resize`` (:mod:`disbench.datasets.views`)."""
         split = cls.check_split(split)
+        v = views.make_view(cls.name, SIZE, DEFAULT_VIEW, **view)
         (zip_path,) = cls.official_paths(split, download=download, progress=progress)
         spec = cls.split_files(split)[0]
         d = _decoded(zip_path, split, spec.expected[:12], progress)
-        return cls._build(d, split, "official", cls.official_fingerprint(split), size)
+        return cls._build(d, split, "official", cls.official_fingerprint(split), v)
 
     @classmethod
-    def load_synthetic(cls, split: str | None = None, *, size: int = SIZE, seed: int = 0,
-                       progress: bool = True) -> LabelledImages:
+    def load_synthetic(cls, split: str | None = None, *, seed: int = 0,
+                       progress: bool = True, **view: Any) -> LabelledImages:
         """The twin of ``split``, written once as the official zip and read back."""
         split = cls.check_split(split)
+        v = views.make_view(cls.name, SIZE, DEFAULT_VIEW, **view)
         zip_path = cls.twin_folder(seed) / cls.splits[split][0]
         if not zip_path.exists():
             write_twin_zip(zip_path, split, seed)
         d = _decoded(zip_path, split, cls.twin_fingerprint(seed), progress)
-        return cls._build(d, split, "synthetic", cls.twin_fingerprint(seed), size)
+        return cls._build(d, split, "synthetic", cls.twin_fingerprint(seed), v)
 
 
 def _random_character(rng: np.random.Generator) -> list[np.ndarray]:

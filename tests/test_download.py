@@ -12,6 +12,8 @@ from disbench.datasets.download import (
     ensure_file,
     file_hash,
     import_file,
+    pin_path,
+    pinned_sha256,
     verify,
 )
 from disbench.errors import DisbenchError
@@ -199,3 +201,78 @@ def test_import_file_verifies(tmp_path, empty_cache):
     verify(dest, spec)
     # importing the cached file onto itself is a no-op
     assert import_file(dest, spec, empty_cache) == dest
+
+
+def test_unpublished_checksum_is_pinned_on_first_download(server, empty_cache, caplog):
+    """Files without a published checksum (the Scream, MPI3D real): the first verified copy's
+    SHA-256 is pinned beside it and logged; every later copy must match the pin."""
+    base, httpd = server
+    spec = OfficialFile(name="data.bin", url=f"{base}/good/data.bin")
+    assert spec.expected is None
+    path = ensure_file(spec, empty_cache, progress=False)
+    pin = pin_path(empty_cache, spec)
+    assert pin.read_text().strip() == SHA and pinned_sha256(spec, empty_cache) == SHA
+    assert any(SHA in r.getMessage() and str(pin) in r.getMessage() for r in caplog.records)
+    assert ensure_file(spec, empty_cache) == path and len(httpd.hits) == 1
+    # a different copy in its place fails against the pin, naming it and how to re-pin
+    path.write_bytes(PAYLOAD[::-1])
+    with pytest.raises(DisbenchError, match=f"SHA-256 pinned in {pin} {SHA}.*delete {pin}"):
+        ensure_file(spec, empty_cache)
+    # a pinned file downloads only when the bytes match the pin (a corrupt server copy fails)
+    path.unlink()
+    with pytest.raises(DisbenchError, match="Nothing was kept"):
+        ensure_file(OfficialFile(name="data.bin", url=f"{base}/corrupt/data.bin"), empty_cache,
+                    progress=False)
+    assert not path.exists()
+    pin.write_text("not-a-sha\n")
+    with pytest.raises(DisbenchError, match=f"{pin}: expected the 64-digit hex SHA-256"):
+        ensure_file(spec, empty_cache)
+
+
+class FileHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.files`` (name -> bytes); anything else is a 404."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        body = self.server.files.get(self.path.strip("/"))
+        if body is None:
+            self.send_error(404, "Not Found")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_dataset_downloads_its_official_files_from_a_mirror(empty_cache, tmp_path,
+                                                              monkeypatch):
+    """smallnorb's six files (tiny grid), the primary address dead, fetched from the mirror,
+    verified, converted: the whole official path without the network."""
+    import numpy as np
+    from disbench import datasets as D
+    from disbench.datasets import norb
+
+    monkeypatch.setattr(norb, "GRID", {"category": 1, "elevation": 1, "azimuth": 2,
+                                        "lighting": 1})
+    norb.write_twin(tmp_path, progress=False)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FileHandler)
+    httpd.files = {f"m/{p.name}": p.read_bytes() for p in tmp_path.iterdir()}
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        specs = tuple(OfficialFile(f.name, f"{base}/dead/{f.name}",
+                                   sha256=hashlib.sha256(httpd.files[f"m/{f.name}"]).hexdigest(),
+                                   mirrors=(f"{base}/m/{f.name}",)) for f in norb.FILES)
+        monkeypatch.setattr(norb.SmallNORB, "files", specs)
+        paths = norb.SmallNORB.prepare("official", progress=False)
+        assert {p.name for p in paths[:6]} == {f.name for f in specs}
+        ds = D.get("smallnorb", source="official")
+        assert ds.images.shape == (10 * 2, 1, 64, 64)
+        np.testing.assert_array_equal(ds.images, np.asarray(D.get("smallnorb",
+                                                                  source="synthetic").images))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -1,12 +1,15 @@
 """dSprites: the factor grid, the twin's geometry and the official npz parser (no network)."""
 import hashlib
 import io
+import os
+import pickle
 import zipfile
 
 import disbench.datasets as D
 import numpy as np
 import pytest
 import torch
+from disbench.cli import main
 from disbench.datasets import dsprites as dsp
 from disbench.datasets.download import OfficialFile
 from disbench.errors import DisbenchError
@@ -143,14 +146,14 @@ def test_twin_container_round_trip(tmp_path):
         assert z["imgs"].shape == (2048, 64, 64) and z["imgs"].max() == 1
         assert z["latents_classes"].dtype == np.int64 and z["latents_values"].dtype == np.float64
     dest = tmp_path / "images.npy"
-    meta = dsp.convert_npz(npz, dest, trusted=False, num_images=2048, progress=False)
+    meta = dsp.convert_npz(npz, dest, num_images=2048, progress=False)
     assert tuple(meta["latents_sizes"]) == dsp.ALL_SIZES
     out = np.load(dest, mmap_mode="r")
     grid = dsp.DSprites.load_synthetic().factors[:2048]
     np.testing.assert_array_equal(out, dsp.render(grid))
     # the loaders want all 737,280 rows: a short file is rejected, naming the file
     with pytest.raises(DisbenchError, match=f"{npz.name}.*latents_classes.*737280"):
-        dsp.convert_npz(npz, tmp_path / "x.npy", trusted=False, progress=False)
+        dsp.convert_npz(npz, tmp_path / "x.npy", progress=False)
 
 
 def _write_npz(path, arrays):
@@ -173,12 +176,12 @@ def test_parser_rejects_bad_files(tmp_path):
     arrays = _small_arrays()
     p = tmp_path / "f.npz"
     dest = tmp_path / "o.npy"
-    # a pickled metadata (like the official file) is refused unless the checksum matched
+    # a pickled metadata (like the official file) is never unpickled (issue 21, item 1): the
+    # metadata is rebuilt from the known grid
     _write_npz(p, arrays)
-    with pytest.raises(DisbenchError, match="pickle"):
-        dsp.convert_npz(p, dest, trusted=False, num_images=64, progress=False)
-    meta = dsp.convert_npz(p, dest, trusted=True, num_images=64, progress=False)
-    assert meta["title"] == b"dSprites"  # Python-2 str keys decoded with latin1
+    meta = dsp.convert_npz(p, dest, num_images=64, progress=False)
+    assert "title" not in meta and meta == dsp.grid_metadata()
+    assert tuple(meta["latents_sizes"]) == dsp.ALL_SIZES
     np.testing.assert_array_equal(np.load(dest)[:, 0], arrays["imgs"] * 255)
     for broken, match in (
         ({k: v for k, v in arrays.items() if k != "metadata"}, "missing key.*metadata"),
@@ -189,12 +192,55 @@ def test_parser_rejects_bad_files(tmp_path):
     ):
         _write_npz(p, broken)
         with pytest.raises(DisbenchError, match=match) as err:
-            dsp.convert_npz(p, tmp_path / "bad.npy", trusted=True, num_images=64, progress=False)
+            dsp.convert_npz(p, tmp_path / "bad.npy", num_images=64, progress=False)
         assert str(p) in str(err.value)
         assert not (tmp_path / "bad.npy").exists()
+    # an object array anywhere else is refused without being loaded
+    _write_npz(p, {**arrays, "latents_values": np.array([None] * 64 * 6, dtype=object)
+                   .reshape(64, 6)})
+    with pytest.raises(DisbenchError, match="latents_values.*object"):
+        dsp.convert_npz(p, tmp_path / "bad.npy", num_images=64, progress=False)
     p.write_bytes(b"not a zip")
     with pytest.raises(DisbenchError, match="not a readable npz"):
-        dsp.convert_npz(p, dest, trusted=True, num_images=64, progress=False)
+        dsp.convert_npz(p, dest, num_images=64, progress=False)
+
+
+class _Payload:
+    """Unpickling this object creates the folder ``marker`` (a stand-in for running code)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.makedirs, (self.marker,))
+
+
+def test_planted_pickle_with_a_matching_sidecar_never_runs(empty_cache, monkeypatch, tmp_path):
+    """Issue 21, item 1: a cache folder holding an npz whose metadata pickle runs code, plus
+    a '.verified' sidecar claiming the official MD5 (so the file is not re-hashed): loading
+    dsprites must never run the payload."""
+    monkeypatch.setattr(dsp, "NUM_IMAGES", 1024)
+    monkeypatch.setattr(dsp.DSprites, "factor_sizes", (1, 1, 1, 32, 32))
+    marker = tmp_path / "payload-ran"
+    arrays = _small_arrays(1024)
+    meta = np.empty((), dtype=object)
+    meta[()] = _Payload(marker)
+    arrays["metadata"] = meta
+    folder = empty_cache / "dsprites"
+    folder.mkdir(parents=True)
+    planted = folder / dsp.OFFICIAL.name
+    _write_npz(planted, arrays)
+    st = planted.stat()
+    (folder / (planted.name + ".verified")).write_text(
+        f"{st.st_size} {st.st_mtime_ns} {dsp.OFFICIAL.md5}\n")
+    pickle.loads(pickle.dumps(_Payload(marker)))  # the payload is live: unpickling runs it
+    assert marker.is_dir()
+    marker.rmdir()
+    ds = D.get("dsprites", source="official")
+    assert ds.source == "official" and not marker.exists()
+    np.testing.assert_array_equal(ds.images[:, 0], arrays["imgs"] * 255)
+    assert main(["datasets", "prepare", "dsprites"]) == 0
+    assert not marker.exists()
 
 
 def test_official_checksum_mismatch_and_missing(empty_cache, monkeypatch):

@@ -104,17 +104,31 @@ def _prepare(args: argparse.Namespace) -> int:
     for p in paths:
         print(f"  {p}")
     if args.source == "official":
+        _print_pins(cls)
         cached = cls.available_splits()
         print(f"official splits available: {', '.join(cached) if cached else 'none'}")
     return 0
 
 
+def _print_pins(cls: Any) -> None:
+    """The SHA-256 seen of every file without a published checksum, so a user can pin it."""
+    from disbench.datasets.download import pin_path, pinned_sha256
+
+    for f in cls.files:
+        sha = pinned_sha256(f, cls.files_folder())
+        if sha is not None:
+            print(f"  {f.name}: sha256 {sha} (no published checksum; pinned in "
+                  f"{pin_path(cls.files_folder(), f)})")
+
+
 def _import(args: argparse.Namespace) -> int:
     from disbench import datasets
 
-    result = datasets.spec(args.name).import_dir(args.dir)
+    cls = datasets.spec(args.name)
+    result = cls.import_dir(args.dir)
     print(f"{args.name}: imported and verified {len(result.imported)} file(s) from {args.dir}")
     for name in result.imported:
         print(f"  {name}")
+    _print_pins(cls)
     print(f"official splits available: {', '.join(result.splits) if result.splits else 'none'}")
     return 0

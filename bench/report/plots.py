@@ -145,7 +145,7 @@ def run_figures(
     device = resolve_device(device, "--device")
     model, cfg, data_spec = load_run(run_dir, device=device)
     dataset = datasets.get(data_spec["name"], source=data_spec["source"],
-                           split=data_spec["split"])
+                           split=data_spec["split"], **data_spec.get("options", {}))
     images = dataset.images
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(images), size=min(num_images, len(images)), replace=False))

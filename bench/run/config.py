@@ -79,6 +79,11 @@ class RunConfig:
     split: str | None = S.setting(
         None, check=S.nonempty_str_or_none,
         help="dataset split (default: the dataset's own)")
+    dataset_options: dict[str, Any] | None = S.setting(  # noqa: RUF009 -- a field
+        None, check=lambda v: None if v is None else S.mapping(v), variant=True,
+        flag_type=lambda text: _parse_options(text), metavar="KEY=VALUE[,KEY=VALUE]",
+        help="load options of the dataset, e.g. size=28 (Omniglot's 28x28 view); see "
+             "'disbench datasets info NAME' (default: none)")
     steps: int = S.setting(
         300_000, check=S.positive_int, variant=True, train="required",
         help="optimisation steps (default: 300000, Locatello et al. 2019)")
@@ -164,6 +169,8 @@ class RunConfig:
         d = self.resolved().to_dict()
         for k in NOT_HASHED:
             d.pop(k)
+        if not d.get("dataset_options"):  # absent before the field existed: ids unchanged
+            d.pop("dataset_options", None)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -189,6 +196,21 @@ TRAIN_REQUIRED: tuple[str, ...] = S.names_where(RunConfig, "train", "required")
 #: the ``disbench train`` flags derived from the fields (model is positional, hparams --set)
 FLAG_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunConfig)
                                      if f.metadata["flag"] is not False)
+
+
+def _parse_options(text: str) -> dict[str, Any]:
+    """``--dataset-options size=28,channels=3``: comma-separated key=value, values read as
+    YAML scalars."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in (p for p in text.split(",") if p.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise DisbenchError(f"--dataset-options expects key=value[,key=value], got "
+                                f"{text!r} (e.g. --dataset-options size=28)")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
 
 
 def _jsonable(v: Any) -> Any:

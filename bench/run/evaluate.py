@@ -144,7 +144,7 @@ def _dataset(folder: RunFolder, data_spec: dict[str, Any]) -> Any:
     from disbench import datasets
 
     dataset = datasets.get(data_spec["name"], source=data_spec["source"],
-                           split=data_spec["split"])
+                           split=data_spec["split"], **data_spec.get("options", {}))
     trained_fp = data_spec.get("fingerprint")
     if trained_fp and getattr(dataset, "fingerprint", None) not in (None, trained_fp):
         log.warning("%s: dataset fingerprint %s differs from the one trained on (%s)",

@@ -163,7 +163,8 @@ def _why_not_together(members: list[_Member], sources: list[str]) -> str | None:
 def _load_data(cfg: RunConfig, source: str) -> Any:
     from disbench import datasets
 
-    return datasets.get(cfg.dataset, source=source, split=cfg.split)
+    return datasets.get(cfg.dataset, source=source, split=cfg.split,
+                        **(cfg.dataset_options or {}))
 
 
 def _record(member: _Member, source: str, dataset: Any, device: torch.device,

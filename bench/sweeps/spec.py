@@ -16,8 +16,9 @@ Rules
   hyperparameters, and the runs are the product datasets x model variants x train
   variants x seeds. A hyperparameter whose value really is a list is written as a list
   of one list (``variances: [[1, 2, 3]]``).
-- ``datasets`` entries are a name or ``{name, source, split}`` (source defaults to
-  ``auto``); list values there are swept too.
+- ``datasets`` entries are a name or ``{name, source, split, options}`` (source defaults
+  to ``auto``; ``options``: the dataset's load options, e.g. ``{size: 28}``, as
+  ``disbench datasets info NAME`` lists them); list values there are swept too.
 - ``train`` keys: the training settings of :class:`disbench.run.config.RunConfig`
   (:data:`~disbench.run.config.TRAIN_FIELDS`: ``steps`` (required), ``batch_size``,
   ``lr``, ``log_every``, ``amp``, ``compile``, ``device``, ``checkpoint_every``), each
@@ -47,7 +48,7 @@ TOP_KEYS = ("name", "description", "datasets", "models", "train", "seeds", "metr
             "claims")
 REQUIRED_TOP = ("datasets", "models", "train", "metrics")
 #: the keys of a ``datasets`` entry: RunConfig fields, checked by their validators
-DATASET_KEYS = ("name", "source", "split")
+DATASET_KEYS = ("name", "source", "split", "options")
 
 
 @dataclass
@@ -99,6 +100,8 @@ class Spec:
                 "split": ds["split"],
                 "seed": seed,
             }
+            if ds.get("options") is not None:
+                kw["dataset_options"] = dict(ds["options"])
             kw.update(train)
             kw.update(model.get("train", {}))
             runs.append(kw)
@@ -309,6 +312,7 @@ class _Validator:
                     problem = check_value(RunConfig, field_name, variant[k])
                     if problem:
                         self.fail(key + (k,), problem)
+                self._check_dataset_options(variant, key + ("options",))
                 out.append(variant)
         return out
 
@@ -436,6 +440,20 @@ class _Validator:
             else:
                 choices.append([v])
         return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices)]
+
+    def _check_dataset_options(self, entry: dict[str, Any], key: tuple) -> None:
+        from disbench import datasets
+
+        options = entry.get("options")
+        if options is None:
+            return
+        if not isinstance(options, dict):
+            self.fail(key, "must be a mapping of the dataset's load options, e.g. {size: 28}")
+        valid = datasets.spec(entry["name"]).options
+        for k in options:
+            if k not in valid:
+                self.fail(key + (k,), f"unknown option of {entry['name']}; valid options are "
+                          f"{', '.join(valid) or 'none'}")
 
     def _check_dataset_name(self, name: str, key: tuple) -> None:
         from disbench import datasets

@@ -306,7 +306,8 @@ def _config_record(folder: RunFolder, cfg: Any) -> dict[str, Any]:
 
         res = cfg.resolved()
         source = res.concrete_source()
-        data = datasets.get(res.dataset, source=source, split=res.split)
+        data = datasets.get(res.dataset, source=source, split=res.split,
+                            **(res.dataset_options or {}))
         return {**res.to_dict(), "source": source, "requested_source": res.source,
                 "hparams": resolve_hparams(res, data)}
     except Exception:  # noqa: BLE001 -- the config itself may be what failed
