@@ -14,7 +14,8 @@ import sys
 from disbench import __version__
 from disbench.errors import DisbenchError
 
-COMMANDS = ("datasets", "train", "evaluate", "sweep", "leaderboard", "plot", "regress", "judge")
+COMMANDS = ("datasets", "train", "evaluate", "sweep", "leaderboard", "plot", "regress", "judge",
+            "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
