@@ -87,30 +87,32 @@ def padded_grid(tiles: np.ndarray, num_rows: int | None = None, pad: int = PADDI
     return out
 
 
-def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write an (H, W, 3) uint8 image as PNG (atomically); grey images are stored as one
-    channel, which keeps the file small."""
+def quantize(image: np.ndarray, levels: int | None) -> np.ndarray:
+    """Keep ``levels`` evenly spaced intensities per channel (None: all 256). The smooth
+    greys of decoded images then compress two to three times better."""
+    if levels is None:
+        return np.asarray(image, dtype=np.uint8)
+    step = 256 // levels
+    return (np.asarray(image) // step * step + step // 2).astype(np.uint8)
+
+
+def save_png(image: np.ndarray, path: str | os.PathLike, *, levels: int | None = None) -> Path:
+    """Write an (H, W, 3) uint8 image as PNG (atomically; ``levels``: :func:`quantize`); grey
+    images are stored as one channel, which keeps the file small."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        _pil(image).save(tmp, format="PNG", optimize=True)
+        _pil(quantize(image, levels)).save(tmp, format="PNG", optimize=True)
     return path
 
 
 def save_gif(frames: Sequence[np.ndarray] | np.ndarray, path: str | os.PathLike, *,
              duration_ms: int = 100, levels: int | None = None) -> Path:
-    """Write (H, W, 3) uint8 frames as a looping GIF (atomically); returns the path.
-
-    ``levels``: keep only this many intensity levels per channel (e.g. 32), which makes
-    the smooth greys of decoded images compress two to three times better; None keeps
-    every value.
-    """
+    """Write (H, W, 3) uint8 frames as a looping GIF (atomically; ``levels``:
+    :func:`quantize`); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if levels is not None:
-        step = 256 // levels
-        frames = [(np.asarray(f) // step * step + step // 2).astype(np.uint8) for f in frames]
-    images = [_pil(f) for f in frames]
+    images = [_pil(quantize(f, levels)) for f in frames]
     if not images:
         raise ValueError(f"{path}: no frames to write")
     if any(im.mode != "L" for im in images):

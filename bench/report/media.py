@@ -29,9 +29,9 @@ NUM_RECONSTRUCTIONS, NUM_SAMPLES = 8, 16
 ZOOM = 2
 #: columns of the traversal grid on a variant page (fits a 1280 px wide window at ZOOM)
 GRID_STEPS = 8
-#: intensity levels of the site's traversal GIF (32 keeps the committed site small; the
-#: GIFs of 'disbench plot --traversals' keep all 256)
-GIF_LEVELS = 32
+#: intensity levels of the site's pictures and animations (keeps the committed site small;
+#: motion hides the coarser steps of the GIF; 'disbench plot' keeps all 256)
+PNG_LEVELS, GIF_LEVELS = 64, 32
 
 
 @dataclass
@@ -147,16 +147,18 @@ def _image_pictures(model: Any, obs: np.ndarray, out: Path, page_dir: Path, *, m
         samples = model.sample(NUM_SAMPLES, generator=gen).float().clamp(0, 1)
     pair = im.padded_grid(im.zoom(im.hwc(torch.cat([real, recon])), ZOOM), num_rows=2, pad=2)
     labels = im.label_strip(["data", "recon."], real.shape[-2] * ZOOM, 52, pad=2)
-    recon_path = im.save_png(im.hstack([labels, pair], gap=4), out / "reconstructions.png")
+    recon_path = im.save_png(im.hstack([labels, pair], gap=4), out / "reconstructions.png",
+                             levels=PNG_LEVELS)
     samples_path = im.save_png(im.padded_grid(im.hwc(samples), num_rows=2, pad=2),
-                               out / "prior_samples.png")
+                               out / "prior_samples.png", levels=PNG_LEVELS)
     stats = traversals.code_stats(model, x)
     base = stats.means[0]
     gif = im.save_gif(traversals.animation_frames(model, base, stats, mode),
                       out / f"traversal_{mode}.gif",
                       duration_ms=round(1000 / traversals.FPS), levels=GIF_LEVELS)
     grid = im.save_png(traversals.static_grid(model, base, stats, mode, steps=GRID_STEPS,
-                                              zoom=ZOOM), out / f"traversal_{mode}_grid.png")
+                                              zoom=ZOOM), out / f"traversal_{mode}_grid.png",
+                       levels=PNG_LEVELS)
     what = "KL" if stats.variances is not None else "code variance"
     return [
         pixel_picture(gif, page_dir, f"Latent traversal ({mode.replace('_', ' ')}): one "

@@ -238,8 +238,6 @@ def plot_metric_bars(
 
 def _bar_panel(ax: Any, board: pd.DataFrame, metric: str, pos: np.ndarray,
                colors: list) -> None:
-    from disbench.report.export import format_number
-
     mean = board[f"{metric}_mean"].to_numpy(dtype=float)
     std = np.nan_to_num(board[f"{metric}_std"].to_numpy(dtype=float))
     ax.barh(pos, np.nan_to_num(mean), xerr=std, color=colors, alpha=0.85, height=0.7,
@@ -253,11 +251,19 @@ def _bar_panel(ax: Any, board: pd.DataFrame, metric: str, pos: np.ndarray,
     for y, v, s in zip(pos, mean, std, strict=True):
         if np.isfinite(v):
             end = v + s if v >= 0 else v - s
-            ax.text(end + (0.02 if v >= 0 else -0.02) * span, y, format_number(float(v)),
+            ax.text(end + (0.02 if v >= 0 else -0.02) * span, y, _value_label(float(v)),
                     va="center", ha="left" if v >= 0 else "right", fontsize=style.VALUE_PT)
     ax.axvline(0, color="0.4", linewidth=0.8)
     ax.grid(axis="x", alpha=0.3)
     ax.tick_params(axis="y", length=0)
+
+
+def _value_label(v: float) -> str:
+    """Three decimals (as the tables), or three significant digits below 0.01 so a small
+    score does not read 0.000."""
+    from disbench.report.export import format_number
+
+    return f"{v:.3g}" if v != 0 and abs(v) < 0.01 else format_number(v)
 
 
 def _metric_title(metric: str, higher_is_better: dict[str, bool] | None) -> str:

@@ -162,8 +162,13 @@ def _summary(runs: pd.DataFrame, board: pd.DataFrame) -> str:
     ok = int((runs["status"] == "ok").sum())
     failed = int((runs["status"] == "failed").sum())
     n_ds = board[["dataset", "source"]].drop_duplicates().shape[0]
-    return (f"{len(runs)} runs ({ok} evaluated, {failed} failed), {len(board)} variants, "
-            f"{n_ds} dataset{'s' if n_ds != 1 else ''}; written by disbench {__version__}")
+    return (f"{_count(len(runs), 'run')} ({ok} evaluated, {failed} failed), "
+            f"{_count(len(board), 'variant')}, {_count(n_ds, 'dataset')}; written by "
+            f"disbench {__version__}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _write_exports(runs: pd.DataFrame, board: pd.DataFrame, hib: dict[str, bool], out: Path,
@@ -195,8 +200,8 @@ def _variant_pages(env: Any, out: Path, tag: str, title: str, board: pd.DataFram
                                                  opts, cache)
         loss = _loss_picture(vruns, out / "variants" / slug / "training.svg", page.parent)
         hparams, training = _settings(vruns)
-        _render(env, "variant.html", page, **ctx, title=str(variant), dataset_title=title,
-                n_runs=len(vruns), seeds=_seeds_table(vruns, metrics), hparams=hparams,
+        _render(env, "variant.html", page, **ctx, title=str(variant),
+                summary=f"{title} · {_count(len(vruns), 'run')}", seeds=_seeds_table(vruns, metrics), hparams=hparams,
                 training=training, loss=loss, pictures=pictures, media_seed=seed,
                 media_note=note)
         pages[str(variant)] = {"page": page, "pictures": pictures}
@@ -206,18 +211,24 @@ def _variant_pages(env: Any, out: Path, tag: str, title: str, board: pd.DataFram
 def _variant_pictures(vruns: pd.DataFrame, media_dir: Path, page_dir: Path,
                       opts: SiteOptions, cache: dict
                       ) -> tuple[list[media.Picture], int | None, str]:
-    """Pictures of the lowest evaluated seed with a checkpoint."""
+    """Pictures of the lowest evaluated seed with a checkpoint (else of the lowest seed that
+    finished training, e.g. one whose evaluation failed)."""
     from disbench.run.folder import RunFolder
 
     if not opts.pictures:
         return [], None, "Pictures were not drawn for this site (--no-pictures)."
-    for _, r in vruns.iterrows():
-        if r["status"] == "ok" and RunFolder(r["run_dir"]).has_checkpoint():
-            pics, note = media.safe_model_pictures(
-                r["run_dir"], media_dir, page_dir, mode=opts.traversal_mode, seed=opts.seed,
-                device=opts.device, data_cache=cache)
-            return pics, int(r["seed"]), note
-    return [], None, "No evaluated run with a checkpoint: nothing to draw."
+    ok = [r for _, r in vruns.iterrows() if RunFolder(r["run_dir"]).has_checkpoint()
+          and (r["status"] == "ok" or RunFolder(r["run_dir"]).is_trained())]
+    ok.sort(key=lambda r: (r["status"] != "ok", r["seed"]))
+    if not ok:
+        return [], None, "No trained run with a checkpoint: nothing to draw."
+    r = ok[0]
+    pics, note = media.safe_model_pictures(
+        r["run_dir"], media_dir, page_dir, mode=opts.traversal_mode, seed=opts.seed,
+        device=opts.device, data_cache=cache)
+    if r["status"] != "ok" and not note:
+        note = f"Seed {int(r['seed'])} finished training but was not evaluated ({r['error']})."
+    return pics, int(r["seed"]), note
 
 
 def _loss_picture(vruns: pd.DataFrame, path: Path, page_dir: Path) -> media.Picture | None:
@@ -252,7 +263,8 @@ def _show(v: Any) -> str:
 
 
 def _seeds_table(vruns: pd.DataFrame, metrics: list[str]) -> tables.Table:
-    cols = ["seed", "status", *metrics]
+    """Every seed's status and scores (the metrics some seed of the variant has)."""
+    cols = ["seed", "status", *study.present_metrics(vruns, metrics)]
     frame = vruns[cols].copy()
     frame["run folder"] = [Path(p).name for p in vruns["run_dir"]]
     frame["error"] = vruns["error"].fillna("")
@@ -309,12 +321,13 @@ def _study_page(env: Any, out: Path, tag: str, title: str, board: pd.DataFrame,
     if swaps:
         sections.append(_section("Sprites: swapped sequences", swaps))
     _render(env, "study.html", page_dir / f"{tag}.html", **ctx, title=f"{title}: study",
-            n_runs=len(study.evaluated(runs)), n_variants=len(board), sections=sections)
+            summary=f"{_count(len(study.evaluated(runs)), 'evaluated run')}, "
+                    f"{_count(len(board), 'variant')}", sections=sections)
     return exports
 
 
 def _section(title: str, pictures: list[media.Picture], *, note: str = "",
-             empty: str = "Nothing to show.") -> dict[str, Any]:
+             empty: str = "No evaluated run has a score.") -> dict[str, Any]:
     return {"title": title, "pictures": pictures, "note": note, "empty": empty}
 
 

@@ -192,6 +192,7 @@ def plot_hyperparameter_scores(runs: pd.DataFrame, model: str, key: str,
                 ax.plot(x, y, "o", ms=3, alpha=0.5, color=line[0].get_color())
             if not numeric:
                 ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=30, ha="right")
+                ax.set_xlim(-0.5, len(xs) - 0.5)
             elif len(xs) > 2 and xs[0] > 0 and xs[-1] / xs[0] >= 20:
                 ax.set_xscale("log")
             if numeric and len(xs) <= 8:

@@ -201,7 +201,7 @@ def static_grid(model: Any, base: np.ndarray, stats: CodeStats, mode: str, *,
         codes[r * steps:(r + 1) * steps, j] = stats.sweep(mode, int(j), steps)
     pics = im.zoom(_decode(model, codes), zoom)
     grid = im.padded_grid(pics, num_rows=d, pad=2)
-    labels = [f"z{j}  {what} {values[j]:.2f}" for j in order]
+    labels = [f"z{j}  {what} {values[j]:.3g}" for j in order]
     strip = im.label_strip(labels, pics.shape[1], 110, pad=2)
     return im.hstack([strip, grid], gap=4)
 
