@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spec", default=None, metavar="SPEC.yaml",
                    help="only the runs of this spec; its claims (if any) are checked")
     p.add_argument("--claims", default=None, metavar="CLAIMS.csv",
-                   help="a table of claims verdicts to show (columns of 'disbench claims')")
+                   help="a table of claims verdicts to show instead of checking the spec's "
+                        "(the columns of 'disbench claims')")
     p.add_argument("--traversals", default="conf_interval", choices=MODES,
                    help="traversal mode of the variant pages (default conf_interval: "
                         "±2 std of the Gaussian fitted to the codes)")

@@ -66,6 +66,8 @@ def plot_loss_curves(logs: dict[int, list[dict[str, str]]], path: str | os.PathL
     logs = {s: rows for s, rows in sorted(logs.items()) if rows}
     if not logs:
         return None
+    from matplotlib.ticker import MaxNLocator
+
     terms = [k for k in next(iter(logs.values()))[0] if k != "step"]
     with style.rc():
         ncol = min(4, len(terms))
@@ -79,6 +81,7 @@ def plot_loss_curves(logs: dict[int, list[dict[str, str]]], path: str | os.PathL
                         label=f"seed {seed}")
             ax.set_title(term)
             ax.set_xlabel("step")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
         for ax in list(axes.flat)[len(terms):]:
             ax.axis("off")

@@ -99,7 +99,6 @@ def build_site(runs: pd.DataFrame, board: pd.DataFrame, higher_is_better: dict[s
             site_title=opts.title, summary=_summary(runs, board), datasets=sections,
             claims=tables.claims(claims) if claims is not None and len(claims) else None,
             exports=exports, footnote=export._footnote())
-    (out / MARKER).write_text("written by disbench report; rebuilt in place\n")
     return out / "index.html"
 
 
@@ -117,11 +116,13 @@ def _prepare(out: Path) -> Path:
             shutil.rmtree(p)
         elif p.exists():
             p.unlink()
-    (out / "static").mkdir(parents=True)
     from importlib import resources
 
     from disbench.atomic import write_text
 
+    # marked first, so that a build that fails half-way can be rebuilt over
+    write_text(out / MARKER, "written by disbench report; rebuilt in place\n")
+    (out / "static").mkdir(parents=True)
     for name in STATIC_FILES:
         write_text(out / "static" / name,
                    (resources.files("disbench.report") / "static" / name).read_text())
