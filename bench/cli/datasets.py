@@ -54,7 +54,10 @@ def register(subparsers: Any) -> None:
     imp.add_argument("name", help="dataset name")
     imp.add_argument("dir", type=Path, help="folder holding some of the official files")
     imp.set_defaults(func=_import)
+    _register_show(sub)
 
+
+def _register_show(sub: Any) -> None:
     show = sub.add_parser(
         "show", help="a picture of samples and of each factor varied alone (PNG or GIF)",
         description="Draw random samples and one row per factor that varies that factor "
