@@ -1,4 +1,5 @@
-"""Figures with matplotlib (Agg backend): per run and per leaderboard; each saved as PNG and PDF.
+"""Figures with matplotlib (Agg backend): per run and per leaderboard; saved as PNG and PDF
+(or the ``formats`` asked for: the results site takes SVG).
 
 Per run (:func:`run_figures`): latent traversals, reconstructions, prior samples; for
 sequence data (sprites) the GIFs of :func:`disbench.report.sprite_gifs.write_model_gifs` instead.
