@@ -24,6 +24,7 @@ test: install
 bench: install
 	$(VENV)/bin/disbench sweep bench/sweeps/suites/default.yaml --out runs/default
 	$(VENV)/bin/disbench leaderboard runs/default --spec bench/sweeps/suites/default.yaml --format csv,latex,markdown --out results --plots
+	$(VENV)/bin/disbench report runs/default --spec bench/sweeps/suites/default.yaml --out results/site
 
 bench-paper: install
 	$(VENV)/bin/disbench sweep bench/sweeps/suites/paper.yaml --out runs/paper

@@ -14,8 +14,8 @@ import sys
 from disbench import __version__
 from disbench.errors import DisbenchError
 
-COMMANDS = ("datasets", "train", "evaluate", "sweep", "leaderboard", "claims", "plot", "regress",
-            "judge")
+COMMANDS = ("datasets", "train", "evaluate", "sweep", "leaderboard", "claims", "report", "plot",
+            "regress", "judge")
 
 
 def build_parser() -> argparse.ArgumentParser:

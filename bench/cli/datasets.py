@@ -54,6 +54,24 @@ def register(subparsers: Any) -> None:
     imp.add_argument("name", help="dataset name")
     imp.add_argument("dir", type=Path, help="folder holding some of the official files")
     imp.set_defaults(func=_import)
+    _register_show(sub)
+
+
+def _register_show(sub: Any) -> None:
+    show = sub.add_parser(
+        "show", help="a picture of samples and of each factor varied alone (PNG or GIF)",
+        description="Draw random samples and one row per factor that varies that factor "
+                    "with the others fixed (labelled sets: a row per class), as PNG, or as "
+                    "a GIF that animates each row; compare the official data with its twin.")
+    show.add_argument("name", help="dataset name")
+    show.add_argument("--source", choices=("auto", "official", "synthetic"), default="auto",
+                      help="official files, procedural twin, or auto (default)")
+    show.add_argument("--split", default=None, help="split (default: the dataset's own)")
+    show.add_argument("--out", required=True, type=Path, metavar="FILE",
+                      help="picture to write: FILE.png or FILE.gif")
+    show.add_argument("--samples", type=int, default=16, help="random samples shown (16)")
+    show.add_argument("--seed", type=int, default=0, help="which samples and base factors (0)")
+    show.set_defaults(func=_show)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -131,4 +149,16 @@ def _import(args: argparse.Namespace) -> int:
         print(f"  {name}")
     _print_pins(cls)
     print(f"official splits available: {', '.join(result.splits) if result.splits else 'none'}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from disbench import datasets
+    from disbench.report.dataset_pictures import write_dataset_picture
+
+    data = datasets.get(args.name, source=args.source, split=args.split)
+    title = f"{args.name} ({data.source}, {data.split})"
+    path = write_dataset_picture(data, datasets.spec(args.name).kind, args.out, title=title,
+                                 n_samples=args.samples, seed=args.seed)
+    print(f"{args.name}: wrote {path}")
     return 0

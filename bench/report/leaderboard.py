@@ -114,7 +114,7 @@ def collect_runs(root: str | os.PathLike, only: set[Path] | None = None
         for rec in records:
             hib.setdefault(rec["metric"], bool(rec.get("higher_is_better", True)))
         rows.append(_run_row(folder, cfg, records))
-        settings.append(_variant_settings(cfg))
+        settings.append(variant_settings(cfg))
     metric_order = list(hib)
     _declared_directions(hib)
     df = pd.DataFrame(rows)
@@ -149,7 +149,7 @@ def _runs_table(df: pd.DataFrame, settings: list[dict[str, Any]],
     return df
 
 
-def _variant_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+def variant_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     """The settings that define a variant: hyperparameters and training settings."""
     out: dict[str, Any] = {}
     hp = cfg.get("hparams") or {}

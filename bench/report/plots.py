@@ -1,4 +1,5 @@
-"""Figures with matplotlib (Agg backend): per run and per leaderboard; each saved as PNG and PDF.
+"""Figures with matplotlib (Agg backend): per run and per leaderboard; saved as PNG and PDF
+(or the ``formats`` asked for: the results site takes SVG).
 
 Per run (:func:`run_figures`): latent traversals, reconstructions, prior samples; for
 sequence data (sprites) the GIFs of :func:`disbench.report.sprite_gifs.write_model_gifs` instead.
@@ -19,29 +20,34 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from disbench.report import style
+from disbench.report.style import plt
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("png", "pdf")
 
 
-def save_figure(fig: Any, stem: str | os.PathLike) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` (atomically) and close it."""
+def save_figure(fig: Any, stem: str | os.PathLike,
+                formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Save ``fig`` as ``stem.<fmt>`` for each of ``formats`` (atomically, without dates, so
+    the same figure gives the same bytes) and close it."""
     from disbench.atomic import atomic_path
 
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
-    for fmt in FORMATS:
+    for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
+        meta = {"Software": None} if fmt == "png" else {"Creator": None}
+        if fmt == "pdf":
+            meta["CreationDate"] = None
+        elif fmt == "svg":
+            meta = {"Date": None}
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=meta)
         paths.append(path)
     plt.close(fig)
     return paths
@@ -196,58 +202,101 @@ def plot_metric_bars(
     *,
     title: str = "",
     higher_is_better: dict[str, bool] | None = None,
+    formats: Sequence[str] = FORMATS,
 ) -> list[Path]:
-    """Bars of each metric's mean per variant with std error bars (one panel per metric)."""
+    """One panel per metric: a horizontal bar per variant (mean over seeds, std as error
+    bar, the mean written at the bar's end).
+
+    Variants are listed top to bottom grouped by model (a colour per model, models
+    alphabetical, a model's variants in natural order of their labels, so ``beta=2``
+    comes before ``beta=10``); the variant names are written once per row of panels.
+    Fonts and sizes (:mod:`disbench.report.style`) keep every label legible at 100 % zoom.
+    """
     metrics = [m for m in metrics if f"{m}_mean" in board and board[f"{m}_mean"].notna().any()]
     if not metrics:
         return []
-    n = len(metrics)
-    ncol = min(3, n)
-    nrow = math.ceil(n / ncol)
+    board = style.legible_order(board)
     labels = list(board["variant"].astype(str))
-    width = max(4.0, 0.45 * len(labels) + 1.5)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(width * ncol, 3.2 * nrow), squeeze=False)
-    pos = np.arange(len(labels))
-    for ax, m in zip(axes.flat, metrics, strict=False):
-        mean = board[f"{m}_mean"].to_numpy(dtype=float)
-        std = np.nan_to_num(board[f"{m}_std"].to_numpy(dtype=float))
-        ax.bar(pos, mean, yerr=std, capsize=3, color="tab:blue", alpha=0.8)
-        arrow = ""
-        if higher_is_better and m in higher_is_better:
-            arrow = " (higher is better)" if higher_is_better[m] else " (lower is better)"
-        ax.set_title(m + arrow, fontsize=9)
-        ax.set_xticks(pos)
-        ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
-        ax.grid(axis="y", alpha=0.3)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return save_figure(fig, stem)
+    colors = style.model_colors(list(board["model"].astype(str)))
+    bar_colors = [colors[m] for m in board["model"].astype(str)]
+    n, ncol = len(metrics), min(3, len(metrics))
+    nrow = math.ceil(n / ncol)
+    with style.rc():
+        fig, axes = plt.subplots(nrow, ncol, squeeze=False, sharey=True, layout="constrained",
+                                 figsize=(4.3 * ncol, (1.1 + 0.3 * len(labels)) * nrow))
+        pos = np.arange(len(labels))[::-1]
+        for ax, m in zip(axes.flat, metrics, strict=False):
+            _bar_panel(ax, board, m, pos, bar_colors)
+            ax.set_title(_metric_title(m, higher_is_better))
+        for row in axes:
+            row[0].set_yticks(pos, labels)
+        for ax in list(axes.flat)[n:]:
+            ax.axis("off")
+        if title:
+            fig.suptitle(title, fontsize=style.TITLE_PT + 1.5)
+        return save_figure(fig, stem, formats)
+
+
+def _bar_panel(ax: Any, board: pd.DataFrame, metric: str, pos: np.ndarray,
+               colors: list) -> None:
+    mean = board[f"{metric}_mean"].to_numpy(dtype=float)
+    std = np.nan_to_num(board[f"{metric}_std"].to_numpy(dtype=float))
+    ax.barh(pos, np.nan_to_num(mean), xerr=std, color=colors, alpha=0.85, height=0.7,
+            error_kw={"capsize": 2, "elinewidth": 0.8, "ecolor": "0.25"})
+    ok = np.isfinite(mean)
+    lo = min(0.0, float((mean[ok] - std[ok]).min()))
+    hi = max(0.0, float((mean[ok] + std[ok]).max()))
+    span = (hi - lo) or 1.0
+    # room for the value labels: right of positive bars, left of negative ones
+    ax.set_xlim(lo - (0.28 * span if (mean[ok] < 0).any() else 0.02 * span), hi + 0.28 * span)
+    for y, v, s in zip(pos, mean, std, strict=True):
+        if np.isfinite(v):
+            end = v + s if v >= 0 else v - s
+            ax.text(end + (0.02 if v >= 0 else -0.02) * span, y, _value_label(float(v)),
+                    va="center", ha="left" if v >= 0 else "right", fontsize=style.VALUE_PT)
+    ax.axvline(0, color="0.4", linewidth=0.8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.tick_params(axis="y", length=0)
+
+
+def _value_label(v: float) -> str:
+    """Three decimals (as the tables), or three significant digits below 0.01 so a small
+    score does not read 0.000."""
+    from disbench.report.export import format_number
+
+    return f"{v:.3g}" if v != 0 and abs(v) < 0.01 else format_number(v)
+
+
+def _metric_title(metric: str, higher_is_better: dict[str, bool] | None) -> str:
+    if higher_is_better and metric in higher_is_better:
+        return metric + ("\n(higher is better)" if higher_is_better[metric]
+                         else "\n(lower is better)")
+    return metric
 
 
 def plot_roc_curves(
-    curves: dict[str, tuple[Any, Any, float]], stem: str | os.PathLike, *, title: str = ""
+    curves: dict[str, tuple[Any, Any, float]], stem: str | os.PathLike, *, title: str = "",
+    formats: Sequence[str] = FORMATS,
 ) -> list[Path]:
     """ROC curves ``{label: (fpr, tpr, auroc)}`` with the chance diagonal."""
     if not curves:
         return []
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    for label, (fpr, tpr, auc) in curves.items():
-        ax.plot(np.asarray(fpr), np.asarray(tpr), label=f"{label} (AUROC {auc:.3f})")
-    ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=0.8)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, loc="lower right")
-    if title:
-        ax.set_title(title, fontsize=9)
-    return save_figure(fig, stem)
+    with style.rc():
+        fig, ax = plt.subplots(figsize=(5.0, 5.0))
+        for label, (fpr, tpr, auc) in curves.items():
+            ax.plot(np.asarray(fpr), np.asarray(tpr), label=f"{label} (AUROC {auc:.3f})")
+        ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=0.8)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(loc="lower right")
+        if title:
+            ax.set_title(title)
+        return save_figure(fig, stem, formats)
 
 
-def _roc_files(run_dir: Path) -> list[Path]:
+def roc_files(run_dir: Path) -> list[Path]:
     """ROC curves an OoD evaluation saved in the run folder (``roc_*.npz``, and any file a
     score record names as its ``roc_file``)."""
     from disbench.run.folder import RunFolder
@@ -258,6 +307,22 @@ def _roc_files(run_dir: Path) -> list[Path]:
         if name and (run_dir / name).is_file():
             files.add(run_dir / name)
     return sorted(files)
+
+
+def roc_curves(runs: pd.DataFrame) -> dict[str, tuple[Any, Any, float]]:
+    """``{label: (fpr, tpr, auroc)}`` of the runs of one dataset: per variant, the curves
+    of its lowest seed that has any (one seed per variant keeps the figure readable)."""
+    curves: dict[str, tuple[Any, Any, float]] = {}
+    for variant, vruns in runs.sort_values("seed").groupby("variant", sort=True):
+        for run_dir in vruns["run_dir"]:
+            files = roc_files(Path(run_dir))
+            for f in files:
+                with np.load(f) as z:
+                    key = variant if f.stem == "roc" else f"{variant} vs {f.stem[4:]}"
+                    curves.setdefault(key, (z["fpr"], z["tpr"], float(z["auroc"])))
+            if files:
+                break
+    return curves
 
 
 def leaderboard_figures(
@@ -279,17 +344,7 @@ def leaderboard_figures(
             sub, metrics, out_dir / f"bars_{tag}", title=f"{dataset} ({source})",
             higher_is_better=higher_is_better,
         )
-        curves: dict[str, tuple[Any, Any, float]] = {}
         rsub = runs[(runs["dataset"] == dataset) & (runs["source"] == source)]
-        for variant, vruns in rsub.sort_values("seed").groupby("variant", sort=True):
-            for run_dir in vruns["run_dir"]:
-                files = _roc_files(Path(run_dir))
-                for f in files:
-                    with np.load(f) as z:
-                        key = variant if f.stem == "roc" else f"{variant} vs {f.stem[4:]}"
-                        curves.setdefault(key, (z["fpr"], z["tpr"], float(z["auroc"])))
-                if files:  # one seed per variant keeps the figure readable
-                    break
-        written += plot_roc_curves(curves, out_dir / f"roc_{tag}",
+        written += plot_roc_curves(roc_curves(rsub), out_dir / f"roc_{tag}",
                                    title=f"{dataset} ({source}): OoD detection")
     return written

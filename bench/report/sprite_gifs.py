@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from disbench.atomic import atomic_path
 
 
 def _to_uint8(frames: Any) -> np.ndarray:
@@ -54,21 +53,16 @@ def sequence_grid(sequences: Any, ncols: int | None = None, pad: int = 2) -> np.
 def save_sequence_gif(sequences: Any, path: str | Path, *, ncols: int | None = None,
                       duration_ms: int = 100, scale: int = 2) -> Path:
     """Write sequences (N, T, C, H, W) as one animated GIF grid; returns the path."""
-    from PIL import Image
+    from disbench.report.images import save_gif
 
     grid = sequence_grid(sequences, ncols=ncols)
     if scale > 1:
         grid = grid.repeat(scale, axis=1).repeat(scale, axis=2)
-    frames = [Image.fromarray(f) for f in grid]
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
-                       duration=duration_ms, loop=0)
-    return path
+    return save_gif(list(grid), path, duration_ms=duration_ms)
 
 
 def write_model_gifs(model: Any, dataset: Any, out_dir: str | Path, *, n: int = 8,
-                     seed: int = 0, device: Any = "cpu") -> dict[str, Path]:
+                     seed: int = 0, device: Any = "cpu", scale: int = 2) -> dict[str, Path]:
     """``real.gif``, ``reconstructed.gif``, ``swapped.gif`` and ``generated.gif``.
 
     ``swapped``: the static code of sequence i decoded with the dynamics of sequence
@@ -89,4 +83,4 @@ def write_model_gifs(model: Any, dataset: Any, out_dir: str | Path, *, n: int = 
             "swapped": model.swap(x, torch.roll(x, -1, 0)),
             "generated": model.sample(len(idx), generator=gen),
         }
-    return {k: save_sequence_gif(v, out / f"{k}.gif") for k, v in images.items()}
+    return {k: save_sequence_gif(v, out / f"{k}.gif", scale=scale) for k, v in images.items()}
