@@ -124,7 +124,7 @@ class SingleStep:
         set_rng_state(state["rng"], self.sampler.generator)
 
     def __call__(self) -> dict[str, torch.Tensor]:
-        terms = self.model.train_step_tensors(self.sampler.next(), self.step, self.optimizers)
+        terms = self.model.scheduled_step(self.sampler.next(), self.step, self.optimizers)
         self.step += 1
         return {n: v.reshape(1) for n, v in terms.items()}
 
