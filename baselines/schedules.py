@@ -94,7 +94,7 @@ class Schedule:
 
     __repr__ = __str__
 
-    def __eq__(self, other: Any) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Schedule) and str(self) == str(other)
 
     def __hash__(self) -> int:

@@ -111,7 +111,7 @@ def test_graphed_step_with_step_counter_equals_ensemble_steps(model, hp, vary):
     graph reads); it equals Ensemble.step with Python int steps, bit for bit."""
     models = _models(model, **hp)
     data = _data()
-    gens = lambda: [torch.Generator().manual_seed(100 + i) for i in range(K)]  # noqa: E731
+    gens = lambda: [torch.Generator().manual_seed(100 + i) for i in range(K)]
     a = Ensemble(copy.deepcopy(models), 1e-3, gens(), vary)
     step = GraphedStep(a, data, B, [torch.Generator().manual_seed(s) for s in range(K)],
                        gens(), graph=False)

@@ -87,7 +87,7 @@ def test_step_dependent_loss_reads_a_device_counter(monkeypatch):
     counter on the device (refilled before every call) instead of a Python int that a
     graph would freeze at capture (tests/test_annealed_vae.py checks the values)."""
     models = _models("cpu", "beta_vae")
-    gens = lambda: (torch.Generator().manual_seed(1), torch.Generator().manual_seed(2))  # noqa: E731
+    gens = lambda: (torch.Generator().manual_seed(1), torch.Generator().manual_seed(2))
     plain = GraphedStep(_ensemble(copy.deepcopy(models)), _data(), B, *gens(), graph=False)
     assert plain.step_counter is None
     monkeypatch.setattr(type(models[0]), "loss_depends_on_step", True)
