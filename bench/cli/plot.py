@@ -11,7 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "plot",
         help="latent traversals, reconstructions and prior samples of runs",
         description=(
-            "Write latent traversals, reconstructions and prior samples (PNG and PDF) for "
+            "Write latent traversals, reconstructions, prior samples and the metrics curve "
+            "of a run trained with eval_every (PNG and PDF) for "
             "each trained run folder, into RUN_DIR/figures (or --out); sprite GIFs for "
             "sequence data. Leaderboard figures come from 'disbench leaderboard --plots'."
         ),

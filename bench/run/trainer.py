@@ -18,6 +18,7 @@ gives the same weights as training 2N steps in one go (on CPU, bit for bit).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from typing import Any
 import torch
 from disbench.errors import DisbenchError, resolve_device
 from disbench.run.config import RunConfig, resolve_hparams
-from disbench.run.draws import BatchSampler, batch_data, batch_generator, seed_everything
+from disbench.run.draws import batch_data, batch_generator, seed_everything
 from disbench.run.folder import FORMAT_VERSION, RunFolder
 from disbench.run.loop import EnsembleStep, LogAccumulator, SingleStep, Sink, fit
 
@@ -172,11 +173,13 @@ def _record(member: _Member, source: str, dataset: Any, device: torch.device,
     _check_fingerprint(member, dataset)
     if member.record is None:
         cfg = member.cfg
+        labels = _labelled_subset(member, dataset)  # drawn once, with the run's record
         rec = {
             **cfg.to_dict(),
             "source": source,
             "requested_source": cfg.source,
-            "hparams": resolve_hparams(cfg, dataset),
+            "hparams": resolve_hparams(cfg, dataset, None if labels is None
+                                       else labels["label_sizes"].tolist()),
             "device": device.type,
             "run_id": member.run_id,
             "dataset_fingerprint": getattr(dataset, "fingerprint", None),
@@ -206,6 +209,40 @@ def _check_fingerprint(member: _Member, dataset: Any) -> None:
         )
 
 
+def _labelled_subset(member: _Member, dataset: Any) -> dict[str, Any] | None:
+    """A semi-supervised run's labelled subset, written to its folder (None otherwise)."""
+    from disbench.run.batches import draw_labelled
+
+    cfg = member.cfg
+    if _batch_kind(cfg) != "labelled":
+        return None
+    labels = draw_labelled(dataset, cfg.num_labelled, cfg.labeller, cfg.seed)
+    member.folder.write_labelled(labels)
+    return labels
+
+
+def _batch_kind(cfg: RunConfig) -> str:
+    """The model's batch kind; a pair or label setting given to a model without it fails."""
+    from disbench.baselines.registry import MODELS
+
+    kind = MODELS[cfg.model].batch_kind
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    uses = {"pair_k": "pairs", "num_labelled": "labelled", "labeller": "labelled"}
+    for name, needs in uses.items():
+        if kind != needs and getattr(cfg, name) != defaults[name]:
+            raise DisbenchError(f"{name}={getattr(cfg, name)!r} applies to models trained on "
+                                f"{needs}; {cfg.model} trains on {kind}: drop the setting")
+    return kind
+
+
+def _sampler(member: _Member, dataset: Any, device: torch.device) -> Any:
+    from disbench.run.batches import make_sampler
+
+    kind = _batch_kind(member.cfg)
+    labels = member.folder.read_labelled() if kind == "labelled" else None
+    return make_sampler(kind, dataset, member.cfg, device, labels)
+
+
 def _build_model(cfg: RunConfig, record: dict[str, Any], device: torch.device) -> Any:
     """Seed as a run does, then create its model (the initialisation draws come first)."""
     from disbench import baselines
@@ -217,9 +254,12 @@ def _build_model(cfg: RunConfig, record: dict[str, Any], device: torch.device) -
     return model
 
 
-def _sink(member: _Member) -> Sink:
+def _sink(member: _Member, dataset: Any) -> Sink:
+    from disbench.run.curve import make_curve
+
     return Sink(member.folder, member.run_id, member.cfg.steps,
-                member.folder.read_log(member.start) if member.state is not None else [])
+                member.folder.read_log(member.start) if member.state is not None else [],
+                make_curve(member.folder, member.cfg, dataset, member.start))
 
 
 def _accumulator(members: list[_Member], device: torch.device) -> LogAccumulator:
@@ -242,7 +282,7 @@ def _train_single(member: _Member, *, progress: bool, stop_after: int | None) ->
     record = _record(member, source, dataset, device)
     model = _build_model(cfg, record, device)
     step_fn = SingleStep(model, model.make_optimizers(cfg.lr),
-                         BatchSampler(dataset, cfg.batch_size, device, cfg.seed), member.start)
+                         _sampler(member, dataset, device), member.start)
     if member.state is not None:
         step_fn.restore(member.state)
         log.info("resuming %s at step %d", member.folder.path, member.start)
@@ -252,7 +292,7 @@ def _train_single(member: _Member, *, progress: bool, stop_after: int | None) ->
             child.compile()
     model.train()
     end = _end(cfg, member.start, stop_after)
-    fit(step_fn, [_sink(member)], _accumulator([member], device), start=member.start,
+    fit(step_fn, [_sink(member, dataset)], _accumulator([member], device), start=member.start,
         end=end, steps=cfg.steps, log_every=cfg.log_every,
         checkpoint_every=cfg.checkpoint_every, progress=progress,
         desc=f"{cfg.model} {member.folder.path.name}")
@@ -283,7 +323,8 @@ def _train_group(members: list[_Member], source: str, *, progress: bool, cuda_gr
         Ensemble(models, c0.lr, noise_gens, vary), batch_data(dataset, device), c0.batch_size,
         batch_gens, noise_gens, [m.state for m in members] if start else None, start,
         graph=cuda_graphs and device.type == "cuda")
-    fit(step_fn, [_sink(m) for m in members], _accumulator(members, device), start=start,
+    fit(step_fn, [_sink(m, dataset) for m in members], _accumulator(members, device),
+        start=start,
         end=_end(c0, start, stop_after), steps=c0.steps, log_every=c0.log_every,
         checkpoint_every=c0.checkpoint_every, progress=progress,
         desc=f"{c0.model} ensemble x{len(members)}")
