@@ -68,17 +68,23 @@ def parse_labeller(text: Any) -> tuple[str, float | None]:
     if param is None or not rest.endswith(")"):
         raise ValueError(f"{name} takes {'no parameter' if param is None else param[0]}, "
                          f"got {text!r}")
-    try:
-        value = ast.literal_eval(rest[:-1].strip())
-    except (ValueError, SyntaxError):
-        value = None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    value = _number(rest[:-1])
+    if value is None:
         raise ValueError(f"{name}({param[0]}) needs a number, got {text!r}")
     if name == "noisy" and not 0 <= value <= 1:
         raise ValueError(f"noisy(prob_random) must be in [0, 1], got {text!r}")
     if name != "noisy" and (value != int(value) or value < 1):
         raise ValueError(f"{name}({param[0]}) must be a positive integer, got {text!r}")
     return name, (float(value) if name == "noisy" else int(value))
+
+
+def _number(text: str) -> float | None:
+    """The number written in ``text`` (None when it is not one)."""
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return None
+    return None if isinstance(value, bool) or not isinstance(value, (int, float)) else value
 
 
 def canonical_labeller(text: Any) -> str:
