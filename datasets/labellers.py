@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from disbench.errors import check_random_state
 
 #: labeller -> (parameter name, default) or None
 LABELLERS: dict[str, tuple[str, float] | None] = {
@@ -103,8 +104,13 @@ def check_labeller(text: Any) -> str | None:
 
 
 def apply_labeller(labeller: str, factors: np.ndarray, factor_sizes: Sequence[int],
-                   random_state: np.random.RandomState) -> Labelled:
-    """Label the int (n, K) ``factors`` with ``labeller``; draws from ``random_state``."""
+                   random_state: Any) -> Labelled:
+    """Label the int (n, K) ``factors`` with ``labeller``; draws from ``random_state`` (an
+    int seed or a ``RandomState``: the reference's calls are RandomState methods)."""
+    random_state = check_random_state(random_state, "random_state")
+    if not isinstance(random_state, np.random.RandomState):
+        raise TypeError("random_state: the labellers draw as disentanglement_lib does, from "
+                         "a numpy.random.RandomState (or an int seed), not a Generator")
     name, value = parse_labeller(labeller)
     labels = np.array(factors, dtype=np.int64)
     sizes = np.asarray(factor_sizes, dtype=np.int64)
