@@ -217,7 +217,9 @@ class Model(nn.Module):
         return next(self.parameters()).device
 
     def loss(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        """Objective on a batch ``x`` (floats in [0, 1]); key ``"loss"`` plus all terms."""
+        """Objective on a batch ``x`` (floats in [0, 1]; a pair or labelled batch for those
+        :attr:`batch_kind`); key ``"loss"`` plus all terms. ``step`` is an int, or a float32
+        tensor (an ensemble's step counter) for a step-dependent loss."""
         raise NotImplementedError
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
