@@ -28,6 +28,7 @@ RNG states, so a resumed run draws what an uninterrupted one draws.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -146,6 +147,41 @@ def draw_labelled(dataset: Any, num_labelled: int, labeller: str,
             "labeller": np.array(canonical_labeller(labeller)), "seed": np.array(int(seed))}
 
 
+#: the run settings only some batch kinds use
+KIND_SETTINGS = {"pair_k": "pairs", "num_labelled": "labelled", "labeller": "labelled"}
+
+
+def batch_kind(cfg: Any) -> str:
+    """The batch kind of run ``cfg``'s model; a pair or label setting set (not at its
+    default) for a model that does not use it is an error."""
+    from disbench.baselines.registry import MODELS
+    from disbench.run.config import RunConfig
+
+    kind = MODELS[cfg.model].batch_kind
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    for name, needs in KIND_SETTINGS.items():
+        if kind != needs and getattr(cfg, name) != defaults[name]:
+            raise DisbenchError(f"{name}={getattr(cfg, name)!r} applies to models trained on "
+                                f"{needs}; {cfg.model} trains on {kind}: drop the setting")
+    return kind
+
+
+def labelled_subset(cfg: Any, folder: Any, dataset: Any) -> dict[str, np.ndarray] | None:
+    """A new semi-supervised run's labelled subset, written to its folder (else None)."""
+    if batch_kind(cfg) != "labelled":
+        return None
+    labels = draw_labelled(dataset, cfg.num_labelled, cfg.labeller, cfg.seed)
+    folder.write_labelled(labels)
+    return labels
+
+
+def sampler_for(cfg: Any, folder: Any, dataset: Any, device: torch.device) -> Any:
+    """The sampler of run ``cfg`` (a labelled run reads its subset from ``folder``)."""
+    kind = batch_kind(cfg)
+    labels = folder.read_labelled() if kind == "labelled" else None
+    return make_sampler(kind, dataset, cfg, device, labels)
+
+
 def make_sampler(kind: str, dataset: Any, cfg: Any, device: torch.device,
                  labelled: dict[str, np.ndarray] | None = None) -> Any:
     """The sampler of batch kind ``kind`` for run ``cfg`` (a RunConfig)."""
@@ -160,4 +196,5 @@ def make_sampler(kind: str, dataset: Any, cfg: Any, device: torch.device,
     raise DisbenchError(f"unknown batch kind {kind!r}")
 
 
-__all__ = ["LabelledSampler", "PairSampler", "draw_labelled", "make_sampler"]
+__all__ = ["LabelledSampler", "PairSampler", "batch_kind", "draw_labelled", "labelled_subset",
+           "make_sampler", "sampler_for"]

@@ -11,14 +11,14 @@ Data path: on CUDA the whole uint8 array is copied to the device once and batche
 indexed there with a device ``torch.Generator``; on CPU the (possibly memory-mapped)
 numpy array is indexed with the sorted indices of each batch. Batches are drawn
 uniformly with replacement; images are converted per batch to float / 255
-(:mod:`disbench.run.draws`).
+(:mod:`disbench.run.draws`). Pair and labelled models get their batch kind from
+:mod:`disbench.run.batches`.
 
 Resuming restores every state, so training N steps, stopping and resuming for N more
 gives the same weights as training 2N steps in one go (on CPU, bit for bit).
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import platform
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 from disbench.errors import DisbenchError, resolve_device
+from disbench.run.batches import labelled_subset, sampler_for
 from disbench.run.config import RunConfig, resolve_hparams
 from disbench.run.draws import batch_data, batch_generator, seed_everything
 from disbench.run.folder import FORMAT_VERSION, RunFolder
@@ -173,7 +174,7 @@ def _record(member: _Member, source: str, dataset: Any, device: torch.device,
     _check_fingerprint(member, dataset)
     if member.record is None:
         cfg = member.cfg
-        labels = _labelled_subset(member, dataset)  # drawn once, with the run's record
+        labels = labelled_subset(cfg, member.folder, dataset)  # drawn once, with the record
         rec = {
             **cfg.to_dict(),
             "source": source,
@@ -207,40 +208,6 @@ def _check_fingerprint(member: _Member, dataset: Any) -> None:
             f"{member.folder.path} was trained on data with fingerprint {old!r} but "
             f"{member.cfg.dataset!r} now has {new!r}; delete the folder to train afresh"
         )
-
-
-def _labelled_subset(member: _Member, dataset: Any) -> dict[str, Any] | None:
-    """A semi-supervised run's labelled subset, written to its folder (None otherwise)."""
-    from disbench.run.batches import draw_labelled
-
-    cfg = member.cfg
-    if _batch_kind(cfg) != "labelled":
-        return None
-    labels = draw_labelled(dataset, cfg.num_labelled, cfg.labeller, cfg.seed)
-    member.folder.write_labelled(labels)
-    return labels
-
-
-def _batch_kind(cfg: RunConfig) -> str:
-    """The model's batch kind; a pair or label setting given to a model without it fails."""
-    from disbench.baselines.registry import MODELS
-
-    kind = MODELS[cfg.model].batch_kind
-    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
-    uses = {"pair_k": "pairs", "num_labelled": "labelled", "labeller": "labelled"}
-    for name, needs in uses.items():
-        if kind != needs and getattr(cfg, name) != defaults[name]:
-            raise DisbenchError(f"{name}={getattr(cfg, name)!r} applies to models trained on "
-                                f"{needs}; {cfg.model} trains on {kind}: drop the setting")
-    return kind
-
-
-def _sampler(member: _Member, dataset: Any, device: torch.device) -> Any:
-    from disbench.run.batches import make_sampler
-
-    kind = _batch_kind(member.cfg)
-    labels = member.folder.read_labelled() if kind == "labelled" else None
-    return make_sampler(kind, dataset, member.cfg, device, labels)
 
 
 def _build_model(cfg: RunConfig, record: dict[str, Any], device: torch.device) -> Any:
@@ -282,7 +249,7 @@ def _train_single(member: _Member, *, progress: bool, stop_after: int | None) ->
     record = _record(member, source, dataset, device)
     model = _build_model(cfg, record, device)
     step_fn = SingleStep(model, model.make_optimizers(cfg.lr),
-                         _sampler(member, dataset, device), member.start)
+                         sampler_for(cfg, member.folder, dataset, device), member.start)
     if member.state is not None:
         step_fn.restore(member.state)
         log.info("resuming %s at step %d", member.folder.path, member.start)
