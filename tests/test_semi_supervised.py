@@ -61,13 +61,13 @@ def test_cov_by_hand():
 
 
 @pytest.mark.parametrize("order", [False, True])
+@torch.no_grad()
 def test_embed_by_hand(order):
     _, sup = _sup("embed", embed_sigma=0.5, embed_use_order=order)
     if order:
-        with torch.no_grad():
-            for j, (a, b) in enumerate(((1.0, -1.0), (0.5, 0.0))):
-                sup.slope[j].fill_(a)
-                sup.bias[j].fill_(b)
+        for j, (a, b) in enumerate(((1.0, -1.0), (0.5, 0.0))):
+            sup.slope[j].fill_(a)
+            sup.bias[j].fill_(b)
         emb = [[v * 1.0 - 1.0 for v in range(3)], [v * 0.5 for v in range(4)]]
     else:
         emb = [e.detach().tolist() for e in sup.embedding]
