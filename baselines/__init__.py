@@ -14,5 +14,9 @@ from disbench.baselines import wae  # noqa: F401
 from disbench.baselines import ab_vae  # noqa: F401
 from disbench.baselines import gwae  # noqa: F401
 from disbench.baselines import dsvae, rwae  # noqa: F401
+from disbench.baselines import annealed_vae  # noqa: F401
+from disbench.baselines import weak_vae  # noqa: F401
+from disbench.baselines import semi_supervised  # noqa: F401
+from disbench.baselines import info_vae  # noqa: F401
 
 __all__ = ["MODELS", "create", "names", "register"]

@@ -17,6 +17,7 @@ buffers inside ``loss``, no ``.item()`` on the hot path) so that
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import keyword
 import types
@@ -103,9 +104,12 @@ class ModelHparams:
             raise DisbenchError(f"likelihood_scale must be > 0, got {self.likelihood_scale}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
+        """JSON-ready dict (tuples become lists, schedules their canonical text)."""
+        from disbench.baselines.schedules import Schedule
+
         out = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        return {k: list(v) if isinstance(v, tuple) else str(v) if isinstance(v, Schedule)
+                else v for k, v in out.items()}
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
@@ -137,8 +141,15 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
             raise DisbenchError(f"hyperparameter {name} must be an integer, got {value!r}")
         return int(value)
     if hint is float:
+        from disbench.baselines import schedules
+
+        if isinstance(value, schedules.Schedule):
+            return value
+        if schedules.is_schedule_text(value):  # e.g. "linear(0, 4, 10000)"
+            return schedules.parse(value, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise DisbenchError(f"hyperparameter {name} must be a number, got {value!r}")
+            raise DisbenchError(f"hyperparameter {name} must be a number (or a schedule, e.g. "
+                                f"{schedules.EXAMPLE}), got {value!r}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
@@ -178,9 +189,13 @@ class Model(nn.Module):
     default_betas: ClassVar[tuple[float, float]] = (0.9, 0.999)
     default_eps: ClassVar[float] = 1e-8
     default_amsgrad: ClassVar[bool] = False
-    #: True when :meth:`loss` changes with the step index (a schedule or annealing). A
-    #: captured CUDA graph fixes the step at capture, so such models are not graphed.
+    #: True when :meth:`loss` changes with the step index (an annealing). Such a loss reads
+    #: the step as a tensor (an ensemble's captured CUDA graph passes a device counter);
+    #: a scheduled hyperparameter makes any model step-dependent (:attr:`step_dependent`).
     loss_depends_on_step: ClassVar[bool] = False
+    #: what :meth:`loss` takes: "images" (a (B, C, H, W) tensor), "pairs" or "labelled"
+    #: (:mod:`disbench.baselines.batches`)
+    batch_kind: ClassVar[str] = "images"
 
     def __init__(self, hparams: ModelHparams | None = None) -> None:
         super().__init__()
@@ -209,7 +224,9 @@ class Model(nn.Module):
         return next(self.parameters()).device
 
     def loss(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        """Objective on a batch ``x`` (floats in [0, 1]); key ``"loss"`` plus all terms."""
+        """Objective on a batch ``x`` (floats in [0, 1]; a pair or labelled batch for those
+        :attr:`batch_kind`); key ``"loss"`` plus all terms. ``step`` is an int, or a float32
+        tensor (an ensemble's step counter) for a step-dependent loss."""
         raise NotImplementedError
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -277,10 +294,50 @@ class Model(nn.Module):
         self, x: torch.Tensor, step: int, optimizers: dict[str, torch.optim.Optimizer]
     ) -> dict[str, float]:
         """One optimisation step; returns every loss term as a float."""
-        return {k: float(v) for k, v in self.train_step_tensors(x, step, optimizers).items()}
+        return {k: float(v) for k, v in self.scheduled_step(x, step, optimizers).items()}
+
+    # -- schedules ---------------------------------------------------------------
+    @property
+    def step_dependent(self) -> bool:
+        """Whether the loss changes with the step (an annealing, or a scheduled hparam)."""
+        from disbench.baselines.schedules import find
+
+        return self.loss_depends_on_step or bool(find(self.hparams))
+
+    @contextlib.contextmanager
+    def hparams_at(self, step: Any) -> Iterator[None]:
+        """Scheduled hyperparameters hold their value at ``step`` (float32 0-d tensors)."""
+        from disbench.baselines.schedules import find
+
+        scheduled = find(self.hparams)
+        if not scheduled:
+            yield
+            return
+        saved = self.hparams
+        self.hparams = at_step(saved, scheduled, step)
+        try:
+            yield
+        finally:
+            self.hparams = saved
+
+    def scheduled_step(
+        self, batch: Any, step: int, optimizers: dict[str, torch.optim.Optimizer]
+    ) -> dict[str, torch.Tensor]:
+        """:meth:`train_step_tensors` with scheduled hyperparameters at their step values."""
+        with self.hparams_at(step):
+            return self.train_step_tensors(batch, step, optimizers)
 
     def extra_repr(self) -> str:
         return f"hparams={self.hparams}"
+
+
+def at_step(hparams: Any, scheduled: dict[str, Any], step: Any) -> Any:
+    """A shallow copy of ``hparams`` with each schedule of ``scheduled`` at ``step`` (no
+    ``__post_init__``: the values may be tensors, under ``vmap`` batched ones)."""
+    out = copy.copy(hparams)
+    for name, schedule in scheduled.items():
+        object.__setattr__(out, name, schedule.at(step))
+    return out
 
 
 class LatentDiscriminator:

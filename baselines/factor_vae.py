@@ -80,12 +80,16 @@ class FactorVAE(LatentDiscriminator, GaussianVAE):
         acc = (logits.argmax(1) == target).float().mean()
         return loss, acc
 
+    def main_terms(self, x, step):
+        """The VAE's loss terms and the codes ``z`` the discriminator then trains on."""
+        mean, logvar = self.posterior(x)
+        z = obj.reparameterize(mean, logvar)
+        return self._loss_from(x, z, mean, logvar, step), z
+
     def train_step_tensors(self, x, step, optimizers):
         opt, dopt = optimizers["model"], optimizers["discriminator"]
         with self.autocast():
-            mean, logvar = self.posterior(x)
-            z = obj.reparameterize(mean, logvar)
-            terms = self._loss_from(x, z, mean, logvar, step)
+            terms, z = self.main_terms(x, step)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()

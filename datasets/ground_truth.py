@@ -258,6 +258,14 @@ class GroundTruthDataset:
         cols = [random_integers(rng, s, n) for s in self.factor_sizes]
         return np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.int64)
 
+    def sample_pairs(self, n: int, k: Any, random_state: Any
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``n`` pairs of factor rows differing in exactly the factors of ``changed``
+        (``k``: how many; see :func:`disbench.datasets.pairs.sample_pair_factors`)."""
+        from disbench.datasets.pairs import sample_pair_factors
+
+        return sample_pair_factors(self.factor_sizes, n, k, random_state)
+
     #: ``render(grid factors) -> uint8 images``, a staticmethod on twins that render on
     #: demand (then drawn straight from the factors, without the flat-index round trip)
     render_factors: Any = None

@@ -5,6 +5,7 @@ import sys
 import pytest
 import torch
 from disbench import baselines
+from disbench.baselines.batches import LabelledBatch, PairBatch
 from disbench.baselines.likelihoods import Likelihood
 from disbench.baselines.networks import ConvDecoder, GaussianEncoder
 from disbench.errors import DisbenchError
@@ -23,9 +24,23 @@ def _prior_choices(name):
     raise AssertionError(f"{name} has a prior hparam but its module lists no *PRIORS")
 
 
+#: other hyperparameters that choose a variant of the objective, and their module's table
+VARIANT_TABLES = {"aggregation": "AGGREGATIONS", "supervised_loss": "SUPERVISED_LOSSES",
+                  "annealer": "ANNEALERS"}
+
+
+def _variant_choices(name):
+    """(hparam, value) of every non-default objective variant of a model (from its module)."""
+    cls = baselines.MODELS[name]
+    module = sys.modules[cls.__module__]
+    defaults = cls.Hparams()
+    return [(hp, v) for hp, table in VARIANT_TABLES.items() if hp in cls.hparam_names()
+            for v in getattr(module, table) if v != getattr(defaults, hp)]
+
+
 CASES = [(n, {}) for n in baselines.names()] + [
     (n, {"prior": p}) for n in baselines.names() for p in _prior_choices(n)
-]
+] + [(n, {hp: v}) for n in baselines.names() for hp, v in _variant_choices(n)]
 
 
 def _ids(case):
@@ -43,6 +58,8 @@ def _make(name, size, channels=1, latent_dim=None, **hp):
         hp = {"frames": 3, "static_dim": 4, "dynamic_dim": 2, "hidden_dim": 16, **hp}
     elif latent_dim is not None:
         hp["latent_dim"] = latent_dim
+    if baselines.MODELS[name].batch_kind == "labelled":  # three labelled factors
+        hp = {"factor_sizes": (3, 4, 5), **hp}
     return baselines.create(name, image_shape=(channels, size, size), **hp)
 
 
@@ -57,9 +74,25 @@ def _binary_batch(n, size, seed=0, frames=None):
     return (rows.unsqueeze(-1) & cols.unsqueeze(-2)).unsqueeze(-3).float()
 
 
-def _batch_for(model, n, seed=0):
+def _images_for(model, n, seed=0):
     hp = model.hparams
     return _binary_batch(n, hp.image_shape[-1], seed, getattr(hp, "frames", None))
+
+
+def _batch_for(model, n, seed=0):
+    """What the model's loss takes (its batch_kind): images, pairs or a labelled batch."""
+    x = _images_for(model, n, seed)
+    if model.batch_kind == "pairs":  # the second image a different square; factor 0 changed
+        changed = torch.zeros(n, 5, dtype=torch.bool)
+        changed[:, 0] = True
+        return PairBatch(x, _images_for(model, n, seed + 100), changed)
+    if model.batch_kind == "labelled":
+        g = torch.Generator().manual_seed(seed)
+        sizes = torch.tensor(model.hparams.factor_sizes)
+        labels = (torch.rand(n, len(sizes), generator=g) * sizes).floor()
+        return LabelledBatch(x, _images_for(model, n, seed + 200), labels)
+    assert model.batch_kind == "images"
+    return x
 
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
@@ -102,7 +135,7 @@ def test_interface_shapes(name):
     torch.manual_seed(0)
     model = _make(name, 64, channels=3, latent_dim=6).eval()
     d = model.hparams.latent_dim
-    x = torch.rand(_batch_for(model, 5).shape[:-3] + (3, 64, 64))
+    x = torch.rand(_images_for(model, 5).shape[:-3] + (3, 64, 64))
     z = model.encode(x)
     assert z.shape == (5, d)
     out = model.decode(z)
@@ -116,7 +149,8 @@ def test_interface_shapes(name):
 
 
 @pytest.mark.parametrize("name", ["vae", "beta_vae", "beta_tcvae", "factor_vae", "dip_vae_i",
-                                  "dip_vae_ii", "wae_mmd", "wae_gan"])
+                                  "dip_vae_ii", "wae_mmd", "wae_gan", "annealed_vae",
+                                  "info_vae"])
 def test_functional_ensemble_friendly(name):
     """Two models stacked with torch.func: vmapped encode equals each model's own; the
     loss runs under vmap (issue 8: batched ensembles)."""

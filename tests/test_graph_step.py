@@ -82,12 +82,22 @@ def test_bad_input_is_refused():
         GraphedStep(ens, _data().to("meta"), B, *gens, graph=False)
 
 
-def test_step_dependent_loss_is_not_graphed(monkeypatch):
-    ens = _ensemble(_models("cpu", "beta_vae"))
-    monkeypatch.setattr(type(ens.models[0]), "loss_depends_on_step", True)
-    gens = (torch.Generator().manual_seed(1), torch.Generator().manual_seed(2))
-    with pytest.raises(DisbenchError, match="depends on the step"):
-        GraphedStep(ens, _data(), B, *gens, graph=True)
+def test_step_dependent_loss_reads_a_device_counter(monkeypatch):
+    """A step-dependent loss is no longer refused for graphing: it reads a float32 step
+    counter on the device (refilled before every call) instead of a Python int that a
+    graph would freeze at capture (tests/test_annealed_vae.py checks the values)."""
+    models = _models("cpu", "beta_vae")
+    gens = lambda: (torch.Generator().manual_seed(1), torch.Generator().manual_seed(2))
+    plain = GraphedStep(_ensemble(copy.deepcopy(models)), _data(), B, *gens(), graph=False)
+    assert plain.step_counter is None
+    monkeypatch.setattr(type(models[0]), "loss_depends_on_step", True)
+    counted = GraphedStep(_ensemble(copy.deepcopy(models)), _data(), B, *gens(), graph=False)
+    assert counted.step_counter is not None and counted.step_counter.dtype == torch.float32
+    for i in range(STEPS):
+        a, b = plain(), counted()
+        assert float(counted.step_counter) == i
+        for k in a:  # beta_vae ignores the step: the counter changes nothing
+            assert torch.equal(a[k], b[k]), k
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

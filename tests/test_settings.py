@@ -39,7 +39,9 @@ def test_spec_train_keys_and_messages_are_the_fields():
     assert set(C.TRAIN_FIELDS) == {f.name for f in dataclasses.fields(C.RunConfig)
                                    if f.metadata["train"]}
     bad = {"steps": 0, "batch_size": -1, "lr": "fast", "log_every": 1.5, "amp": "fp8",
-           "compile": "maybe", "device": "tpu", "checkpoint_every": True}
+           "compile": "maybe", "device": "tpu", "checkpoint_every": True, "pair_k": 0,
+           "num_labelled": 0, "labeller": "sloppy", "eval_every": -1, "eval_metrics": ",",
+           "eval_points": 0}
     assert set(bad) == set(C.TRAIN_FIELDS)
     for key, value in bad.items():
         train = yaml.safe_dump({"steps": 5, key: value}, default_flow_style=True).strip()

@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "plot",
         help="latent traversals, reconstructions and prior samples of runs",
         description=(
-            "Write latent traversals, reconstructions and prior samples (PNG and PDF) for "
+            "Write latent traversals, reconstructions, prior samples and the metrics curve "
+            "of a run trained with eval_every (PNG and PDF) for "
             "each trained run folder, into RUN_DIR/figures (or --out); sprite GIFs for "
             "sequence data. --traversals MODE adds disentanglement_lib's animated "
             "traversals (GIF, 5 codes, 20 frames at 10 fps) and a grid per code with the "

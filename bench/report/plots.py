@@ -180,6 +180,8 @@ def run_figures(
         samples = samples.float().clamp(0, 1).cpu().numpy()
         written += plot_image_grid(samples, 8, out_dir / "prior_samples",
                                    title=f"{label}: samples from the prior")
+    from disbench.report.curves import curve_figures  # metrics_curve.csv (eval_every)
+    written += curve_figures(run_dir, out_dir)
     return written
 
 

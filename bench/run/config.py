@@ -112,6 +112,30 @@ class RunConfig:
         1000, check=S.positive_int, hashed=False, train=True, metavar="N",
         help="save model.pt every N steps; an interrupted run loses at most this "
              "(default: 1000)")
+    pair_k: int | str = S.setting(
+        1, check=lambda v: _pair_k(v), hashed="if_set", variant=True, train=True,
+        flag_type=lambda v: int(v) if v.isdigit() else v, metavar="K",
+        help="pair models (group_vae, ml_vae): factors that differ in each pair, a number or "
+             "random (1 .. K-1 per pair) or one_or_random (disentanglement_lib's dynamics) "
+             "(default: 1)")
+    num_labelled: int = S.setting(
+        100, check=S.positive_int, hashed="if_set", variant=True, train=True, metavar="N",
+        help="semi-supervised models (s2_*, supervised_vae): labelled examples, drawn once "
+             "from the run's seed (default: 100)")
+    labeller: str = S.setting(
+        "perfect", check=lambda v: _labeller(v), hashed="if_set", variant=True, train=True,
+        help="semi-supervised models: perfect, binned(5), noisy(0.1), permuted or partial(2) "
+             "labels (default: perfect)")
+    eval_every: int = S.setting(
+        0, check=S.non_negative_int, hashed=False, train=True, metavar="N",
+        help="evaluate eval_metrics on a fixed draw every N steps into metrics_curve.csv "
+             "(default: 0, off)")
+    eval_metrics: str = S.setting(
+        "mig", check=lambda v: _metric_list(v), hashed=False, train=True, metavar="M,...",
+        help="the metrics of metrics_curve.csv, comma-separated (default: mig)")
+    eval_points: int = S.setting(
+        1000, check=S.positive_int, hashed=False, train=True, metavar="N",
+        help="points of the curve's fixed draw: N to fit, N/2 to test (default: 1000)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -147,7 +171,8 @@ class RunConfig:
         derived = _dataset_derived(cls)
         hparams = {k: v for k, v in full.items() if k in user or k not in derived}
         lr = float(self.lr) if self.lr is not None else float(cls.default_lr)
-        return dataclasses.replace(self, split=split, lr=lr, hparams=hparams)
+        return dataclasses.replace(self, split=split, lr=lr, hparams=hparams,
+                                   labeller=_canonical_labeller(self.labeller))
 
     def concrete_source(self) -> str:
         """``official`` or ``synthetic``: ``auto`` resolved against the cache now.
@@ -171,6 +196,9 @@ class RunConfig:
             d.pop(k)
         if not d.get("dataset_options"):  # absent before the field existed: ids unchanged
             d.pop("dataset_options", None)
+        for k in HASHED_IF_SET:  # a model-specific setting at its default: as before it existed
+            if d[k] == _DEFAULTS[k]:
+                d.pop(k)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -186,6 +214,9 @@ FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunConfig))
 HASHED: tuple[str, ...] = S.names_where(RunConfig, "hashed")
 #: fields that do not change what is learned
 NOT_HASHED: tuple[str, ...] = tuple(f for f in FIELDS if f not in HASHED)
+#: hashed fields left out of the run id while at their default
+HASHED_IF_SET: tuple[str, ...] = S.names_where(RunConfig, "hashed", "if_set")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 #: fields that must agree for runs to train together as one ensemble
 GROUP_FIELDS: tuple[str, ...] = S.names_where(RunConfig, "group")
 #: training settings that make a leaderboard variant when they differ
@@ -221,6 +252,32 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def _pair_k(v: Any) -> str | None:
+    from disbench.datasets.pairs import check_k
+
+    return check_k(v)
+
+
+def _labeller(v: Any) -> str | None:
+    from disbench.datasets.labellers import check_labeller
+
+    return check_labeller(v)
+
+
+def _canonical_labeller(v: str) -> str:
+    from disbench.datasets.labellers import canonical_labeller
+
+    return canonical_labeller(v)
+
+
+def _metric_list(v: Any) -> str | None:
+    """Format only; the names are checked when a curve is first evaluated."""
+    if isinstance(v, str) and [m for m in v.split(",") if m.strip()] and \
+            all(m.strip() for m in v.split(",")):
+        return None
+    return f"must be comma-separated metric names, e.g. mig,sap, got {v!r}"
+
+
 def _model_class(model: str) -> type:
     from disbench.baselines.registry import MODELS, names
 
@@ -245,8 +302,9 @@ def _build(cls: type, hparams: dict[str, Any]) -> Any:
 
 
 def _dataset_size_keys(cls: type) -> tuple[str, ...]:
-    key = getattr(cls, "dataset_size_hparam", None)
-    return (key,) if key else ()
+    """The hyperparameters filled from the data at training time (size, label sizes)."""
+    keys = (getattr(cls, "dataset_size_hparam", None), getattr(cls, "label_sizes_hparam", None))
+    return tuple(k for k in keys if k)
 
 
 def _likelihood_from_data(cls: type) -> bool:
@@ -262,7 +320,8 @@ def _dataset_derived(cls: type) -> set[str]:
     return keys
 
 
-def resolve_hparams(cfg: RunConfig, dataset: Any) -> dict[str, Any]:
+def resolve_hparams(cfg: RunConfig, dataset: Any,
+                    label_sizes: list[int] | None = None) -> dict[str, Any]:
     """Every hyperparameter of ``cfg.model`` for training on ``dataset`` (JSON-ready).
 
     image_shape comes from the dataset (a different explicit value is an error). The
@@ -276,7 +335,9 @@ def resolve_hparams(cfg: RunConfig, dataset: Any) -> dict[str, Any]:
     ``likelihood_from_data = True`` (wae_mmd, wae_gan) keeps that earlier rule: Bernoulli
     for binary data (the dataset's ``binary`` flag) and Gaussian otherwise. A model's
     data-set-size hyperparameter (beta_tcvae's ``dataset_size``) is ``len(dataset)``
-    unless set. The result is what ``config.json`` records as ``hparams``.
+    unless set; a semi-supervised model's label-sizes hyperparameter is ``label_sizes``
+    (the values of each labelled factor after the labeller) unless set. The result is what
+    ``config.json`` records as ``hparams``.
     """
     cls = _model_class(cfg.model)
     hp = dict(cfg.hparams)
@@ -290,8 +351,10 @@ def resolve_hparams(cfg: RunConfig, dataset: Any) -> dict[str, Any]:
     if _likelihood_from_data(cls):
         hp.setdefault("likelihood",
                       "bernoulli" if getattr(dataset, "binary", False) else "gaussian")
-    for key in _dataset_size_keys(cls):
-        hp.setdefault(key, len(dataset))
+    if getattr(cls, "dataset_size_hparam", None):
+        hp.setdefault(cls.dataset_size_hparam, len(dataset))
+    if label_sizes is not None and getattr(cls, "label_sizes_hparam", None):
+        hp.setdefault(cls.label_sizes_hparam, list(label_sizes))
     return _build(cls, hp).to_dict()
 
 

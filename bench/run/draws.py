@@ -101,7 +101,7 @@ class BatchSampler:
         return batch.float().div(255.0)
 
 
-def rng_state(batch_gen: torch.Generator, noise_gen: torch.Generator | None = None
+def rng_state(batch_gen: torch.Generator | None, noise_gen: torch.Generator | None = None
               ) -> dict[str, Any]:
     """The RNG states of a run: torch (CPU and CUDA), its batch generator, numpy, python.
 
@@ -113,7 +113,7 @@ def rng_state(batch_gen: torch.Generator, noise_gen: torch.Generator | None = No
     state = {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
-        "batch": batch_gen.get_state(),
+        "batch": batch_gen.get_state() if batch_gen is not None else None,
         "numpy": {
             "keys": torch.from_numpy(np_state[1].astype(np.int64)),
             "pos": int(np_state[2]),
@@ -130,10 +130,11 @@ def rng_state(batch_gen: torch.Generator, noise_gen: torch.Generator | None = No
     return state
 
 
-def set_rng_state(state: dict[str, Any], batch_gen: torch.Generator,
+def set_rng_state(state: dict[str, Any], batch_gen: torch.Generator | None,
                   noise_gen: torch.Generator | None = None) -> None:
     """Restore what :func:`rng_state` saved (into ``noise_gen`` for an ensemble member)."""
-    batch_gen.set_state(state["batch"])
+    if batch_gen is not None:  # None: a sampler without a torch generator (pairs)
+        batch_gen.set_state(state["batch"])
     if noise_gen is not None:
         noise_gen.set_state(state["torch"] if noise_gen.device.type == "cpu"
                             else state["cuda"][0])

@@ -36,6 +36,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from disbench.baselines.base import at_step
+from disbench.baselines.schedules import find as find_schedules
 from disbench.errors import DisbenchError
 from disbench.run.config import GROUP_FIELDS, RunConfig
 from disbench.run.draws import RANDOM_FUNCS, draw_noise
@@ -95,6 +97,8 @@ def compatible(model_cls: type, cfgs: list[RunConfig]) -> str | None:
 
     if len({group_key(c) for c in cfgs}) > 1:
         return "the runs differ in more than model hyperparameters and seed"
+    if model_cls.batch_kind != "images":
+        return f"{model_cls.registry_name} trains on {model_cls.batch_kind}, not image batches"
     if model_cls.train_step_tensors is not Model.train_step_tensors:
         return f"{model_cls.registry_name} trains with its own step (adversary or critic)"
     for k in differing(cfgs):
@@ -142,6 +146,10 @@ class Ensemble:
         group = {k: v for k, v in opt0.param_groups[0].items() if k != "params"}
         self.optimizer = type(opt0)(list(self.params.values()), **group)
         self.calls: list | None = None
+        #: scheduled hyperparameters (the same schedule for every member)
+        self.scheduled = find_schedules(models[0].hparams)
+        #: the loss reads the step (GraphedStep then passes it as a device tensor)
+        self.step_dependent = bool(models[0].step_dependent)
 
     # -- one step ------------------------------------------------------------------------
     def _record(self, x: torch.Tensor, step: int) -> None:
@@ -149,7 +157,7 @@ class Ensemble:
         probe = copy.deepcopy(self.models[0])
         state = torch.get_rng_state()
         cuda_state = torch.cuda.get_rng_state() if x.is_cuda else None
-        with _RecordRandom() as rec, torch.no_grad():
+        with _RecordRandom() as rec, torch.no_grad(), probe.hparams_at(step):
             probe.loss(x, step)
         torch.set_rng_state(state)
         if cuda_state is not None:
@@ -169,6 +177,8 @@ class Ensemble:
         hparams = copy.copy(self.base.hparams)
         for name, value in hp.items():
             object.__setattr__(hparams, name, value)
+        if self.scheduled:  # each schedule's value at this step (a tensor step in a graph)
+            hparams = at_step(hparams, self.scheduled, step)
         saved = self.base.hparams
         self.base.hparams = hparams
         try:

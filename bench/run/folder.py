@@ -20,6 +20,14 @@ A run lives in ``runs_root/<dataset>/<model>/<run_id>-s<seed>/``:
     ``step`` and the mean of every loss term over the last ``log_every`` steps;
 ``metrics.json``
     ``{"records", "evaluated", "provenance"}`` written by :mod:`disbench.run.evaluate`;
+``labelled.npz``
+    a semi-supervised run's labelled subset, drawn once when the run is created
+    (:func:`disbench.run.batches.draw_labelled`): flat ``indices``, true ``factors``,
+    ``labels`` (after the labeller), ``label_sizes``, ``observed`` factors, ``labeller``
+    and ``seed``;
+``metrics_curve.csv``
+    ``step`` and one column per metric record, evaluated every ``eval_every`` steps on a
+    fixed draw (:mod:`disbench.run.curve`);
 ``error.json``
     the failure of a sweep's run (type, message, traceback, stage, config);
 ``.lock``, ``.lock.guard``
@@ -40,7 +48,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from disbench.atomic import torch_save, write_json, write_text
+from disbench.atomic import atomic_path, torch_save, write_json, write_text
 from disbench.errors import DisbenchError
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,8 @@ STATUS_FILE = "status.json"
 LOG_FILE = "train_log.csv"
 METRICS_FILE = "metrics.json"
 ERROR_FILE = "error.json"
+LABELLED_FILE = "labelled.npz"
+CURVE_FILE = "metrics_curve.csv"
 LOCK_FILE = ".lock"
 LOCK_GUARD_FILE = ".lock.guard"
 FIGURES_DIR = "figures"
@@ -129,6 +139,14 @@ class RunFolder:
     @property
     def error_path(self) -> Path:
         return self.path / ERROR_FILE
+
+    @property
+    def labelled_path(self) -> Path:
+        return self.path / LABELLED_FILE
+
+    @property
+    def curve_path(self) -> Path:
+        return self.path / CURVE_FILE
 
     @property
     def figures_path(self) -> Path:
@@ -258,6 +276,46 @@ class RunFolder:
         writer.writeheader()
         writer.writerows(rows)
         write_text(self.log_path, buf.getvalue())
+
+    # -- the labelled subset and the metrics curve ------------------------------------------
+    def has_labelled(self) -> bool:
+        return self.labelled_path.is_file()
+
+    def write_labelled(self, arrays: dict[str, Any]) -> None:
+        """Write the run's labelled subset (once, when the run is created)."""
+        import numpy as np
+
+        with atomic_path(self.labelled_path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    def read_labelled(self) -> dict[str, Any]:
+        """The labelled subset as a dict of arrays (a clear error when it is missing)."""
+        import numpy as np
+
+        if not self.has_labelled():
+            raise DisbenchError(f"{self.labelled_path} not found: the run's labelled subset "
+                                "is missing; delete the run folder and train it again")
+        with np.load(self.labelled_path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def read_curve(self, upto: int | None = None) -> list[dict[str, str]]:
+        """The rows of ``metrics_curve.csv`` (those with ``step <= upto``)."""
+        if not self.curve_path.is_file():
+            return []
+        with self.curve_path.open(newline="") as f:
+            return [r for r in csv.DictReader(f) if upto is None or int(r["step"]) <= upto]
+
+    def write_curve(self, rows: list[dict[str, Any]]) -> None:
+        """Write every row of the curve (columns: ``step`` and the union of the rows' keys)."""
+        if not rows:
+            return
+        names = sorted({k for r in rows for k in r} - {"step"})
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=["step", *names], lineterminator="\n",
+                                restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(self.curve_path, buf.getvalue())
 
     # -- metrics ---------------------------------------------------------------------------
     def read_metrics(self) -> dict[str, Any]:

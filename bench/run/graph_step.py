@@ -70,9 +70,11 @@ class GraphedStep:
 
     Notes
     -----
-    The step index is fixed when the graph is captured, so a model whose loss depends on
-    it (``loss_depends_on_step``) is refused for graphing. The returned per-member terms
-    live in the graph's buffers: they are valid until the next call (clone to keep them).
+    A captured graph would fix a Python step index at capture, so for a model whose loss
+    depends on the step (:attr:`Ensemble.step_dependent`: an annealing or a scheduled
+    hyperparameter) the loss reads a float32 step counter on the device instead, refilled
+    before each call (graphed or eager alike). The returned per-member terms live in the
+    graph's buffers: they are valid until the next call (clone to keep them).
     """
 
     def __init__(self, ensemble: Ensemble, data: Any, batch_size: int,
@@ -82,10 +84,6 @@ class GraphedStep:
         k = ensemble.k
         if graph is None:
             graph = device.type == "cuda"
-        if graph and ensemble.models[0].loss_depends_on_step:
-            raise DisbenchError(
-                f"{type(ensemble.models[0]).__name__}'s loss depends on the step index, which "
-                "a CUDA graph fixes at capture; use graph=False (eager ensemble steps)")
         if graph and device.type != "cuda":
             raise DisbenchError(f"CUDA graphs need a CUDA device; the ensemble is on {device}"
                                 " (use graph=False)")
@@ -129,6 +127,9 @@ class GraphedStep:
         self.shapes = ensemble.draw_shapes(probe, start_step)
         self.draws = [torch.empty(shape, dtype=dt, device=device)
                       for _, shape, dt in self.shapes]
+        #: the step as the loss reads it: a device counter when the loss depends on it
+        self.step_counter = (torch.zeros((), dtype=torch.float32, device=device)
+                             if ensemble.step_dependent else None)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.out: dict[str, torch.Tensor] | None = None
         self.calls = 0
@@ -137,6 +138,8 @@ class GraphedStep:
 
     def _fill(self) -> None:
         """Draw the next batch indices, images and noise into the fixed buffers."""
+        if self.step_counter is not None:
+            self.step_counter.fill_(float(self.step_index))
         n = len(self.data)
         if isinstance(self.batch_generator, torch.Generator):
             draw_batch_indices(n, tuple(self.idx.shape), self.batch_generator, out=self.idx)
@@ -158,7 +161,8 @@ class GraphedStep:
                     draw_noise(func, shape[1:], dtype, gen, out=buf[k])
 
     def _update(self) -> dict[str, torch.Tensor]:
-        return self.ens.update(self.images.float().div(255.0), self.draws, self.step_index)
+        step = self.step_index if self.step_counter is None else self.step_counter
+        return self.ens.update(self.images.float().div(255.0), self.draws, step)
 
     def __call__(self) -> dict[str, torch.Tensor]:
         """One optimisation step of every member; per-member loss terms, shape (K,)."""

@@ -4,8 +4,10 @@
 to one :class:`Sink` per member run folder. A step function trains K members (K = 1 for a
 single run) and returns each loss term as a (K,) tensor:
 
-- :class:`SingleStep`: one model, its optimisers and its
-  :class:`~disbench.run.draws.BatchSampler` (any model, adversaries included);
+- :class:`SingleStep`: one model, its optimisers and its batch sampler
+  (:class:`~disbench.run.draws.BatchSampler`, or a pair or labelled sampler of
+  :mod:`disbench.run.batches` for the model's ``batch_kind``; any model, adversaries
+  included);
 - :class:`EnsembleStep`: K members as one :class:`~disbench.run.ensemble.Ensemble`, each
   step through the fixed buffers of :class:`~disbench.run.graph_step.GraphedStep` (a
   captured CUDA graph when asked for).
@@ -16,6 +18,7 @@ the warning on a non-finite loss (:class:`Sink`), the checkpoint cadence and pay
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Sequence
@@ -39,6 +42,8 @@ class StepFunction(Protocol):
     k: int
 
     def __call__(self) -> dict[str, torch.Tensor]: ...
+
+    def member_model(self, k: int) -> Any: ...
 
     def member_state(self, k: int) -> MemberState: ...
 
@@ -83,11 +88,13 @@ class Sink:
     """One member's run folder: its log rows, checkpoints and status."""
 
     def __init__(self, folder: RunFolder, run_id: str, steps: int,
-                 rows: list[dict[str, Any]]) -> None:
+                 rows: list[dict[str, Any]], curve: Any = None) -> None:
         self.folder = folder
         self.run_id = run_id
         self.steps = steps
         self.rows = list(rows)
+        #: the run's metrics curve (:class:`disbench.run.curve.MetricsCurve`) or None
+        self.curve = curve
 
     def log(self, step: int, means: dict[str, str]) -> None:
         row = {"step": step, **means}
@@ -110,7 +117,7 @@ class SingleStep:
     k = 1
 
     def __init__(self, model: Any, optimizers: dict[str, torch.optim.Optimizer],
-                 sampler: BatchSampler, start: int) -> None:
+                 sampler: BatchSampler | Any, start: int) -> None:
         self.model = model
         self.optimizers = optimizers
         self.sampler = sampler
@@ -122,18 +129,25 @@ class SingleStep:
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         set_rng_state(state["rng"], self.sampler.generator)
+        if hasattr(self.sampler, "load_state"):  # pairs, labelled batches: their own state
+            self.sampler.load_state(state["rng"])
 
     def __call__(self) -> dict[str, torch.Tensor]:
-        terms = self.model.train_step_tensors(self.sampler.next(), self.step, self.optimizers)
+        terms = self.model.scheduled_step(self.sampler.next(), self.step, self.optimizers)
         self.step += 1
         return {n: v.reshape(1) for n, v in terms.items()}
+
+    def member_model(self, k: int) -> Any:
+        """The model of member ``k`` (for evaluations during training)."""
+        return self.model
 
     def member_state(self, k: int) -> MemberState:
         if k != 0:
             raise IndexError(f"a single run has member 0 only, not {k}")
+        rng = rng_state(self.sampler.generator)
+        rng.update(self.sampler.state() if hasattr(self.sampler, "state") else {})
         return (self.model.state_dict(),
-                {n: o.state_dict() for n, o in self.optimizers.items()},
-                rng_state(self.sampler.generator))
+                {n: o.state_dict() for n, o in self.optimizers.items()}, rng)
 
 
 class EnsembleStep:
@@ -154,6 +168,12 @@ class EnsembleStep:
 
     def __call__(self) -> dict[str, torch.Tensor]:
         return self.graphed()  # every member's own batch and noise, one vmapped update
+
+    def member_model(self, k: int) -> Any:
+        """A copy of member ``k``'s model with its current weights."""
+        model = copy.deepcopy(self.ens.models[k])
+        model.load_state_dict(self.ens.member_state_dict(k))
+        return model
 
     def member_state(self, k: int) -> MemberState:
         return (self.ens.member_state_dict(k),
@@ -182,6 +202,9 @@ def fit(step_fn: StepFunction, sinks: Sequence[Sink], acc: LogAccumulator, *, st
                 for sink, row in zip(sinks, rows, strict=True):
                     sink.log(done, row)
                 bar.set_postfix(loss=f"{float(rows[0]['loss']):.4g}")
+            for k, sink in enumerate(sinks):
+                if sink.curve is not None and sink.curve.due(done):
+                    sink.curve.evaluate(done, step_fn.member_model(k))
             if done % checkpoint_every == 0 and done != end:
                 _checkpoint(step_fn, sinks, acc, done)
             bar.update(1)

@@ -8,7 +8,8 @@ A run setting is one field of :class:`disbench.run.config.RunConfig`, made with
     ``train:`` section of a sweep spec, so both give the same message);
 ``hashed``
     whether it is part of the run id (``device``, ``log_every`` and ``checkpoint_every`` do
-    not change what is learned);
+    not change what is learned); ``"if_set"``: only when it differs from its default (a
+    setting that only some models use, added without changing the ids of existing runs);
 ``group``
     whether runs must agree on it to train together as one batched ensemble;
 ``variant``
@@ -35,7 +36,7 @@ Check = Callable[[Any], "str | None"]
 
 def setting(default: Any = dataclasses.MISSING, *, help: str, check: Check | None = None,
             choices: Iterable[Any] | Callable[[], Iterable[Any]] | None = None,
-            hashed: bool = True, group: bool = True, variant: bool = False,
+            hashed: bool | str = True, group: bool = True, variant: bool = False,
             train: bool | str = False, flag: str | None = None, flag_type: Any = None,
             metavar: str | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
     """A dataclass field carrying the metadata described in the module docstring.
@@ -70,6 +71,12 @@ def check_value(cls: type, name: str, value: Any) -> str | None:
 def positive_int(v: Any) -> str | None:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         return f"must be a positive integer, got {v!r}"
+    return None
+
+
+def non_negative_int(v: Any) -> str | None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        return f"must be a non-negative integer, got {v!r}"
     return None
 
 

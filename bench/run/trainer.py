@@ -11,7 +11,8 @@ Data path: on CUDA the whole uint8 array is copied to the device once and batche
 indexed there with a device ``torch.Generator``; on CPU the (possibly memory-mapped)
 numpy array is indexed with the sorted indices of each batch. Batches are drawn
 uniformly with replacement; images are converted per batch to float / 255
-(:mod:`disbench.run.draws`).
+(:mod:`disbench.run.draws`). Pair and labelled models get their batch kind from
+:mod:`disbench.run.batches`.
 
 Resuming restores every state, so training N steps, stopping and resuming for N more
 gives the same weights as training 2N steps in one go (on CPU, bit for bit).
@@ -26,8 +27,9 @@ from typing import Any
 
 import torch
 from disbench.errors import DisbenchError, resolve_device
+from disbench.run.batches import labelled_subset, sampler_for
 from disbench.run.config import RunConfig, resolve_hparams
-from disbench.run.draws import BatchSampler, batch_data, batch_generator, seed_everything
+from disbench.run.draws import batch_data, batch_generator, seed_everything
 from disbench.run.folder import FORMAT_VERSION, RunFolder
 from disbench.run.loop import EnsembleStep, LogAccumulator, SingleStep, Sink, fit
 
@@ -173,11 +175,13 @@ def _record(member: _Member, source: str, dataset: Any, device: torch.device,
     _check_fingerprint(member, dataset)
     if member.record is None:
         cfg = member.cfg
+        labels = labelled_subset(cfg, member.folder, dataset)  # drawn once, with the record
         rec = {
             **cfg.to_dict(),
             "source": source,
             "requested_source": cfg.source,
-            "hparams": resolve_hparams(cfg, dataset),
+            "hparams": resolve_hparams(cfg, dataset, None if labels is None
+                                       else labels["label_sizes"].tolist()),
             "device": device.type,
             "run_id": member.run_id,
             "dataset_fingerprint": getattr(dataset, "fingerprint", None),
@@ -218,9 +222,12 @@ def _build_model(cfg: RunConfig, record: dict[str, Any], device: torch.device) -
     return model
 
 
-def _sink(member: _Member) -> Sink:
+def _sink(member: _Member, dataset: Any) -> Sink:
+    from disbench.run.curve import make_curve
+
     return Sink(member.folder, member.run_id, member.cfg.steps,
-                member.folder.read_log(member.start) if member.state is not None else [])
+                member.folder.read_log(member.start) if member.state is not None else [],
+                make_curve(member.folder, member.cfg, dataset, member.start))
 
 
 def _accumulator(members: list[_Member], device: torch.device) -> LogAccumulator:
@@ -243,7 +250,7 @@ def _train_single(member: _Member, *, progress: bool, stop_after: int | None) ->
     record = _record(member, source, dataset, device)
     model = _build_model(cfg, record, device)
     step_fn = SingleStep(model, model.make_optimizers(cfg.lr),
-                         BatchSampler(dataset, cfg.batch_size, device, cfg.seed), member.start)
+                         sampler_for(cfg, member.folder, dataset, device), member.start)
     if member.state is not None:
         step_fn.restore(member.state)
         log.info("resuming %s at step %d", member.folder.path, member.start)
@@ -253,7 +260,7 @@ def _train_single(member: _Member, *, progress: bool, stop_after: int | None) ->
             child.compile()
     model.train()
     end = _end(cfg, member.start, stop_after)
-    fit(step_fn, [_sink(member)], _accumulator([member], device), start=member.start,
+    fit(step_fn, [_sink(member, dataset)], _accumulator([member], device), start=member.start,
         end=end, steps=cfg.steps, log_every=cfg.log_every,
         checkpoint_every=cfg.checkpoint_every, progress=progress,
         desc=f"{cfg.model} {member.folder.path.name}")
@@ -284,7 +291,8 @@ def _train_group(members: list[_Member], source: str, *, progress: bool, cuda_gr
         Ensemble(models, c0.lr, noise_gens, vary), batch_data(dataset, device), c0.batch_size,
         batch_gens, noise_gens, [m.state for m in members] if start else None, start,
         graph=cuda_graphs and device.type == "cuda")
-    fit(step_fn, [_sink(m) for m in members], _accumulator(members, device), start=start,
+    fit(step_fn, [_sink(m, dataset) for m in members], _accumulator(members, device),
+        start=start,
         end=_end(c0, start, stop_after), steps=c0.steps, log_every=c0.log_every,
         checkpoint_every=c0.checkpoint_every, progress=progress,
         desc=f"{c0.model} ensemble x{len(members)}")

@@ -21,8 +21,11 @@ Rules
   ``disbench datasets info NAME`` lists them); list values there are swept too.
 - ``train`` keys: the training settings of :class:`disbench.run.config.RunConfig`
   (:data:`~disbench.run.config.TRAIN_FIELDS`: ``steps`` (required), ``batch_size``,
-  ``lr``, ``log_every``, ``amp``, ``compile``, ``device``, ``checkpoint_every``), each
-  checked by its field's own validator. A model entry may carry its own ``train``
+  ``lr``, ``log_every``, ``amp``, ``compile``, ``device``, ``checkpoint_every``, ``pair_k``,
+  ``num_labelled``, ``labeller``, ``eval_every``, ``eval_metrics``, ``eval_points``), each
+  checked by its field's own validator.
+- A float hyperparameter may be a schedule, e.g. ``beta: "linear(0, 4, 10000)"``
+  (:mod:`disbench.baselines.schedules`; quote it inside a ``[...]`` list). A model entry may carry its own ``train``
   mapping (same keys, no lists) that overrides the global one for that model, e.g.
   ``{name: gwae, train: {lr: 0.0001}}``.
 - ``eval`` keys: the fields of :class:`disbench.metrics.evaluators.EvalOptions`
