@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
+from disbench.atomic import process_alive
 from disbench.run.folder import LOCK_FILE, LOCK_GUARD_FILE
 
 HEARTBEAT_SECONDS = 30.0
@@ -56,16 +57,6 @@ class RunLock:
         self.release()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def lock_owner(path: Path) -> dict | None:
     """The owner recorded in lock file ``path`` (None if it does not exist)."""
     try:
@@ -90,7 +81,7 @@ def is_stale(path: Path) -> bool:
     if not owner:  # created but not written yet, or its writer died mid-write
         return age > EMPTY_STALE_SECONDS
     if owner.get("host") == socket.gethostname():
-        return not _pid_alive(int(owner.get("pid", -1)))
+        return not process_alive(int(owner.get("pid", -1)))
     return age > REMOTE_STALE_SECONDS
 
 

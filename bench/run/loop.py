@@ -83,11 +83,12 @@ class Sink:
     """One member's run folder: its log rows, checkpoints and status."""
 
     def __init__(self, folder: RunFolder, run_id: str, steps: int,
-                 rows: list[dict[str, Any]]) -> None:
+                 rows: list[dict[str, Any]], record: dict[str, Any] | None = None) -> None:
         self.folder = folder
         self.run_id = run_id
         self.steps = steps
         self.rows = list(rows)
+        self.record = record  # config.json, copied into each checkpoint
 
     def log(self, step: int, means: dict[str, str]) -> None:
         row = {"step": step, **means}
@@ -101,7 +102,7 @@ class Sink:
         self.folder.write_log(self.rows)
         self.folder.save_checkpoint(checkpoint_payload(
             run_id=self.run_id, step=step, model=model, optimizers=optimizers, rng=rng,
-            log_acc=log_acc, log_count=log_count), self.steps)
+            log_acc=log_acc, log_count=log_count, config=self.record), self.steps)
 
 
 class SingleStep:

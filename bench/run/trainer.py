@@ -126,6 +126,10 @@ def _open(cfg: RunConfig, out_root: str | Path) -> _Member | None:
         log.info("%s is already complete; nothing to do", folder.path)
         return None
     state = folder.load_checkpoint() if folder.has_checkpoint() else None
+    if state is not None and not folder.has_config() and isinstance(state.get("config"), dict):
+        log.warning("%s was missing; restored it from %s", folder.config_path,
+                    folder.checkpoint_path)
+        folder.write_config(state["config"])
     if state is not None and int(state["step"]) >= cfg.steps:
         # Finished, but its status was lost or is stale: record it again.
         folder.write_status(int(state["step"]), cfg.steps, run_id)
@@ -219,7 +223,8 @@ def _build_model(cfg: RunConfig, record: dict[str, Any], device: torch.device) -
 
 def _sink(member: _Member) -> Sink:
     return Sink(member.folder, member.run_id, member.cfg.steps,
-                member.folder.read_log(member.start) if member.state is not None else [])
+                member.folder.read_log(member.start) if member.state is not None else [],
+                member.record)
 
 
 def _accumulator(members: list[_Member], device: torch.device) -> LogAccumulator:

