@@ -136,3 +136,91 @@ def test_checkpoint_of_another_run_is_refused(fake, tmp_path):
         train(_cfg(seed=2, steps=6), tmp_path, progress=False, resume=True)
     with pytest.raises(DisbenchError, match="belongs to run"):
         load_run(b)
+
+
+# -- item 3: overlapping evaluations ----------------------------------------------------------
+def test_overlapping_evaluations_both_keep_their_metrics(fake, tmp_path, monkeypatch):
+    import threading
+
+    from disbench import metrics
+    from disbench.run.evaluate import evaluate_run
+
+    run_dir = train(_cfg(), tmp_path, progress=False)
+    real = metrics.evaluate
+    inside, go_on = threading.Event(), threading.Event()
+
+    def slow_hoyer(model, dataset, todo, *args, **kw):
+        if "hoyer" in todo:  # the first evaluation stops mid-way, after reading metrics.json
+            inside.set()
+            go_on.wait(60)
+        return real(model, dataset, todo, *args, **kw)
+
+    monkeypatch.setattr(metrics, "evaluate", slow_hoyer)
+    errors = []
+
+    def run(names):
+        try:
+            evaluate_run(run_dir, names, num_train=50, num_test=30)
+        except Exception as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    first = threading.Thread(target=run, args=(["hoyer"],))
+    second = threading.Thread(target=run, args=(["mig"],))
+    first.start()
+    assert inside.wait(60)
+    second.start()
+    second.join(timeout=5)  # without the lock it finishes here; with it, it waits
+    go_on.set()
+    first.join(60)
+    second.join(60)
+    assert not errors, errors
+    doc = RunFolder(run_dir).read_metrics()
+    assert {r["metric"] for r in doc["records"]} >= {"hoyer", "mig"}
+    assert set(doc["evaluated"]) == {"hoyer", "mig"}
+    assert not (run_dir / ".lock").exists()
+
+
+# -- item 4: a lock whose pid now belongs to another live process -----------------------------
+@pytest.fixture
+def stranger():
+    """A live process that holds no lock (what a reused pid points at after a reboot)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def test_lock_of_a_reused_pid_is_stale_once_its_heartbeat_is_old(tmp_path, stranger):
+    import socket
+
+    from disbench.run import lock
+
+    path = tmp_path / ".lock"
+    path.write_text(json.dumps({"pid": stranger, "host": socket.gethostname(),
+                                "time": time.time() - 3600}))
+    assert lock.try_lock(tmp_path) is None  # a fresh heartbeat: maybe a real holder
+    _age(path, lock.LOCAL_STALE_SECONDS + 5)
+    assert lock.is_stale(path)
+    got = lock.try_lock(tmp_path)
+    assert got is not None
+    assert json.loads(path.read_text())["pid"] == os.getpid()
+    got.release()
+
+
+def test_a_waiting_run_says_whom_it_waits_for(tmp_path, stranger, caplog):
+    import socket
+
+    from disbench.run import lock
+
+    since = time.time() - 90
+    (tmp_path / ".lock").write_text(json.dumps({"pid": stranger, "host": socket.gethostname(),
+                                                "time": since}))
+    with caplog.at_level("INFO"):
+        assert lock.wait_lock(tmp_path, poll=0.05, timeout=0.3) is None
+    said = [r.getMessage() for r in caplog.records if "waits for" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in caplog.records]
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
+    assert str(tmp_path) in said[0] and f"pid {stranger}" in said[0] and stamp in said[0]

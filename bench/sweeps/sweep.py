@@ -135,7 +135,7 @@ def run_one(
             stage = "evaluate"
             from disbench.run.evaluate import evaluate_run
 
-            evaluate_run(folder.path, metrics, eval_options)
+            evaluate_run(folder.path, metrics, eval_options, locked=True)
         except Exception as exc:  # noqa: BLE001 -- recorded; the sweep goes on
             return _failed(folder, cfg, stage, exc, start)
         folder.clear_error()
@@ -232,7 +232,7 @@ def _evaluate_each(cfgs: list[Any], out_root: str | os.PathLike, metrics: list[s
         folder = RunFolder.for_config(cfg, out_root)
         t0 = time.perf_counter()
         try:
-            evaluate_run(folder.path, metrics, eval_options)
+            evaluate_run(folder.path, metrics, eval_options, locked=True)  # run_group holds it
         except Exception as exc:  # noqa: BLE001 -- recorded; the sweep goes on
             results.append(_failed(folder, cfg, "evaluate", exc, t0))
             continue
