@@ -224,3 +224,98 @@ def test_a_waiting_run_says_whom_it_waits_for(tmp_path, stranger, caplog):
     assert len(said) == 1, [r.getMessage() for r in caplog.records]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
     assert str(tmp_path) in said[0] and f"pid {stranger}" in said[0] and stamp in said[0]
+
+
+# -- item 6: hyperparameter ranges, diverged training -----------------------------------------
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(("model", "key", "value", "expect"), [
+    ("beta_vae", "beta", NAN, "finite"),
+    ("beta_vae", "beta", INF, "finite"),
+    ("beta_vae", "beta", -4, ">= 0"),
+    ("beta_tcvae", "beta", -1, ">= 0"),
+    ("factor_vae", "gamma", -35, ">= 0"),
+    ("factor_vae", "disc_lr", 0, "> 0"),
+    ("factor_vae", "disc_beta1", 1.0, "< 1"),
+    ("dip_vae_i", "lambda_od", NAN, "finite"),
+    ("wae_mmd", "lambda", -10, ">= 0"),
+    ("wae_gan", "disc_layers", 0, ">= 1"),
+    ("ab_vae", "df", 0, "> 0"),
+    ("ab_vae", "gamma", 1.5, "<= 1"),
+    ("ab_vae", "prior_variances", [1.0, -2.0], "> 0"),
+    ("gwae", "critic_lr", INF, "finite"),
+    ("gwae", "coef_gp", -1, ">= 0"),
+    ("dsvae", "beta", -1, ">= 0"),
+    ("rwae_mmd", "beta_1", -1, ">= 0"),
+    ("vae", "likelihood_scale", INF, "finite"),
+])
+def test_hyperparameter_ranges_are_checked(model, key, value, expect):
+    from disbench import baselines
+
+    with pytest.raises(DisbenchError) as info:
+        baselines.create(model, **{key: value})
+    msg = str(info.value)
+    assert key in msg and expect in msg, msg
+
+
+def test_every_numeric_hyperparameter_declares_its_range():
+    from disbench import baselines
+    from disbench.baselines.base import undeclared_ranges
+
+    missing = {name: undeclared_ranges(baselines.MODELS[name].Hparams)
+               for name in baselines.names()}
+    assert not {k: v for k, v in missing.items() if v}, missing
+    for name in baselines.names():  # every default is inside its own range
+        baselines.MODELS[name].Hparams()
+
+
+@pytest.mark.parametrize("lr", [INF, NAN, -1e-4, 0])
+def test_learning_rate_must_be_finite_and_positive(lr):
+    with pytest.raises(DisbenchError, match="lr must be a finite positive number"):
+        _cfg(lr=lr)
+
+
+def test_spec_refuses_nan_beta_before_training():
+    from disbench.sweeps.spec import parse_spec
+
+    text = "datasets: [dsprites]\nmodels: [{name: beta_vae, beta: .nan}]\n" \
+           "train: {steps: 2}\nmetrics: [mig]\n"
+    spec = parse_spec(text, source="s.yaml")
+    with pytest.raises(DisbenchError, match=r"s.yaml: key 'models\[0\]' \(line 2\): .*beta"):
+        spec.run_configs()
+    with pytest.raises(DisbenchError, match=r"'train.lr' \(line 3\): must be a finite"):
+        parse_spec(text.replace("steps: 2", "steps: 2, lr: .inf"), source="s.yaml")
+
+
+def test_diverged_training_stops_names_the_step_and_exits_non_zero(fake, tmp_path, capsys):
+    from disbench import cli
+
+    argv = ["train", "vae", "--dataset", "fake", "--steps", "40", "--batch-size", "8",
+            "--device", "cpu", "--out", str(tmp_path), "--log-every", "10", "--lr", "1e30",
+            "--set", "latent_dim=4", "--no-progress"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: training diverged") and "at step" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    run_dir = next((tmp_path / "fake" / "vae").iterdir())
+    assert not (run_dir / "model.pt").exists()  # no checkpoint of non-finite weights
+    rows = RunFolder(run_dir).read_log()
+    assert len(rows) == 1 and rows[0]["loss"] == "nan"  # it stopped at the first bad row
+
+
+def test_sweep_records_the_divergence_in_error_json(fake, tmp_path):
+    from disbench.sweeps.spec import parse_spec
+    from disbench.sweeps.sweep import run_sweep
+
+    spec = parse_spec("datasets: [{name: fake, source: synthetic}]\n"
+                      "models: [{name: vae, latent_dim: 4}]\n"
+                      "train: {steps: 40, batch_size: 8, lr: 1e30, log_every: 10, device: cpu}\n"
+                      "metrics: [hoyer]\neval: {num_train: 40, num_test: 20}\n")
+    summary = run_sweep(spec, tmp_path, jobs=1, progress=False)
+    assert summary.count("failed") == 1, summary.results
+    res = summary.failed[0]
+    assert res.stage == "train" and "diverged" in res.error
+    err = RunFolder(res.run_dir).read_error()
+    assert err["type"] == "TrainingDiverged" and err["divergence"]["what"] == "loss"
+    assert 1 <= err["divergence"]["step"] <= 10

@@ -12,7 +12,9 @@ A run lives in ``runs_root/<dataset>/<model>/<run_id>-s<seed>/``:
     model ``state_dict``, every optimiser's state dict, the RNG states, the partial log
     accumulation and ``config`` (a copy of ``config.json``, from which a corrupt one is
     rebuilt); loaded with ``weights_only=True``. A checkpoint whose ``run_id`` is not the
-    folder's (one copied from another run) is refused;
+    folder's (one copied from another run) is refused, except that the trainer continues
+    the checkpoint of the same configuration with another step count (a folder copied to
+    train a run for longer);
 ``status.json``
     ``{"run_id", "step", "steps", "checkpoint": {"size", "mtime_ns"}}``, written right after
     each checkpoint. It says how far the run is without loading ``model.pt``; the size and
@@ -218,11 +220,14 @@ class RunFolder:
     def has_checkpoint(self) -> bool:
         return self.checkpoint_path.is_file()
 
-    def load_checkpoint(self, map_location: Any = "cpu") -> dict[str, Any]:
+    def load_checkpoint(self, map_location: Any = "cpu", *,
+                        check_owner: bool = True) -> dict[str, Any]:
         """The checkpoint (see :func:`load_checkpoint`); one written for another run than
-        this folder's (the expected id, else the id in the folder's name) is an error."""
+        this folder's (the expected id, else the id in the folder's name) is an error
+        unless ``check_owner`` is False (the caller checks it, see :meth:`check_owner`)."""
         state = load_checkpoint(self.checkpoint_path, map_location)
-        self.check_owner(state)
+        if check_owner:
+            self.check_owner(state)
         return state
 
     def check_owner(self, state: dict[str, Any], run_id: str | None = None) -> None:

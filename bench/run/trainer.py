@@ -29,7 +29,14 @@ from disbench.errors import DisbenchError, resolve_device
 from disbench.run.config import RunConfig, resolve_hparams
 from disbench.run.draws import BatchSampler, batch_data, batch_generator, seed_everything
 from disbench.run.folder import FORMAT_VERSION, RunFolder
-from disbench.run.loop import EnsembleStep, LogAccumulator, SingleStep, Sink, fit
+from disbench.run.loop import (
+    EnsembleStep,
+    LogAccumulator,
+    SingleStep,
+    Sink,
+    TrainingDiverged,
+    fit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +116,14 @@ def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: boo
     if reason is not None or len(members) == 1:
         if reason:
             log.info("training %d runs one by one: %s", len(members), reason)
-        for m in members:
-            train(m.cfg, out_root, resume=resume, progress=progress)
+        diverged: dict[Path, dict[str, Any]] = {}
+        for m in members:  # one diverging run does not stop the others
+            try:
+                train(m.cfg, out_root, resume=resume, progress=progress)
+            except TrainingDiverged as exc:
+                diverged.update(exc.diverged)
+        if diverged:
+            raise TrainingDiverged(diverged)
         return dirs
     _train_group(members, sources[0], progress=progress, cuda_graphs=cuda_graphs,
                  stop_after=stop_after)
@@ -125,7 +138,9 @@ def _open(cfg: RunConfig, out_root: str | Path) -> _Member | None:
     if folder.is_trained():
         log.info("%s is already complete; nothing to do", folder.path)
         return None
-    state = folder.load_checkpoint() if folder.has_checkpoint() else None
+    state = folder.load_checkpoint(check_owner=False) if folder.has_checkpoint() else None
+    if state is not None and not _extends(state, cfg, run_id):
+        folder.check_owner(state, run_id)
     if state is not None and not folder.has_config() and isinstance(state.get("config"), dict):
         log.warning("%s was missing; restored it from %s", folder.config_path,
                     folder.checkpoint_path)
@@ -137,6 +152,26 @@ def _open(cfg: RunConfig, out_root: str | Path) -> _Member | None:
                  state["step"])
         return None
     return _Member(cfg, folder, run_id, state)
+
+
+def _extends(state: dict[str, Any], cfg: RunConfig, run_id: str) -> bool:
+    """Whether checkpoint ``state`` is of ``cfg``'s configuration with another step count.
+
+    Such a checkpoint may be continued (a run folder copied to train a run for longer); a
+    checkpoint of any other configuration is refused. Compared: every hashed setting but
+    ``steps`` (the source as requested) and the hyperparameters ``cfg`` resolves.
+    """
+    from disbench.run.config import HASHED
+
+    stored = state.get("config")
+    if not isinstance(stored, dict) or state.get("run_id") == run_id:
+        return False
+    mine = cfg.to_dict()
+    theirs = {**stored, "source": stored.get("requested_source", stored.get("source"))}
+    if any(theirs.get(k) != mine[k] for k in HASHED if k not in ("steps", "hparams")):
+        return False
+    hp = theirs.get("hparams") or {}
+    return all(k in hp and hp[k] == v for k, v in mine["hparams"].items())
 
 
 def _source(member: _Member) -> str:

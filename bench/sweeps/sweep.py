@@ -172,7 +172,9 @@ def run_group(
         mine, later = _claim(cfgs, out_root, metrics, eval_options, held, results)
         if mine:
             failed = _train_together(mine, out_root, cuda_graphs)
-            results += failed or _evaluate_each(mine, out_root, metrics, eval_options)
+            bad = {r.run_dir for r in failed}
+            trained = [c for c in mine if str(RunFolder.for_config(c, out_root).path) not in bad]
+            results += failed + _evaluate_each(trained, out_root, metrics, eval_options)
     finally:
         for lk in held:
             lk.release()
@@ -211,12 +213,18 @@ def _claim(cfgs: list[Any], out_root: str | os.PathLike, metrics: list[str],
 
 def _train_together(cfgs: list[Any], out_root: str | os.PathLike,
                     cuda_graphs: bool) -> list[RunResult]:
-    """Train ``cfgs`` as one ensemble; on failure, the failure of every member."""
+    """Train ``cfgs`` as one ensemble; the failures: the diverged members, or every member
+    when the ensemble itself failed."""
+    from disbench.run.loop import TrainingDiverged
     from disbench.run.trainer import train_ensemble
 
     start = time.perf_counter()
     try:
         train_ensemble(cfgs, out_root, progress=False, resume=True, cuda_graphs=cuda_graphs)
+    except TrainingDiverged as exc:  # the other members trained on to the end
+        folders = [RunFolder.for_config(c, out_root) for c in cfgs]
+        return [_failed(f, c, "train", exc.only(f.path), start)
+                for f, c in zip(folders, cfgs, strict=True) if exc.record(f.path)]
     except Exception as exc:  # noqa: BLE001 -- recorded for every member
         return [_failed(RunFolder.for_config(c, out_root), c, "train", exc, start)
                 for c in cfgs]
@@ -317,7 +325,9 @@ def _config_record(folder: RunFolder, cfg: Any) -> dict[str, Any]:
 
 
 def _record_error(folder: RunFolder, cfg: Any, stage: str, exc: BaseException) -> None:
-    folder.write_error({
+    from disbench.run.loop import TrainingDiverged
+
+    info = {
         "type": type(exc).__name__,
         "message": str(exc),
         "stage": stage,
@@ -326,7 +336,10 @@ def _record_error(folder: RunFolder, cfg: Any, stage: str, exc: BaseException) -
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    }
+    if isinstance(exc, TrainingDiverged):
+        info["divergence"] = exc.record(folder.path)  # {"step", "what"}
+    folder.write_error(info)
 
 
 # --------------------------------------------------------------------------- requirements
