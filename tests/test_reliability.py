@@ -319,3 +319,31 @@ def test_sweep_records_the_divergence_in_error_json(fake, tmp_path):
     err = RunFolder(res.run_dir).read_error()
     assert err["type"] == "TrainingDiverged" and err["divergence"]["what"] == "loss"
     assert 1 <= err["divergence"]["step"] <= 10
+
+
+# -- item 5 (the in-process half; parallel sweeps are in test_sweep.py) -----------------------
+def test_sigterm_of_train_checkpoints_the_step_reached(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "disbench", "train", "vae", "--dataset", "dsprites",
+           "--source", "synthetic", "--steps", "100000", "--batch-size", "8", "--device", "cpu",
+           "--set", "latent_dim=4", "--out", str(out), "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with open(tmp_path / "err.txt", "w") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not list(out.glob("*/*/*/config.json")):
+            assert proc.poll() is None, (tmp_path / "err.txt").read_text()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM, (tmp_path / "err.txt").read_text()
+    finally:
+        proc.kill()
+    run_dir = next(out.glob("*/*/*"))
+    status = RunFolder(run_dir).status()
+    assert status is not None and 0 <= status["step"] < 100000
+    assert "interrupted (stopped by SIGTERM)" in (tmp_path / "err.txt").read_text()

@@ -45,16 +45,22 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from disbench.run import stop
+
     try:
-        return int(args.func(args) or 0)
+        with stop.handlers():
+            return int(args.func(args) or 0)
     except DisbenchError as exc:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        code = getattr(exc, "exit_code", 130)
+        print(f"interrupted ({exc or 'SIGINT'}): a run in training saved a checkpoint and "
+              "released its lock; run the same command again (train: with --resume) to "
+              "continue", file=sys.stderr)
+        return code
     except (ValueError, FileNotFoundError, PermissionError) as exc:
         if args.debug:
             raise

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import torch
 from disbench.errors import DisbenchError
+from disbench.run import stop
 from disbench.run.draws import BatchSampler, rng_state, set_rng_state
 from disbench.run.ensemble import Ensemble
 from disbench.run.folder import RunFolder, checkpoint_payload
@@ -232,7 +233,9 @@ def fit(step_fn: StepFunction, sinks: Sequence[Sink], acc: LogAccumulator, *, st
     """Train from step ``start`` to ``end`` (of ``steps``), logging and checkpointing.
 
     A log row every ``log_every`` steps and at the last step; a checkpoint every
-    ``checkpoint_every`` steps and at ``end`` (always, so a stopped run can resume).
+    ``checkpoint_every`` steps and at ``end`` (always, so a stopped run can resume). On a
+    stop request (:mod:`disbench.run.stop`) it checkpoints the step reached and raises
+    :class:`~disbench.run.stop.Interrupted`.
     """
     from tqdm.auto import tqdm
 
@@ -252,6 +255,9 @@ def fit(step_fn: StepFunction, sinks: Sequence[Sink], acc: LogAccumulator, *, st
             if done % checkpoint_every == 0 and done != end:
                 _checkpoint(step_fn, sinks, acc, done)
             bar.update(1)
+            if stop.requested() is not None and done != end:  # SIGTERM / SIGINT
+                _checkpoint(step_fn, sinks, acc, done)
+                raise stop.Interrupted(stop.requested())
         else:
             _checkpoint(step_fn, sinks, acc, end)
     finally:

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 from disbench.errors import DisbenchError, resolve_device
+from disbench.run import stop
 from disbench.run.config import RunConfig, resolve_hparams
 from disbench.run.draws import BatchSampler, batch_data, batch_generator, seed_everything
 from disbench.run.folder import FORMAT_VERSION, RunFolder
@@ -75,18 +76,21 @@ def train(cfg: RunConfig, out_root: str | Path, *, resume: bool = False,
         Stop (with a checkpoint) after this many steps in this call, leaving a run that
         ``resume=True`` continues; for time-sliced jobs and tests.
 
-    A finished run folder is left untouched (logged as already complete).
+    A finished run folder is left untouched (logged as already complete). On SIGTERM or
+    SIGINT (with :func:`disbench.run.stop.handlers` installed, as the CLI does) the run
+    checkpoints the step it reached and :class:`~disbench.run.stop.Interrupted` is raised.
     """
-    member = _open(cfg.resolved(), out_root)
-    if member is None:
-        return cfg.run_dir(out_root)
-    if member.state is not None and not resume:
-        raise DisbenchError(
-            f"{member.folder.path} holds an unfinished run (step {member.start} of "
-            f"{member.cfg.steps}); pass --resume to continue it, or delete the folder to "
-            "start over"
-        )
-    _train_single(member, progress=progress, stop_after=stop_after)
+    with stop.deferred():
+        member = _open(cfg.resolved(), out_root)
+        if member is None:
+            return cfg.run_dir(out_root)
+        if member.state is not None and not resume:
+            raise DisbenchError(
+                f"{member.folder.path} holds an unfinished run (step {member.start} of "
+                f"{member.cfg.steps}); pass --resume to continue it, or delete the folder to "
+                "start over"
+            )
+        _train_single(member, progress=progress, stop_after=stop_after)
     return member.folder.path
 
 
@@ -107,6 +111,13 @@ def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: boo
     that update is replayed as one captured CUDA graph (``disbench sweep --cuda-graphs``);
     off by default until measured on a GPU.
     """
+    with stop.deferred():
+        return _train_ensemble(cfgs, out_root, progress=progress, resume=resume,
+                               cuda_graphs=cuda_graphs, stop_after=stop_after)
+
+
+def _train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: bool,
+                    resume: bool, cuda_graphs: bool, stop_after: int | None) -> list[Path]:
     members = [m for m in (_open(c.resolved(), out_root) for c in cfgs) if m is not None]
     dirs = [c.run_dir(out_root) for c in cfgs]
     if not members:

@@ -15,12 +15,18 @@ Backends: ``loky`` (joblib's local processes, the default) and ``ray`` (each run
 on the cluster at ``$RAY_ADDRESS``, or on a local cluster; one GPU per task when training on
 CUDA). ``cuda_graphs`` is an argument passed down to :func:`~disbench.run.trainer.train_ensemble`.
 The files of a run folder are read and written through :mod:`disbench.run.folder`.
+
+Stopping (:mod:`disbench.run.stop`): on SIGTERM or SIGINT a loky sweep forwards SIGTERM to
+its workers and waits (up to :data:`STOP_GRACE_SECONDS`) while each checkpoints the run it
+trains and releases its lock; a worker whose sweep dies (SIGKILL) notices within a second
+and stops the same way.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
+import signal
 import socket
 import time
 import traceback
@@ -35,6 +41,8 @@ from disbench.sweeps.spec import Spec
 log = logging.getLogger(__name__)
 
 BACKENDS = ("loky", "ray")
+#: how long a stopping sweep waits for its workers to checkpoint and unlock their runs
+STOP_GRACE_SECONDS = 120.0
 #: evaluation options: an EvalOptions, or a dict of its fields (a spec's ``eval:``)
 Options = Any
 
@@ -526,15 +534,64 @@ def _run_loky(work: list[list], out: Path, spec: Spec, jobs: int, wait: bool = T
         for cfgs in work:
             yield run_job(cfgs, out, spec.metrics, spec.eval, wait=wait, cuda_graphs=cuda_graphs)
         return
+    from disbench.run import stop
     from joblib import Parallel, delayed
 
     par = Parallel(n_jobs=min(jobs, len(work)), backend="loky",
                    return_as="generator_unordered")
-    yield from par(
-        delayed(run_job)(cfgs, out, spec.metrics, spec.eval, threads=_threads(jobs), wait=wait,
-                         cuda_graphs=cuda_graphs)
-        for cfgs in work
-    )
+    dirs = [RunFolder.for_config(c, out).path for cfgs in work for c in cfgs]
+    with stop.on_stop(lambda signum: _stop_workers(signum, dirs)):
+        yield from par(
+            delayed(_worker_job)(os.getpid(), cfgs, out, spec.metrics, spec.eval,
+                                 threads=_threads(jobs), wait=wait, cuda_graphs=cuda_graphs)
+            for cfgs in work
+        )
+
+
+def _worker_job(parent: int, *args: Any, **kw: Any) -> list[RunResult]:
+    """:func:`run_job` in a loky worker, which stops cleanly on SIGTERM / SIGINT and when
+    the sweep process ``parent`` dies (:func:`disbench.run.stop.worker_init`)."""
+    from disbench.run import stop
+
+    stop.worker_init(parent)
+    try:
+        with stop.in_job():
+            return run_job(*args, **kw)
+    except stop.Interrupted as exc:  # its run is checkpointed and unlocked
+        stop.park(exc.signum)
+        raise
+
+
+def _stop_workers(signum: int, dirs: list[Path]) -> None:
+    """Forward a stop to the loky workers; wait until none holds the lock of a run in
+    ``dirs`` (each has checkpointed and unlocked its run); joblib then ends them."""
+    from disbench.run import stop
+    from disbench.run.lock import lock_owner
+
+    pids = set(_worker_pids())
+
+    def busy() -> list[int]:
+        owners = (lock_owner(RunFolder(d).lock_path) or {} for d in dirs)
+        return sorted({o.get("pid") for o in owners if o.get("pid") in pids
+                       and stop.running(o["pid"])})
+
+    log.warning("stopping (%s): waiting for %d worker(s) to checkpoint their runs",
+                signal.Signals(signum).name, len(pids))
+    left = stop.signal_and_wait(sorted(pids), signal.SIGTERM, busy, STOP_GRACE_SECONDS)
+    if left:
+        log.warning("workers %s did not stop within %.0f s; they are killed",
+                    ", ".join(map(str, left)), STOP_GRACE_SECONDS)
+
+
+def _worker_pids() -> list[int]:
+    """The pids of joblib's loky workers (its reusable executor's processes)."""
+    try:
+        from joblib.externals.loky import reusable_executor
+
+        executor = reusable_executor._executor
+        return [int(pid) for pid in getattr(executor, "_processes", {})] if executor else []
+    except Exception:  # noqa: BLE001 -- a joblib without that layout: the watchdogs stop them
+        return []
 
 
 def _uses_cuda(cfg: Any, cluster_gpus: float) -> bool:
