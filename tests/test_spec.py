@@ -5,7 +5,7 @@ from disbench.sweeps.spec import load_spec, parse_spec
 
 GOOD = """\
 name: tiny
-datasets: [{name: mnist, source: synthetic}]
+datasets: [{name: dsprites, source: synthetic}]
 models:
   - {name: vae}
   - {name: beta_vae, beta: [2, 4]}
@@ -30,7 +30,7 @@ def test_expansion_is_the_product():
     }
     assert all(r["hparams"]["prior"] == "sparse" for r in ab)
     assert runs[0] == {
-        "model": "vae", "hparams": {}, "dataset": "mnist", "source": "synthetic",
+        "model": "vae", "hparams": {}, "dataset": "dsprites", "source": "synthetic",
         "split": None, "seed": 0, "steps": 30, "batch_size": 16,
     }
     assert spec.eval == {"num_train": 300, "num_test": 200}
@@ -76,7 +76,8 @@ def _err(text):
         ("beta: [2, 4]", "beta: {a: 1}", ["'models[1].beta'"]),
         ("beta: [2, 4]", "betta: [2, 4]", ["'models[1].betta'", "line 5", "hyperparameter"]),
         ("source: synthetic", "source: offical", ["'datasets[0].source'", "line 2"]),
-        ("{name: mnist, source: synthetic}", "{name: mnsit}", ["'datasets[0].name'", "mnist"]),
+        ("{name: dsprites, source: synthetic}", "{name: dsprties}",
+         ["'datasets[0].name'", "dsprites"]),
         ("metrics: [mig, sap]", "metrics: []", ["'metrics'", "non-empty"]),
         ("num_test: 200", "num_test: 0", ["'eval.num_test'"]),
         ("num_test: 200", "num_tst: 200", ["'eval.num_tst'", "unknown"]),
@@ -226,3 +227,52 @@ def test_millions_of_runs_are_refused_before_expanding():
     assert len(parse_spec(GOOD + "max_runs: 14\n").run_dicts()) == 14
     msg = _err(GOOD + "max_runs: 0\n")
     assert "'max_runs'" in msg and "positive" in msg, msg
+
+
+# -- issue 21 item 7: dataset x metric pairs that cannot work ---------------------------------
+PAIR = """\
+datasets: [{dataset}]
+models: [{{name: {model}}}]
+train: {{steps: 2}}
+metrics: [{metrics}]
+"""
+
+
+def _pair(dataset, metrics, model="vae"):
+    return PAIR.format(dataset=dataset, metrics=metrics, model=model)
+
+
+@pytest.mark.parametrize(("dataset", "metrics", "bad", "needs"), [
+    ("mnist", "psnr, mig", "mig", "ground-truth dataset"),
+    ("celeba", "hoyer", "hoyer", "ground-truth dataset"),
+    ("dsprites", "mig, fd_classifier", "fd_classifier", "labelled dataset"),
+    ("dsprites", "judge", "judge", "Sprites sequences"),
+    ("shapes3d", "ood_auroc", "ood_auroc", "out-of-distribution partner"),
+    ("omniglot", "ood_auroc", "ood_auroc", "out-of-distribution partner"),
+])
+def test_impossible_dataset_metric_pairs_are_refused_before_training(dataset, metrics, bad,
+                                                                      needs):
+    msg = _err(_pair(dataset, metrics))
+    i = [m.strip() for m in metrics.split(",")].index(bad)
+    assert f"key 'metrics[{i}]' (line 4)" in msg and f"'{bad}'" in msg, msg
+    assert f"'{dataset}'" in msg and needs in msg, msg
+
+
+@pytest.mark.parametrize(("dataset", "metrics"), [
+    ("dsprites", "mig, dci, sap, modularity, hoyer, unsupervised, beta_vae, factor_vae, psnr"),
+    ("mnist", "psnr, fid_recon, fd_classifier, ood_auroc"),
+    ("fashion_mnist", "ood_auroc"),
+    ("sprites", "judge, psnr"),
+])
+def test_possible_dataset_metric_pairs_pass(dataset, metrics):
+    assert parse_spec(_pair(dataset, metrics)).metrics
+
+
+def test_every_dataset_kind_says_what_it_offers():
+    from disbench.datasets.contract import KINDS
+    from disbench.metrics.registry import NEEDS
+    from disbench.sweeps.spec import DATASET_NEEDS, KIND_OFFERS
+
+    assert set(KIND_OFFERS) == set(KINDS)
+    assert set(DATASET_NEEDS) <= set(NEEDS)
+    assert all(offers <= set(DATASET_NEEDS) for offers in KIND_OFFERS.values())
