@@ -347,3 +347,172 @@ def test_sigterm_of_train_checkpoints_the_step_reached(tmp_path):
     status = RunFolder(run_dir).status()
     assert status is not None and 0 <= status["step"] < 100000
     assert "interrupted (stopped by SIGTERM)" in (tmp_path / "err.txt").read_text()
+
+
+# -- item 8: one-line errors naming the file and the fix --------------------------------------
+def _one_line_error(capsys):
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+TRAIN = ["train", "vae", "--dataset", "fake", "--steps", "4", "--batch-size", "8", "--seed", "1",
+         "--device", "cpu", "--log-every", "2", "--checkpoint-every", "2", "--set",
+         "latent_dim=4", "--no-progress"]
+
+
+def test_full_disk_while_checkpointing_is_one_line_naming_the_file(fake, tmp_path, monkeypatch,
+                                                                   capsys):
+    import errno
+
+    from disbench import cli
+
+    def full(*args, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as write() raises it
+
+    monkeypatch.setattr(torch, "save", full)
+    assert cli.main([*TRAIN, "--out", str(tmp_path)]) == 1
+    err = _one_line_error(capsys)
+    assert "disk full" in err and "model.pt" in err and "free space" in err, err
+
+
+@pytest.mark.parametrize(("code", "expect"), [
+    ("EROFS", "read-only file system"),
+    ("ENOTDIR", "is a file, not a folder"),
+    ("EEXIST", "already exists"),
+    ("EACCES", "permission denied"),
+])
+def test_os_errors_are_one_line_naming_the_file(code, expect, monkeypatch, capsys):
+    import errno
+
+    from disbench import cli
+    from disbench.cli import leaderboard
+
+    def fail(args):
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)), "/some/file")
+
+    monkeypatch.setattr(leaderboard, "run", fail)
+    assert cli.main(["leaderboard", "/runs"]) == 1
+    err = _one_line_error(capsys)
+    assert expect in err and "/some/file" in err, err
+
+
+@pytest.mark.parametrize("exc", [
+    EOFError("Compressed file ended before the end-of-stream marker was reached"),
+    __import__("zipfile").BadZipFile("File is not a zip file"),
+    OSError("Unable to synchronously open file (truncated file: eof = 96)"),
+])
+def test_corrupt_dataset_files_name_the_cache_and_the_fix(fake, tmp_path, monkeypatch, capsys,
+                                                          exc):
+    from disbench import cli, paths
+
+    def broken(split, **kw):
+        raise exc
+
+    monkeypatch.setattr(_Spec, "load_synthetic", staticmethod(broken))
+    assert cli.main([*TRAIN, "--out", str(tmp_path)]) == 1
+    err = _one_line_error(capsys)
+    assert str(paths.dataset_dir("fake")) in err and "disbench datasets prepare fake" in err, err
+
+
+def test_out_of_memory_is_one_line_with_the_fix(fake, tmp_path, monkeypatch, capsys):
+    from disbench import cli
+    from disbench.run import loop
+
+    def oom(self):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(loop.SingleStep, "__call__", oom)
+    assert cli.main([*TRAIN, "--out", str(tmp_path)]) == 1
+    err = _one_line_error(capsys)
+    assert "out of memory" in err and "--batch-size" in err, err
+
+
+def test_state_dict_mismatch_on_resume_names_the_checkpoint(fake, tmp_path, capsys):
+    from disbench import cli
+
+    cfg = _cfg(steps=6)
+    run_dir = train(cfg, tmp_path, progress=False, stop_after=2)
+    state = load_checkpoint(run_dir / "model.pt")
+    key = next(iter(state["model"]))
+    state["model"][key] = torch.zeros(3, 3)  # a checkpoint of other code or hparams
+    torch.save(state, run_dir / "model.pt")
+    argv = [*TRAIN, "--out", str(tmp_path), "--resume"]
+    argv[argv.index("--steps") + 1] = "6"
+    assert cli.main(argv) == 1
+    err = _one_line_error(capsys)
+    assert str(run_dir / "model.pt") in err and "does not match" in err, err
+
+
+def test_evaluate_and_plot_check_the_device_first(fake, tmp_path, monkeypatch, capsys):
+    from disbench import cli
+    from disbench.run.evaluate import evaluate_run
+
+    run_dir = train(_cfg(), tmp_path, progress=False)
+    evaluate_run(run_dir, ["hoyer"], num_train=50, num_test=30)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for argv in (["evaluate", str(run_dir), "--metrics", "hoyer", "--device", "cuda"],
+                 ["plot", str(run_dir), "--device", "cuda"],
+                 ["evaluate", str(run_dir), "--metrics", "hoyer", "--device", "gpu"]):
+        assert cli.main(argv) == 1, argv
+        err = _one_line_error(capsys)
+        assert err.startswith("error: --device"), err
+
+
+@pytest.mark.parametrize("n", ["0", "-3", "100000"])
+def test_plot_num_images_is_bounded(fake, tmp_path, capsys, n):
+    from disbench import cli
+
+    run_dir = train(_cfg(), tmp_path, progress=False)
+    assert cli.main(["plot", str(run_dir), "--num-images", n, "--out", str(tmp_path / "f")]) == 1
+    err = _one_line_error(capsys)
+    assert "--num-images" in err and "1 to 64" in err, err
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "vae", "--dataset", "fake", "--steps", "2"],
+    ["sweep", "SPEC"],
+    ["leaderboard", "RUNS"],
+    ["plot", "RUN"],
+    ["regress", "--suite", "ci"],
+])
+def test_out_naming_an_existing_file_is_an_error(fake, tmp_path, capsys, command):
+    from disbench import cli
+
+    (tmp_path / "RUNS").mkdir()
+    spec = tmp_path / "SPEC"
+    spec.write_text("datasets: [dsprites]\nmodels: [vae]\ntrain: {steps: 2}\nmetrics: [mig]\n")
+    afile = tmp_path / "results.txt"
+    afile.write_text("keep me")
+    argv = [str(tmp_path / a) if a in ("SPEC", "RUNS", "RUN") else a for a in command]
+    assert cli.main([*argv, "--out", str(afile)]) == 1
+    err = _one_line_error(capsys)
+    assert f"--out {afile}" in err and "not a folder" in err, err
+    assert afile.read_text() == "keep me"
+
+
+def test_sweep_on_a_full_disk_records_the_failure_or_stops_with_one_line(fake, tmp_path,
+                                                                        monkeypatch):
+    import errno
+
+    from disbench.run.folder import RunFolder as Folder
+    from disbench.sweeps import sweep as sweep_mod
+    from disbench.sweeps.spec import parse_spec
+
+    spec = parse_spec("datasets: [{name: fake, source: synthetic}]\n"
+                      "models: [{name: vae, latent_dim: 4}]\n"
+                      "train: {steps: 2, batch_size: 8, device: cpu}\nseeds: [0, 1]\n"
+                      "metrics: [hoyer]\neval: {num_train: 40, num_test: 20}\n")
+
+    def full(*args, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", "/cache/x")
+
+    monkeypatch.setattr(sweep_mod, "_train", full)
+    summary = sweep_mod.run_sweep(spec, tmp_path / "a", jobs=1, progress=False)
+    assert summary.count("failed") == 2  # recorded, as any failed run
+    assert all(Folder(r.run_dir).read_error()["type"] == "OSError" for r in summary.failed)
+    monkeypatch.setattr(Folder, "write_error", full)  # the disk is too full even for that
+    with pytest.raises(DisbenchError) as info:
+        sweep_mod.run_sweep(spec, tmp_path / "b", jobs=1, progress=False)
+    msg = str(info.value)
+    assert "disk full" in msg and "error.json" in msg and "sweep stops" in msg, msg

@@ -61,11 +61,33 @@ def main(argv: list[str] | None = None) -> int:
               "released its lock; run the same command again (train: with --resume) to "
               "continue", file=sys.stderr)
         return code
-    except (ValueError, FileNotFoundError, PermissionError) as exc:
-        if args.debug:
+    except (ValueError, OSError, EOFError, MemoryError, RuntimeError) as exc:
+        message = _one_line(exc)
+        if args.debug or message is None:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         return 1
+
+
+def _one_line(exc: BaseException) -> str | None:
+    """The one-line message of an exception the CLI reports (None: show the traceback)."""
+    import zipfile
+
+    from disbench.errors import describe_os_error
+
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, MemoryError) or "out of memory" in first.lower():
+        return (f"out of memory ({first}): lower --batch-size (or the eval batch_size / "
+                "num_train), or use a device with more memory")
+    if isinstance(exc, (EOFError, zipfile.BadZipFile)):
+        return (f"a file ended early or is not a valid archive ({type(exc).__name__}: "
+                f"{first}): a download or cache file is truncated; delete it and run again "
+                "(--debug shows which file)")
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return None  # any other RuntimeError is a bug: its traceback is shown
 
 
 if __name__ == "__main__":  # pragma: no cover

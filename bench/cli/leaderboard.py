@@ -54,9 +54,11 @@ def parse_formats(text: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from disbench.cli.args import out_folder
     from disbench.report import export, leaderboard
     from disbench.sweeps.spec import load_spec
 
+    out_folder(args.out)
     formats = parse_formats(args.format)
     only = load_spec(args.spec).run_dirs(args.runs_dir) if args.spec else None
     runs, board, hib = leaderboard.build(args.runs_dir, only)

@@ -37,8 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
+    from disbench.cli.args import out_folder
     from disbench.sweeps.regress import default_baseline, run_regress, suite_path
 
+    out_folder(args.out)
     start = time.perf_counter()
     res = run_regress(args.suite, baseline=args.baseline, update=args.update, out=args.out,
                       jobs=args.jobs, progress=not args.no_progress,

@@ -63,9 +63,11 @@ def _setting_flags(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from disbench.cli.args import out_folder
     from disbench.run.config import FLAG_FIELDS, RunConfig
     from disbench.run.trainer import train
 
+    out_folder(args.out)
     cfg = RunConfig(model=args.model, hparams=_parse_set(args.sets),
                     **{name: getattr(args, name) for name in FLAG_FIELDS})
     run_dir = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)

@@ -160,10 +160,9 @@ def _check_trained(folder: RunFolder) -> None:
 
 def _dataset(folder: RunFolder, data_spec: dict[str, Any]) -> Any:
     """The data the run was trained on (a warning when its fingerprint changed since)."""
-    from disbench import datasets
+    from disbench.run.data import open_dataset
 
-    dataset = datasets.get(data_spec["name"], source=data_spec["source"],
-                           split=data_spec["split"])
+    dataset = open_dataset(data_spec["name"], data_spec["source"], data_spec["split"])
     trained_fp = data_spec.get("fingerprint")
     if trained_fp and getattr(dataset, "fingerprint", None) not in (None, trained_fp):
         log.warning("%s: dataset fingerprint %s differs from the one trained on (%s)",

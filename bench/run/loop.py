@@ -76,6 +76,18 @@ class TrainingDiverged(DisbenchError):
         return next((d for p, d in self.diverged.items() if Path(p) == Path(path)), None)
 
 
+class StateMismatch(Exception):
+    """Member ``member``'s checkpoint does not fit the model or optimisers built for it."""
+
+    def __init__(self, member: int, cause: BaseException) -> None:
+        self.member = member
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        super().__init__(f"{type(cause).__name__}: {first}")
+
+
+_MISMATCH = (RuntimeError, KeyError, ValueError, IndexError, TypeError)
+
+
 class _FirstNonFinite:
     """The first step at which each member's loss was non-finite (0: none yet), tracked on
     the training device so that no step waits for the host."""
@@ -183,11 +195,14 @@ class SingleStep:
         self.step = start
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint of this run."""
-        self.model.load_state_dict(state["model"])
-        for name, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        set_rng_state(state["rng"], self.sampler.generator)
+        """Continue from a checkpoint of this run (:class:`StateMismatch` if it does not fit)."""
+        try:
+            self.model.load_state_dict(state["model"])
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
+            set_rng_state(state["rng"], self.sampler.generator)
+        except _MISMATCH as exc:
+            raise StateMismatch(0, exc) from exc
 
     def __call__(self) -> dict[str, torch.Tensor]:
         terms = self.model.train_step_tensors(self.sampler.next(), self.step, self.optimizers)
@@ -213,8 +228,11 @@ class EnsembleStep:
         self.batch_gens = batch_gens
         self.noise_gens = noise_gens
         for k, st in enumerate(states or ()):  # before GraphedStep makes Adam capturable
-            ensemble.load_member(k, st["model"], st["optimizers"]["model"])
-            set_rng_state(st["rng"], batch_gens[k], noise_gens[k])
+            try:
+                ensemble.load_member(k, st["model"], st["optimizers"]["model"])
+                set_rng_state(st["rng"], batch_gens[k], noise_gens[k])
+            except _MISMATCH as exc:
+                raise StateMismatch(k, exc) from exc
         self.graphed = GraphedStep(ensemble, data, batch_size, batch_gens, noise_gens,
                                    start_step=start, graph=graph)
 

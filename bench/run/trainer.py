@@ -18,8 +18,10 @@ gives the same weights as training 2N steps in one go (on CPU, bit for bit).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from disbench.run.loop import (
     LogAccumulator,
     SingleStep,
     Sink,
+    StateMismatch,
     TrainingDiverged,
     fit,
 )
@@ -211,9 +214,9 @@ def _why_not_together(members: list[_Member], sources: list[str]) -> str | None:
 
 
 def _load_data(cfg: RunConfig, source: str) -> Any:
-    from disbench import datasets
+    from disbench.run.data import open_dataset
 
-    return datasets.get(cfg.dataset, source=source, split=cfg.split)
+    return open_dataset(cfg.dataset, source, cfg.split)
 
 
 def _record(member: _Member, source: str, dataset: Any, device: torch.device,
@@ -295,7 +298,8 @@ def _train_single(member: _Member, *, progress: bool, stop_after: int | None) ->
     step_fn = SingleStep(model, model.make_optimizers(cfg.lr),
                          BatchSampler(dataset, cfg.batch_size, device, cfg.seed), member.start)
     if member.state is not None:
-        step_fn.restore(member.state)
+        with _checkpoint_fits(member):
+            step_fn.restore(member.state)
         log.info("resuming %s at step %d", member.folder.path, member.start)
     if cfg.compile:
         # In-place Module.compile keeps state_dict keys unchanged.
@@ -330,14 +334,29 @@ def _train_group(members: list[_Member], source: str, *, progress: bool, cuda_gr
         noise_gens.append(gen)
         batch_gens.append(batch_generator(m.cfg.seed, device))
     start = members[0].start
-    step_fn = EnsembleStep(
-        Ensemble(models, c0.lr, noise_gens, vary), batch_data(dataset, device), c0.batch_size,
-        batch_gens, noise_gens, [m.state for m in members] if start else None, start,
-        graph=cuda_graphs and device.type == "cuda")
+    with _checkpoint_fits(*members):
+        step_fn = EnsembleStep(
+            Ensemble(models, c0.lr, noise_gens, vary), batch_data(dataset, device),
+            c0.batch_size, batch_gens, noise_gens, [m.state for m in members] if start else None,
+            start, graph=cuda_graphs and device.type == "cuda")
     fit(step_fn, [_sink(m) for m in members], _accumulator(members, device), start=start,
         end=_end(c0, start, stop_after), steps=c0.steps, log_every=c0.log_every,
         checkpoint_every=c0.checkpoint_every, progress=progress,
         desc=f"{c0.model} ensemble x{len(members)}")
+
+
+@contextlib.contextmanager
+def _checkpoint_fits(*members: _Member) -> Iterator[None]:
+    """Loading the members' checkpoints into their models and optimisers: a mismatch (a
+    checkpoint of other model code or hyperparameters) is one line naming the file."""
+    try:
+        yield
+    except StateMismatch as exc:
+        raise DisbenchError(
+            f"{members[exc.member].folder.checkpoint_path} does not match the model and "
+            f"optimiser this run builds ({exc}); it was written by other model code or "
+            "hyperparameters: delete it (and status.json) to train the run from the start, "
+            "or resume with the disbench version that wrote it") from None
 
 
 def _version() -> str:

@@ -152,8 +152,21 @@ def run_one(
 
 def _failed(folder: RunFolder, cfg: Any, stage: str, exc: BaseException,
             start: float) -> RunResult:
-    """Record the failure in ``error.json`` and report it."""
-    _record_error(folder, cfg, stage, exc)
+    """Record the failure in ``error.json`` and report it.
+
+    When even ``error.json`` cannot be written (a full or read-only disk), the sweep stops
+    with one line saying why, rather than going on with runs that cannot be saved either.
+    """
+    from disbench.errors import describe_os_error
+
+    try:
+        _record_error(folder, cfg, stage, exc)
+    except OSError as rec:
+        cause = describe_os_error(exc) if isinstance(exc, OSError) else f"{exc}"
+        raise DisbenchError(
+            f"{folder.path}: {stage} failed ({cause}), and the failure could not be recorded "
+            f"in {folder.error_path.name} ({describe_os_error(rec)}); the sweep stops"
+        ) from None
     return RunResult(str(folder.path), "failed", time.perf_counter() - start,
                      f"{type(exc).__name__}: {exc}", stage)
 
