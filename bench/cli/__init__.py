@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+from pathlib import Path
 
 from disbench import __version__
 from disbench.errors import DisbenchError
@@ -67,6 +68,26 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 1
+
+
+# -- checks of values several subcommands share (one line each when wrong) -----------------
+def out_folder(value: str | None, flag: str = "--out") -> Path | None:
+    """``value`` as a folder to write into: an existing file there is an error (nothing is
+    written over it); a missing folder is created later, by the command."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise DisbenchError(f"{flag} {path} is an existing file, not a folder; pass a folder "
+                            "(it is created when missing)")
+    return path
+
+
+def bounded_int(value: int, flag: str, low: int, high: int) -> int:
+    """``value`` when ``low <= value <= high``; otherwise an error naming ``flag``."""
+    if not low <= value <= high:
+        raise DisbenchError(f"{flag} must be an integer from {low} to {high}, got {value}")
+    return value
 
 
 def _one_line(exc: BaseException) -> str | None:

@@ -54,7 +54,7 @@ def parse_formats(text: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from disbench.cli.args import out_folder
+    from disbench.cli import out_folder
     from disbench.report import export, leaderboard
     from disbench.sweeps.spec import load_spec
 

@@ -34,14 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from disbench.cli.args import bounded_int, device, out_folder
-    from disbench.errors import DisbenchError
+    from disbench.cli import bounded_int, out_folder
+    from disbench.errors import DisbenchError, resolve_device
     from disbench.report.plots import run_figures
     from disbench.run.folder import RunFolder
 
     out_folder(args.out)
     bounded_int(args.num_images, "--num-images", 1, MAX_IMAGES)
-    device(args.device)
+    resolve_device(args.device, "--device")  # checked before any work, as train does
     for rd in args.run_dirs:
         rd = Path(rd)
         if not RunFolder(rd).has_checkpoint():

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from disbench.cli.args import out_folder
+    from disbench.cli import out_folder
     from disbench.sweeps.regress import default_baseline, run_regress, suite_path
 
     out_folder(args.out)

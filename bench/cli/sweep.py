@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from disbench.cli.args import out_folder
+    from disbench.cli import out_folder
     from disbench.run.folder import RunFolder
     from disbench.sweeps.spec import load_spec
     from disbench.sweeps.sweep import run_dir_for, run_sweep

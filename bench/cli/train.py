@@ -63,7 +63,7 @@ def _setting_flags(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from disbench.cli.args import out_folder
+    from disbench.cli import out_folder
     from disbench.run.config import FLAG_FIELDS, RunConfig
     from disbench.run.trainer import train
 
