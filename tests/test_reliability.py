@@ -322,10 +322,13 @@ def test_sweep_records_the_divergence_in_error_json(fake, tmp_path):
 
 
 # -- item 5 (the in-process half; parallel sweeps are in test_sweep.py) -----------------------
-def test_sigterm_of_train_checkpoints_the_step_reached(tmp_path):
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_signal_to_train_checkpoints_the_step_reached(tmp_path, signame):
     import signal
     import subprocess
     import sys
+
+    signum = getattr(signal, signame)
 
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "disbench", "train", "vae", "--dataset", "dsprites",
@@ -339,14 +342,14 @@ def test_sigterm_of_train_checkpoints_the_step_reached(tmp_path):
         while time.time() < deadline and not list(out.glob("*/*/*/config.json")):
             assert proc.poll() is None, (tmp_path / "err.txt").read_text()
             time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=120) == 128 + signal.SIGTERM, (tmp_path / "err.txt").read_text()
+        proc.send_signal(signum)
+        assert proc.wait(timeout=120) == 128 + signum, (tmp_path / "err.txt").read_text()
     finally:
         proc.kill()
     run_dir = next(out.glob("*/*/*"))
     status = RunFolder(run_dir).status()
     assert status is not None and 0 <= status["step"] < 100000
-    assert "interrupted (stopped by SIGTERM)" in (tmp_path / "err.txt").read_text()
+    assert f"interrupted (stopped by {signame})" in (tmp_path / "err.txt").read_text()
 
 
 # -- item 8: one-line errors naming the file and the fix --------------------------------------

@@ -316,3 +316,22 @@ def test_workers_stop_when_their_sweep_is_killed(tmp_path):
         _assert_stopped_cleanly(dirs, workers, within=120)
     finally:
         _kill_session(proc)
+
+
+def test_sigterm_stops_an_in_process_sweep_with_a_checkpoint(tmp_path):
+    spec_path = _spec(tmp_path, steps=100000, seeds="0")
+    out = tmp_path / "runs"
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(_sweep_cmd(spec_path, out), env=_env(),
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        (run_dir,) = [run_dir_for(cfg, out) for cfg in load_spec(spec_path).run_configs()]
+        deadline = time.time() + 180
+        while time.time() < deadline and not (run_dir / "config.json").is_file():
+            assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM, (tmp_path / "stderr.txt").read_text()
+    finally:
+        proc.kill()
+    _assert_stopped_cleanly([run_dir], [], within=1)
