@@ -78,7 +78,15 @@ from typing import ClassVar
 
 import torch
 from disbench.baselines.abvae_networks import NETWORKS
-from disbench.baselines.base import IMAGE_SIZES, Model, ModelHparams
+from disbench.baselines.base import (
+    IMAGE_SIZES,
+    Model,
+    ModelHparams,
+    NonNegative,
+    Positive,
+    PositiveInt,
+    UnitInterval,
+)
 from disbench.baselines.likelihoods import Likelihood
 from disbench.baselines.networks import ConvDecoder, GaussianEncoder
 from disbench.baselines.objectives import (
@@ -182,15 +190,15 @@ class ABVAEHparams(ModelHparams):
     """
 
     prior: str = "gaussian"
-    beta: float = 1.0
-    alpha: float = 0.0
+    beta: NonNegative = 1.0
+    alpha: NonNegative = 0.0
     divergence: str = "kl"
-    prior_variances: tuple[float, ...] | None = None
+    prior_variances: tuple[Positive, ...] | None = None
     prior_learnable: bool = True
-    df: float = 9.0
-    mixture_k: int = 4
-    mixture_variance: float = 0.03
-    gamma: float = 0.8
+    df: Positive = 9.0
+    mixture_k: PositiveInt = 4
+    mixture_variance: Positive = 0.03
+    gamma: UnitInterval = 0.8
     network: str = "shared"
 
     def image_sizes(self) -> tuple[tuple[int, int], ...]:

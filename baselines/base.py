@@ -5,6 +5,14 @@ A model is an ``nn.Module`` built from one hyperparameter dataclass (``Model.Hpa
 the valid ones), coerces values that arrive as YAML/CLI scalars (``4`` for a float,
 ``[1, 64, 64]`` for a shape) and fills the paper defaults.
 
+Ranges are declared per field, in its annotation: ``beta: NonNegative = 4.0`` is
+``Annotated[float, Range(ge=0)]`` (:data:`Positive`, :data:`NonNegative`,
+:data:`PositiveInt`, :data:`NonNegativeInt`, :data:`UnitInterval`, :data:`AdamBeta`, or
+any ``Annotated[T, Range(...)]``). Every hyperparameters object checks them when it is
+built (:meth:`ModelHparams.__post_init__`): a value outside its range is a
+:class:`DisbenchError` naming the field, and a float (or a float in a tuple) must be
+finite whatever its declaration (no NaN or infinity reaches training).
+
 Optimiser defaults follow Locatello et al. 2019 ("Challenging common assumptions...",
 appendix / disentanglement_lib): Adam with learning rate 1e-4, beta1 = 0.9,
 beta2 = 0.999, eps = 1e-8. Models whose paper prescribes another optimiser override
@@ -19,12 +27,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import keyword
+import math
 import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import torch
 from disbench.errors import DisbenchError
@@ -32,6 +42,100 @@ from torch import nn
 
 LIKELIHOODS = ("bernoulli", "gaussian", "laplace")
 IMAGE_SIZES = ((64, 64), (28, 28))
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric hyperparameter may take: ``ge <= v``, ``gt < v``, ``v <= le``,
+    ``v < lt`` (None: no such bound). Declared in a field's annotation with ``Annotated``."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def __str__(self) -> str:
+        parts = [f"{op} {b:g}" for op, b in ((">=", self.ge), (">", self.gt),
+                                               ("<=", self.le), ("<", self.lt)) if b is not None]
+        return " and ".join(parts)
+
+    def contains(self, v: float) -> bool:
+        return ((self.ge is None or v >= self.ge) and (self.gt is None or v > self.gt)
+                and (self.le is None or v <= self.le) and (self.lt is None or v < self.lt))
+
+
+Positive = Annotated[float, Range(gt=0)]
+NonNegative = Annotated[float, Range(ge=0)]
+UnitInterval = Annotated[float, Range(ge=0, le=1)]
+#: Adam's beta1 / beta2 (torch.optim.Adam needs 0 <= beta < 1)
+AdamBeta = Annotated[float, Range(ge=0, lt=1)]
+PositiveInt = Annotated[int, Range(ge=1)]
+NonNegativeInt = Annotated[int, Range(ge=0)]
+
+
+def _range_problem(value: Any, hint: Any) -> str | None:
+    """What is wrong with ``value`` for the annotation ``hint`` (None when nothing is)."""
+    if value is None or isinstance(value, (bool, str)):
+        return None
+    origin = typing.get_origin(hint)
+    if origin is Annotated:
+        base, *meta = typing.get_args(hint)
+        problem = _range_problem(value, base)
+        if problem:
+            return problem
+        for r in (m for m in meta if isinstance(m, Range)):
+            if not r.contains(value):
+                return f"must be {r}, got {value!r}"
+        return None
+    if origin in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(hint) if a is not type(None)]
+        problems = [_range_problem(value, a) for a in arms]
+        return None if any(p is None for p in problems) else problems[0]
+    if isinstance(value, tuple):
+        args = typing.get_args(hint) if origin is tuple else ()
+        items = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        for i, v in enumerate(value):
+            problem = _range_problem(v, items[i] if i < len(items) else Any)
+            if problem:
+                return f"item {i} {problem}"
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value!r}"
+    return None
+
+
+@functools.cache
+def _hints(hp_cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(hp_cls, include_extras=True)
+
+
+def check_ranges(hp: Any) -> None:
+    """Raise a :class:`DisbenchError` naming the first field of ``hp`` outside its range."""
+    hints = _hints(type(hp))
+    for f in fields(hp):
+        problem = _range_problem(getattr(hp, f.name), hints.get(f.name, Any))
+        if problem:
+            name = f.name[:-1] if keyword.iskeyword(f.name[:-1]) else f.name
+            raise DisbenchError(f"hyperparameter {name} {problem}")
+
+
+def _declares_range(hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin is Annotated:
+        return any(isinstance(m, Range) for m in typing.get_args(hint)[1:])
+    if origin in (typing.Union, types.UnionType):
+        return all(_declares_range(a) for a in typing.get_args(hint) if a is not type(None))
+    if origin is tuple:
+        return all(_declares_range(a) for a in typing.get_args(hint) if a is not Ellipsis)
+    return hint not in (int, float)
+
+
+def undeclared_ranges(hp_cls: type) -> list[str]:
+    """The numeric fields of ``hp_cls`` without a :class:`Range` (``image_shape`` aside,
+    which its own check covers)."""
+    hints = _hints(hp_cls)
+    return [f.name for f in fields(hp_cls)
+            if f.name != "image_shape" and not _declares_range(hints.get(f.name, Any))]
 
 
 @dataclass
@@ -68,9 +172,9 @@ class ModelHparams:
     """
 
     image_shape: tuple[int, int, int] = (1, 64, 64)
-    latent_dim: int = 10
+    latent_dim: PositiveInt = 10
     likelihood: str = "bernoulli"
-    likelihood_scale: float | None = None
+    likelihood_scale: Positive | None = None
     encoder_arch: str = "dlib"
 
     def image_sizes(self) -> tuple[tuple[int, int], ...]:
@@ -81,6 +185,7 @@ class ModelHparams:
         from disbench.baselines.likelihoods import default_scale
         from disbench.baselines.networks import ENCODER_ARCHS
 
+        check_ranges(self)
         shape = tuple(int(s) for s in self.image_shape)
         sizes = self.image_sizes()
         if len(shape) != 3 or shape[0] < 1 or shape[1:] not in sizes:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from disbench.baselines import objectives as obj
-from disbench.baselines.base import ModelHparams
+from disbench.baselines.base import ModelHparams, NonNegative
 from disbench.baselines.registry import register
 from disbench.baselines.vae import GaussianVAE
 
@@ -28,16 +28,16 @@ from disbench.baselines.vae import GaussianVAE
 class DIPVAEIHparams(ModelHparams):
     """lambda_od: off-diagonal weight; lambda_d: diagonal weight (10 * lambda_od)."""
 
-    lambda_od: float = 10.0
-    lambda_d: float = 100.0
+    lambda_od: NonNegative = 10.0
+    lambda_d: NonNegative = 100.0
 
 
 @dataclass
 class DIPVAEIIHparams(ModelHparams):
     """lambda_od: off-diagonal weight; lambda_d: diagonal weight (= lambda_od)."""
 
-    lambda_od: float = 10.0
-    lambda_d: float = 10.0
+    lambda_od: NonNegative = 10.0
+    lambda_d: NonNegative = 10.0
 
 
 class _DIPVAE(GaussianVAE):

@@ -39,6 +39,7 @@ from typing import ClassVar
 
 import torch
 from disbench.baselines import objectives as obj
+from disbench.baselines.base import NonNegative
 from disbench.baselines.networks import ConvDecoder
 from disbench.baselines.registry import register
 from disbench.baselines.seq_networks import (
@@ -56,7 +57,7 @@ class DSVAEHparams(SequenceHparams):
     """DSVAE hyperparameters (see :class:`SequenceHparams`); ``beta`` weights both KLs
     (1 = the ELBO of the paper)."""
 
-    beta: float = 1.0
+    beta: NonNegative = 1.0
 
 
 @register("dsvae")

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from disbench.baselines import objectives as obj
-from disbench.baselines.base import LatentDiscriminator, ModelHparams
+from disbench.baselines.base import (
+    AdamBeta,
+    LatentDiscriminator,
+    ModelHparams,
+    NonNegative,
+    Positive,
+    PositiveInt,
+)
 from disbench.baselines.networks import mlp
 from disbench.baselines.registry import register
 from disbench.baselines.vae import GaussianVAE
@@ -42,12 +49,12 @@ class FactorVAEHparams(ModelHparams):
     docstring; 7 = 6 hidden layers, as disentanglement_lib); disc_lr, disc_beta1,
     disc_beta2: the discriminator's Adam."""
 
-    gamma: float = 35.0
-    disc_hidden: int = 1000
-    disc_layers: int = 7
-    disc_lr: float = 1e-4
-    disc_beta1: float = 0.5
-    disc_beta2: float = 0.9
+    gamma: NonNegative = 35.0
+    disc_hidden: PositiveInt = 1000
+    disc_layers: PositiveInt = 7
+    disc_lr: Positive = 1e-4
+    disc_beta1: AdamBeta = 0.5
+    disc_beta2: AdamBeta = 0.9
 
 
 @register("factor_vae")

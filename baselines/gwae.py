@@ -102,7 +102,7 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from disbench.baselines.base import Model, ModelHparams
+from disbench.baselines.base import Model, ModelHparams, NonNegative, Positive, PositiveInt
 from disbench.baselines.networks import ConvDecoder, GaussianEncoder
 from disbench.baselines.objectives import reparameterize
 from disbench.baselines.registry import register
@@ -404,15 +404,15 @@ class GWAEHparams(ModelHparams):
     """
 
     prior: str = "np"
-    kappa_init: float = 2.5
-    coef_recon: float = 1.0
-    coef_entropy: float = 0.03
-    coef_sufficiency: float = 1.0
-    coef_gp: float = 10.0
-    critic_steps: int = 5
-    critic_lr: float = 1e-4
-    drift: float = 1e-4
-    gmp_components: int = 10
+    kappa_init: Positive = 2.5
+    coef_recon: NonNegative = 1.0
+    coef_entropy: NonNegative = 0.03
+    coef_sufficiency: NonNegative = 1.0
+    coef_gp: NonNegative = 10.0
+    critic_steps: PositiveInt = 5
+    critic_lr: Positive = 1e-4
+    drift: NonNegative = 1e-4
+    gmp_components: PositiveInt = 10
     gmp_straight_through: bool = False
     gmp_covariance: str = "diagonal"
 

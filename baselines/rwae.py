@@ -86,6 +86,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from disbench.baselines import objectives as obj
+from disbench.baselines.base import NonNegative, NonNegativeInt, Positive
 from disbench.baselines.networks import HIDDEN, ConvDecoder, mlp
 from disbench.baselines.registry import register
 from disbench.baselines.seq_networks import (
@@ -121,11 +122,11 @@ class RWAEHparams(SequenceHparams):
         (default) or z_m_{t-1} (see the module docstring).
     """
 
-    beta_1: float | None = None
-    beta_2: float | None = None
-    num_actions: int = 0
-    tau: float = 0.5
-    beta_action: float = 1.0
+    beta_1: NonNegative | None = None
+    beta_2: NonNegative | None = None
+    num_actions: NonNegativeInt = 0
+    tau: Positive = 0.5
+    beta_action: NonNegative = 1.0
     dynamic_penalty: str = "history"
 
     def __post_init__(self) -> None:

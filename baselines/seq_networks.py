@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from disbench.baselines.base import Model, ModelHparams
+from disbench.baselines.base import Model, ModelHparams, NonNegativeInt, PositiveInt
 from disbench.baselines.likelihoods import Likelihood
 from disbench.baselines.networks import HIDDEN, ConvTrunk
 from disbench.errors import DisbenchError
@@ -54,12 +54,12 @@ class SequenceHparams(ModelHparams):
     """
 
     image_shape: tuple[int, int, int] = (3, 64, 64)
-    latent_dim: int = 0
+    latent_dim: NonNegativeInt = 0
     likelihood: str = "gaussian"
-    frames: int = 8
-    static_dim: int = 256
-    dynamic_dim: int = 32
-    hidden_dim: int = 256
+    frames: PositiveInt = 8
+    static_dim: PositiveInt = 256
+    dynamic_dim: PositiveInt = 32
+    hidden_dim: PositiveInt = 256
 
     def __post_init__(self) -> None:
         for name in ("frames", "static_dim", "dynamic_dim", "hidden_dim"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from disbench.baselines import objectives as obj
-from disbench.baselines.base import ModelHparams
+from disbench.baselines.base import ModelHparams, NonNegative, PositiveInt
 from disbench.baselines.registry import register
 from disbench.baselines.vae import GaussianVAE
 from disbench.errors import DisbenchError
@@ -33,8 +33,8 @@ class BetaTCVAEHparams(ModelHparams):
     estimator (737280, dSprites; the trainer sets it to the training set's size);
     tc_estimator: "mws" (paper) or "weighted"."""
 
-    beta: float = 6.0
-    dataset_size: int = 737280
+    beta: NonNegative = 6.0
+    dataset_size: PositiveInt = 737280
     tc_estimator: str = "mws"
 
     def __post_init__(self) -> None:

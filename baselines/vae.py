@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from disbench.baselines import objectives as obj
-from disbench.baselines.base import Model, ModelHparams
+from disbench.baselines.base import Model, ModelHparams, NonNegative
 from disbench.baselines.likelihoods import Likelihood
 from disbench.baselines.networks import ConvDecoder, GaussianEncoder
 from disbench.baselines.registry import register
@@ -106,7 +106,7 @@ class VAE(GaussianVAE):
 class BetaVAEHparams(ModelHparams):
     """beta: KL weight; 4 is the value Higgins et al. 2017 report for dSprites."""
 
-    beta: float = 4.0
+    beta: NonNegative = 4.0
 
 
 @register("beta_vae")

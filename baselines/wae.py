@@ -53,7 +53,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from disbench.baselines import objectives as obj
-from disbench.baselines.base import LatentDiscriminator, Model, ModelHparams
+from disbench.baselines.base import (
+    AdamBeta,
+    LatentDiscriminator,
+    Model,
+    ModelHparams,
+    NonNegative,
+    Positive,
+    PositiveInt,
+)
 from disbench.baselines.likelihoods import Likelihood
 from disbench.baselines.networks import (
     ConvDecoder,
@@ -72,8 +80,8 @@ ENCODERS = ("deterministic", "gaussian")
 class WAEHparams(ModelHparams):
     """lambda_: weight of D_Z; prior_var: sigma_z^2; encoder: deterministic|gaussian."""
 
-    lambda_: float = 10.0
-    prior_var: float = 1.0
+    lambda_: NonNegative = 10.0
+    prior_var: Positive = 1.0
     encoder: str = "deterministic"
 
     def __post_init__(self) -> None:
@@ -144,12 +152,12 @@ class WAEMMD(_WAE):
 class WAEGANHparams(WAEHparams):
     """lambda_ = 1; the adversary's width/depth and Adam settings."""
 
-    lambda_: float = 1.0
-    disc_hidden: int = 512
-    disc_layers: int = 5
-    disc_lr: float = 5e-4
-    disc_beta1: float = 0.5
-    disc_beta2: float = 0.999
+    lambda_: NonNegative = 1.0
+    disc_hidden: PositiveInt = 512
+    disc_layers: PositiveInt = 5
+    disc_lr: Positive = 5e-4
+    disc_beta1: AdamBeta = 0.5
+    disc_beta2: AdamBeta = 0.999
 
 
 @register("wae_gan")

@@ -92,3 +92,35 @@ def resolve_device(device: Any = "auto", name: str = "--device") -> Any:
         return torch.device(device)
     except RuntimeError:
         raise DisbenchError(f"{name}: {device!r} is not a device (use cpu, cuda or auto)") from None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an ``OSError``: what happened, to which file, and the fix.
+
+    Used by the command line (every command) and by a sweep that cannot record a failure.
+    """
+    import errno
+
+    path = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return (f"disk full{' writing ' + path if path else ''} ({exc.strerror}): free space "
+                "there or write elsewhere (--out, $DISBENCH_DATA) and run again "
+                "(interrupted runs resume)")
+    if code == errno.EROFS:
+        return (f"{path or 'a file'} is on a read-only file system: write elsewhere (--out, "
+                "$DISBENCH_DATA)")
+    if code == errno.ENOTDIR:
+        return (f"{path}: a part of this path is a file, not a folder: rename that file or "
+                "choose another path")
+    if code == errno.EEXIST:
+        return f"{path} already exists: remove it or choose another path"
+    if code in (errno.EACCES, errno.EPERM):
+        return (f"permission denied: {path}: change its permissions or write elsewhere "
+                "(--out, $DISBENCH_DATA)")
+    if code == errno.ENOENT:
+        return f"{path or 'a file'} not found: check the path"
+    if code == errno.EISDIR:
+        return f"{path} is a folder, not a file: pass a file"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason}{': ' + path if path else ''}"

@@ -129,3 +129,26 @@ def test_end_to_end_update_pass_and_injected_regression(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "REGRESSION dsprites / vae / hoyer" in err
     assert f"baseline {old + 0.5:.4f}" in err and f"new {old:.4f}" in err
+    # A truncated baseline (the hoyer row lost): the gate says how many rows it compared
+    # against and fails on the score without a row, unless told to accept new metrics.
+    del text[row]
+    base.write_text("\n".join(text) + "\n")
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert "1 baseline row" in out + err and "hoyer" in err and "no baseline row" in err
+    assert main([*args, "--accept-new"]) == 0
+    out = capsys.readouterr().out
+    assert "note: dsprites / vae / hoyer" in out and "against 1 baseline row" in out
+
+
+def test_new_metric_without_baseline_row_fails_unless_accepted():
+    base = pd.DataFrame([
+        {"dataset": "d", "model": "vae", "metric": "mig", "value": 0.1, "tolerance": 0.01},
+    ])
+    new = pd.DataFrame([{"dataset": "d", "model": "vae", "metric": "mig", "value": 0.1},
+                        {"dataset": "d", "model": "vae", "metric": "sap", "value": 0.2}])
+    failures, notes = regress.compare(new, base, accept_new=False)
+    assert len(failures) == 1 and notes == []
+    assert "sap" in str(failures[0]) and "no baseline row" in str(failures[0])
+    failures, notes = regress.compare(new, base, accept_new=True)
+    assert failures == [] and len(notes) == 1 and "sap" in notes[0]

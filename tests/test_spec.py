@@ -5,7 +5,7 @@ from disbench.sweeps.spec import load_spec, parse_spec
 
 GOOD = """\
 name: tiny
-datasets: [{name: mnist, source: synthetic}]
+datasets: [{name: dsprites, source: synthetic}]
 models:
   - {name: vae}
   - {name: beta_vae, beta: [2, 4]}
@@ -30,7 +30,7 @@ def test_expansion_is_the_product():
     }
     assert all(r["hparams"]["prior"] == "sparse" for r in ab)
     assert runs[0] == {
-        "model": "vae", "hparams": {}, "dataset": "mnist", "source": "synthetic",
+        "model": "vae", "hparams": {}, "dataset": "dsprites", "source": "synthetic",
         "split": None, "seed": 0, "steps": 30, "batch_size": 16,
     }
     assert spec.eval == {"num_train": 300, "num_test": 200}
@@ -76,7 +76,8 @@ def _err(text):
         ("beta: [2, 4]", "beta: {a: 1}", ["'models[1].beta'"]),
         ("beta: [2, 4]", "betta: [2, 4]", ["'models[1].betta'", "line 5", "hyperparameter"]),
         ("source: synthetic", "source: offical", ["'datasets[0].source'", "line 2"]),
-        ("{name: mnist, source: synthetic}", "{name: mnsit}", ["'datasets[0].name'", "mnist"]),
+        ("{name: dsprites, source: synthetic}", "{name: dsprties}",
+         ["'datasets[0].name'", "dsprites"]),
         ("metrics: [mig, sap]", "metrics: []", ["'metrics'", "non-empty"]),
         ("num_test: 200", "num_test: 0", ["'eval.num_test'"]),
         ("num_test: 200", "num_tst: 200", ["'eval.num_tst'", "unknown"]),
@@ -141,3 +142,137 @@ def test_per_model_train_overrides():
     assert "'models[0].train.lr'" in msg and "not swept" in msg
     msg = _err(GOOD.replace("{name: vae}", "{name: vae, train: {stepz: 3}}"))
     assert "'models[0].train.stepz'" in msg and "unknown key" in msg
+
+
+# -- issue 21 item 9: numbers, duplicate keys, alias bombs, huge products ------------------
+def test_exponent_numbers_are_floats():
+    spec = parse_spec(GOOD.replace("beta: [2, 4]", "beta: [1e-3, 4]")
+                      .replace("batch_size: 16}", "batch_size: 16, lr: 1e-4}"))
+    assert [m["hparams"]["beta"] for m in spec.models if m["name"] == "beta_vae"] == [1e-3, 4]
+    assert spec.train[0]["lr"] == 1e-4 and isinstance(spec.train[0]["lr"], float)
+    assert spec.seeds == [0, 1]  # integers stay integers
+
+
+def test_set_flag_reads_exponent_floats():
+    from disbench.cli.train import _parse_set
+
+    got = _parse_set(["beta=1e-3", "gamma=2E+2", "latent_dim=4", "prior=sparse"])
+    assert got == {"beta": 1e-3, "gamma": 200.0, "latent_dim": 4, "prior": "sparse"}
+    assert isinstance(got["beta"], float) and isinstance(got["latent_dim"], int)
+
+
+def test_duplicate_keys_name_both_lines():
+    msg = _err(GOOD.replace("seeds: [0, 1]", "seeds: [0, 1]\nseeds: [2]"))
+    assert "'seeds'" in msg and "lines 8 and 9" in msg, msg
+    msg = _err(GOOD.replace("  - {name: vae}", "  - name: vae\n    latent_dim: 4\n"
+                                               "    latent_dim: 8"))
+    assert "'models[0].latent_dim'" in msg and "lines 5 and 6" in msg, msg
+
+
+def test_merge_keys_are_not_duplicates():
+    text = GOOD.replace("train: {steps: 30, batch_size: 16}",
+                        "base: &b {steps: 30, batch_size: 16}\ntrain: {<<: *b, steps: 60}")
+    with pytest.raises(DisbenchError, match="'base'"):  # an unknown top key, not a duplicate
+        parse_spec(text, source="s.yaml")
+
+
+BOMB = """\
+a: &a [x, x, x, x, x, x, x, x, x]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+name: bomb
+datasets: [dsprites]
+models: [{name: ab_vae, prior_variances: [*i]}]
+train: {steps: 1}
+metrics: [mig]
+"""
+
+RUN_BOMB = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+from disbench.errors import DisbenchError
+from disbench.sweeps.spec import parse_spec
+try:
+    parse_spec(sys.stdin.read(), source="bomb.yaml").run_configs()
+except DisbenchError as exc:
+    print("error:", exc)
+"""
+
+
+def test_alias_bomb_neither_hangs_nor_exhausts_memory():
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", RUN_BOMB], input=BOMB, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.startswith("error: bomb.yaml") and "alias" in res.stdout, res.stdout
+
+
+def test_millions_of_runs_are_refused_before_expanding():
+    many = "[" + ", ".join(str(i) for i in range(1000)) + "]"
+    text = GOOD.replace("alpha: [0, 100]", f"alpha: {many}").replace("seeds: [0, 1]",
+                                                                     f"seeds: {many}")
+    msg = _err(text)  # 1000 x (1 + 2 + 2000) = 2,003,000 runs
+    assert "2003000 runs" in msg and "max_runs" in msg, msg
+    # Raising the limit on purpose is allowed; the product is then counted, not listed.
+    msg = _err(GOOD.replace("seeds: [0, 1]", "seeds: [0, 1]\nmax_runs: 10"))
+    assert "14 runs" in msg and "max_runs 10" in msg, msg
+    assert len(parse_spec(GOOD + "max_runs: 14\n").run_dicts()) == 14
+    msg = _err(GOOD + "max_runs: 0\n")
+    assert "'max_runs'" in msg and "positive" in msg, msg
+
+
+# -- issue 21 item 7: dataset x metric pairs that cannot work ---------------------------------
+PAIR = """\
+datasets: [{dataset}]
+models: [{{name: {model}}}]
+train: {{steps: 2}}
+metrics: [{metrics}]
+"""
+
+
+def _pair(dataset, metrics, model="vae"):
+    return PAIR.format(dataset=dataset, metrics=metrics, model=model)
+
+
+@pytest.mark.parametrize(("dataset", "metrics", "bad", "needs"), [
+    ("mnist", "psnr, mig", "mig", "ground-truth dataset"),
+    ("celeba", "hoyer", "hoyer", "ground-truth dataset"),
+    ("dsprites", "mig, fd_classifier", "fd_classifier", "labelled dataset"),
+    ("dsprites", "judge", "judge", "Sprites sequences"),
+    ("shapes3d", "ood_auroc", "ood_auroc", "out-of-distribution partner"),
+    ("omniglot", "ood_auroc", "ood_auroc", "out-of-distribution partner"),
+])
+def test_impossible_dataset_metric_pairs_are_refused_before_training(dataset, metrics, bad,
+                                                                      needs):
+    msg = _err(_pair(dataset, metrics))
+    i = [m.strip() for m in metrics.split(",")].index(bad)
+    assert f"key 'metrics[{i}]' (line 4)" in msg and f"'{bad}'" in msg, msg
+    assert f"'{dataset}'" in msg and needs in msg, msg
+
+
+@pytest.mark.parametrize(("dataset", "metrics"), [
+    ("dsprites", "mig, dci, sap, modularity, hoyer, unsupervised, beta_vae, factor_vae, psnr"),
+    ("mnist", "psnr, fid_recon, fd_classifier, ood_auroc"),
+    ("fashion_mnist", "ood_auroc"),
+    ("sprites", "judge, psnr"),
+])
+def test_possible_dataset_metric_pairs_pass(dataset, metrics):
+    assert parse_spec(_pair(dataset, metrics)).metrics
+
+
+def test_every_dataset_kind_says_what_it_offers():
+    from disbench.datasets.contract import KINDS
+    from disbench.metrics.registry import NEEDS
+    from disbench.sweeps.spec import DATASET_NEEDS, KIND_OFFERS
+
+    assert set(KIND_OFFERS) == set(KINDS)
+    assert set(DATASET_NEEDS) <= set(NEEDS)
+    assert all(offers <= set(DATASET_NEEDS) for offers in KIND_OFFERS.values())

@@ -231,3 +231,107 @@ def test_cuda_graphs_is_an_argument_down_to_the_ensemble(tmp_path, monkeypatch):
     assert cli.main(["sweep", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "o"),
                      "--cuda-graphs", "--no-progress"]) == 0
     assert got["cuda_graphs"] is True
+
+
+# -- issue 21 item 5: stopping a parallel sweep ----------------------------------------------
+def _start_parallel_sweep(tmp_path):
+    """A --jobs 2 sweep of two long runs, returned once both workers are training."""
+    spec_path = _spec(tmp_path, steps=100000, seeds="0, 1")
+    out = tmp_path / "runs"
+    cmd = _sweep_cmd(spec_path, out)
+    cmd[cmd.index("--jobs") + 1] = "2"
+    # Files, not pipes: workers left running would hold a pipe open (and communicate() with it).
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)
+    dirs = [run_dir_for(cfg, out) for cfg in load_spec(spec_path).run_configs()]
+    deadline = time.time() + 240
+    holders: set[int] = set()
+    while time.time() < deadline and proc.poll() is None:
+        holders = set()
+        for d in dirs:
+            try:
+                holders.add(json.loads((d / ".lock").read_text())["pid"])
+            except (OSError, ValueError, KeyError):
+                pass
+        if len(holders) == 2 and all((d / "config.json").is_file() for d in dirs):
+            break  # both workers hold their run and are inside the trainer
+        time.sleep(0.1)
+    else:
+        _kill_session(proc)
+        raise AssertionError(f"the workers did not start: {(tmp_path / 'stderr.txt').read_text()}")
+    assert proc.pid not in holders
+    return proc, dirs, holders
+
+
+def _kill_session(proc):
+    """SIGKILL the sweep's session (it and any worker left), e.g. after a failed check."""
+    import contextlib
+
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _running(pid):
+    from disbench.run.stop import running
+
+    return running(pid)
+
+
+def _assert_stopped_cleanly(dirs, workers, within):
+    deadline = time.time() + within
+    while time.time() < deadline and any(_running(p) for p in workers):
+        time.sleep(0.1)
+    still = [p for p in workers if _running(p)]
+    for p in still:
+        os.kill(p, signal.SIGKILL)
+    assert not still, "workers still running after their sweep stopped"
+    from disbench.run.folder import RunFolder
+
+    for d in dirs:
+        assert not (d / ".lock").exists(), d  # released
+        status = RunFolder(d).status()  # a checkpoint of the step reached, described
+        assert status is not None and 0 <= status["step"] < 100000, (d, status)
+        assert not (d / "error.json").exists()  # a stop is not a failure
+
+
+def test_sigterm_stops_a_parallel_sweep_and_its_workers(tmp_path):
+    proc, dirs, workers = _start_parallel_sweep(tmp_path)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=150)
+        err = (tmp_path / "stderr.txt").read_text()
+        assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+        assert "interrupted (stopped by SIGTERM)" in err, err[-3000:]
+        _assert_stopped_cleanly(dirs, workers, within=10)
+    finally:
+        _kill_session(proc)
+
+
+def test_workers_stop_when_their_sweep_is_killed(tmp_path):
+    proc, dirs, workers = _start_parallel_sweep(tmp_path)
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        _assert_stopped_cleanly(dirs, workers, within=120)
+    finally:
+        _kill_session(proc)
+
+
+def test_sigterm_stops_an_in_process_sweep_with_a_checkpoint(tmp_path):
+    spec_path = _spec(tmp_path, steps=100000, seeds="0")
+    out = tmp_path / "runs"
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(_sweep_cmd(spec_path, out), env=_env(),
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        (run_dir,) = [run_dir_for(cfg, out) for cfg in load_spec(spec_path).run_configs()]
+        deadline = time.time() + 180
+        while time.time() < deadline and not (run_dir / "config.json").is_file():
+            assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM, (tmp_path / "stderr.txt").read_text()
+    finally:
+        proc.kill()
+    _assert_stopped_cleanly([run_dir], [], within=1)

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+from pathlib import Path
 
 from disbench import __version__
 from disbench.errors import DisbenchError
@@ -46,21 +47,69 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from disbench.run import stop
+
     try:
-        return int(args.func(args) or 0)
+        with stop.handlers():
+            return int(args.func(args) or 0)
     except DisbenchError as exc:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError, PermissionError) as exc:
-        if args.debug:
+    except KeyboardInterrupt as exc:
+        code = getattr(exc, "exit_code", 130)
+        print(f"interrupted ({exc or 'SIGINT'}): a run in training saved a checkpoint and "
+              "released its lock; run the same command again (train: with --resume) to "
+              "continue", file=sys.stderr)
+        return code
+    except (ValueError, OSError, EOFError, MemoryError, RuntimeError) as exc:
+        message = _one_line(exc)
+        if args.debug or message is None:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         return 1
+
+
+# -- checks of values several subcommands share (one line each when wrong) -----------------
+def out_folder(value: str | None, flag: str = "--out") -> Path | None:
+    """``value`` as a folder to write into: an existing file there is an error (nothing is
+    written over it); a missing folder is created later, by the command."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise DisbenchError(f"{flag} {path} is an existing file, not a folder; pass a folder "
+                            "(it is created when missing)")
+    return path
+
+
+def bounded_int(value: int, flag: str, low: int, high: int) -> int:
+    """``value`` when ``low <= value <= high``; otherwise an error naming ``flag``."""
+    if not low <= value <= high:
+        raise DisbenchError(f"{flag} must be an integer from {low} to {high}, got {value}")
+    return value
+
+
+def _one_line(exc: BaseException) -> str | None:
+    """The one-line message of an exception the CLI reports (None: show the traceback)."""
+    import zipfile
+
+    from disbench.errors import describe_os_error
+
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, MemoryError) or "out of memory" in first.lower():
+        return (f"out of memory ({first}): lower --batch-size (or the eval batch_size / "
+                "num_train), or use a device with more memory")
+    if isinstance(exc, (EOFError, zipfile.BadZipFile)):
+        return (f"a file ended early or is not a valid archive ({type(exc).__name__}: "
+                f"{first}): a download or cache file is truncated; delete it and run again "
+                "(--debug shows which file)")
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return None  # any other RuntimeError is a bug: its traceback is shown
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,10 +40,13 @@ def _option_flags(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from disbench.errors import resolve_device
     from disbench.metrics.evaluators import EvalOptions
     from disbench.run.evaluate import evaluate_run
     from tqdm.auto import tqdm
 
+    if args.device is not None:
+        resolve_device(args.device, "--device")  # checked before any work, as train does
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     options = EvalOptions.build({name: getattr(args, name) for name in EvalOptions.names()})
     for run_dir in tqdm(args.run_dirs, desc="evaluate", unit="run",

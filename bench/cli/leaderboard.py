@@ -54,9 +54,11 @@ def parse_formats(text: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from disbench.cli import out_folder
     from disbench.report import export, leaderboard
     from disbench.sweeps.spec import load_spec
 
+    out_folder(args.out)
     formats = parse_formats(args.format)
     spec = load_spec(args.spec) if args.spec else None
     only = spec.run_dirs(args.runs_dir) if spec else None

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from disbench.errors import DEVICES
 
+#: the most images a reconstruction figure shows (one row of data, one of reconstructions)
+MAX_IMAGES = 64
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from disbench.report.traversals import MODES
@@ -28,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None,
                    help="figure folder (default RUN_DIR/figures; with several runs, "
                         "OUT/<run folder name>)")
-    p.add_argument("--num-images", type=int, default=8, help="images to reconstruct (8)")
+    p.add_argument("--num-images", type=int, default=8,
+                   help=f"images to reconstruct, 1 to {MAX_IMAGES} (8)")
     p.add_argument("--seed", type=int, default=0, help="which images and samples (0)")
     p.add_argument("--device", default="cpu", choices=DEVICES,
                    help="cpu, cuda or auto (default cpu)")
@@ -42,10 +46,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from disbench.errors import DisbenchError
+    from pathlib import Path
+
+    from disbench.cli import bounded_int, out_folder
+    from disbench.errors import DisbenchError, resolve_device
     from disbench.report.plots import run_figures
     from disbench.run.folder import RunFolder
 
+    out_folder(args.out)
+    bounded_int(args.num_images, "--num-images", 1, MAX_IMAGES)
+    resolve_device(args.device, "--device")  # checked before any work, as train does
     for rd in args.run_dirs:
         rd = Path(rd)
         if not RunFolder(rd).has_checkpoint():

@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "folder skips complete runs, so use a fresh one)")
     p.add_argument("--jobs", "-j", type=int, default=None,
                    help="runs in parallel (default: one per CPU core)")
+    p.add_argument("--accept-new", action="store_true",
+                   help="let scores without a baseline row pass (as notes); by default they "
+                        "fail, so a truncated baseline cannot pass")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -34,11 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
+    from disbench.cli import out_folder
     from disbench.sweeps.regress import default_baseline, run_regress, suite_path
 
+    out_folder(args.out)
     start = time.perf_counter()
     res = run_regress(args.suite, baseline=args.baseline, update=args.update, out=args.out,
-                      jobs=args.jobs, progress=not args.no_progress)
+                      jobs=args.jobs, progress=not args.no_progress,
+                      accept_new=args.accept_new)
     took = time.perf_counter() - start
     baseline = args.baseline or default_baseline(str(suite_path(args.suite)))
     if res.updated:
@@ -48,11 +54,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     for run in res.failed_runs:
         print(f"failed run: {run}", file=sys.stderr)
+    rows = f"{res.baseline_rows} baseline row{'s' if res.baseline_rows != 1 else ''}"
     if res.failures:
-        print(f"regress: {len(res.failures)} score(s) outside tolerance vs {baseline}:",
-              file=sys.stderr)
+        print(f"regress: {len(res.failures)} of {len(res.scores)} score(s) fail against "
+              f"{rows} of {baseline}:", file=sys.stderr)
         for f in res.failures:
             print(f"  REGRESSION {f}", file=sys.stderr)
         return 1
-    print(f"regress: {len(res.scores)} scores within tolerance of {baseline} ({took:.0f} s)")
+    print(f"regress: {len(res.scores)} scores within tolerance, compared against {rows} of "
+          f"{baseline} ({took:.0f} s)")
     return 0

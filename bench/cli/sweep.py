@@ -40,10 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from disbench.cli import out_folder
     from disbench.run.folder import RunFolder
     from disbench.sweeps.spec import load_spec
     from disbench.sweeps.sweep import run_dir_for, run_sweep
 
+    out_folder(args.out)
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else Path("runs") / spec.name
     if args.dry_run:

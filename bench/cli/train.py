@@ -23,7 +23,8 @@ with --set key=value (values are read as YAML scalars: 4, 1e-3, true, [1, 64, 64
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
-    import yaml
+    """``--set`` values, read as the spec reader reads YAML (``1e-3`` is a float)."""
+    from disbench.sweeps.spec import read_yaml
 
     out: dict[str, Any] = {}
     for item in items:
@@ -31,10 +32,7 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise DisbenchError(f"--set expects key=value, got {item!r} (e.g. --set beta=4)")
-        try:
-            out[key] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError as exc:
-            raise DisbenchError(f"--set {item!r}: value is not valid YAML ({exc})") from None
+        out[key] = read_yaml(value, f"--set {item!r}")[0] if value.strip() else None
     return out
 
 
@@ -65,9 +63,11 @@ def _setting_flags(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from disbench.cli import out_folder
     from disbench.run.config import FLAG_FIELDS, RunConfig
     from disbench.run.trainer import train
 
+    out_folder(args.out)
     cfg = RunConfig(model=args.model, hparams=_parse_set(args.sets),
                     **{name: getattr(args, name) for name in FLAG_FIELDS})
     run_dir = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)

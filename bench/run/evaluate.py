@@ -12,9 +12,14 @@
 :class:`disbench.metrics.evaluators.EvalOptions` that change a score), so a sweep knows
 when a run is complete and a re-evaluation with new options recomputes only what changed.
 The file itself is read and written through :class:`disbench.run.folder.RunFolder`.
+
+An evaluation holds the run's lock (:mod:`disbench.run.lock`) from reading
+``metrics.json`` to writing it back, so two evaluations of one run (two terminals, a sweep
+beside a manual ``disbench evaluate``) take turns and both keep their metrics.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -77,6 +82,7 @@ def evaluate_run(
     options: Options = None,
     *,
     force: bool = False,
+    locked: bool = False,
     **overrides: Any,
 ) -> list[dict[str, Any]]:
     """Compute ``metrics`` for the trained run in ``run_dir`` and update its ``metrics.json``.
@@ -92,6 +98,9 @@ def evaluate_run(
         defaults of :class:`~disbench.metrics.evaluators.EvalOptions` otherwise.
     force : bool
         Recompute even the metrics already evaluated with the same options.
+    locked : bool
+        The caller holds the run's lock already (a sweep); otherwise it is taken here,
+        waiting for another holder.
     **overrides
         Single ``EvalOptions`` fields (``num_train=1000``; None values are ignored).
 
@@ -108,22 +117,32 @@ def evaluate_run(
     if not metrics:
         raise DisbenchError("--metrics: give at least one metric")
     opts = EvalOptions.build(options, **overrides)
-    todo = list(metrics) if force else missing_metrics(folder.path, metrics, opts)
-    doc = folder.read_metrics()
-    if not todo:
-        return doc["records"]
     device = resolve_device(opts.device, "device")
-    model, _cfg, data_spec = load_run(folder.path, device=device)
-    dataset = _dataset(folder, data_spec)
-    # No torch.no_grad() here: encoding already runs without gradients, and some
-    # evaluators train a helper network on first use (feature classifier, Sprites judge).
-    records = metrics_mod.evaluate(model, dataset, todo,
-                                   EvalOptions.build(opts, device=str(device)),
-                                   out_dir=folder.path, load_dataset=datasets.get)
-    doc = _updated(doc, records, todo, opts.score_options())
-    doc["provenance"] = _provenance(folder, dataset, data_spec, opts, device)
-    folder.write_metrics(doc)
+    if not force and not missing_metrics(folder.path, metrics, opts):
+        return folder.read_metrics()["records"]  # nothing to write: no lock needed
+    with _run_lock(folder, locked):
+        todo = list(metrics) if force else missing_metrics(folder.path, metrics, opts)
+        doc = folder.read_metrics()
+        if not todo:
+            return doc["records"]
+        model, _cfg, data_spec = load_run(folder.path, device=device)
+        dataset = _dataset(folder, data_spec)
+        # No torch.no_grad() here: encoding already runs without gradients, and some
+        # evaluators train a helper network on first use (feature classifier, Sprites judge).
+        records = metrics_mod.evaluate(model, dataset, todo,
+                                       EvalOptions.build(opts, device=str(device)),
+                                       out_dir=folder.path, load_dataset=datasets.get)
+        doc = _updated(doc, records, todo, opts.score_options())
+        doc["provenance"] = _provenance(folder, dataset, data_spec, opts, device)
+        folder.write_metrics(doc)
     return doc["records"]
+
+
+def _run_lock(folder: RunFolder, locked: bool) -> contextlib.AbstractContextManager:
+    """The run's lock for one read-compute-merge-write of ``metrics.json``."""
+    from disbench.run.lock import wait_lock
+
+    return contextlib.nullcontext() if locked else wait_lock(folder.path)
 
 
 def _check_trained(folder: RunFolder) -> None:
@@ -141,10 +160,10 @@ def _check_trained(folder: RunFolder) -> None:
 
 def _dataset(folder: RunFolder, data_spec: dict[str, Any]) -> Any:
     """The data the run was trained on (a warning when its fingerprint changed since)."""
-    from disbench import datasets
+    from disbench.run.data import open_dataset
 
-    dataset = datasets.get(data_spec["name"], source=data_spec["source"],
-                           split=data_spec["split"], **data_spec.get("options", {}))
+    dataset = open_dataset(data_spec["name"], data_spec["source"], data_spec["split"],
+                           data_spec.get("options", {}))
     trained_fp = data_spec.get("fingerprint")
     if trained_fp and getattr(dataset, "fingerprint", None) not in (None, trained_fp):
         log.warning("%s: dataset fingerprint %s differs from the one trained on (%s)",

@@ -9,8 +9,12 @@ A run lives in ``runs_root/<dataset>/<model>/<run_id>-s<seed>/``:
     size, disbench/torch/python versions (and ``ensemble`` for a member of one);
 ``model.pt``
     the checkpoint: ``format_version``, ``disbench_version``, ``run_id``, ``step``, the
-    model ``state_dict``, every optimiser's state dict, the RNG states and the partial log
-    accumulation; loaded with ``weights_only=True``;
+    model ``state_dict``, every optimiser's state dict, the RNG states, the partial log
+    accumulation and ``config`` (a copy of ``config.json``, from which a corrupt one is
+    rebuilt); loaded with ``weights_only=True``. A checkpoint whose ``run_id`` is not the
+    folder's (one copied from another run) is refused, except that the trainer continues
+    the checkpoint of the same configuration with another step count (a folder copied to
+    train a run for longer);
 ``status.json``
     ``{"run_id", "step", "steps", "checkpoint": {"size", "mtime_ns"}}``, written right after
     each checkpoint. It says how far the run is without loading ``model.pt``; the size and
@@ -44,6 +48,7 @@ import io
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -77,6 +82,12 @@ def run_path(runs_root: str | os.PathLike, dataset: str, model: str, run_id: str
              seed: int) -> Path:
     """``runs_root/<dataset>/<model>/<run_id>-s<seed>``."""
     return Path(runs_root) / dataset / model / folder_name(run_id, seed)
+
+
+def id_from_name(name: str) -> str | None:
+    """The run id in a folder name ``<run_id>-s<seed>`` (None for another name)."""
+    m = re.fullmatch(r"([0-9a-f]{12})-s\d+", name)
+    return m.group(1) if m else None
 
 
 def _empty_metrics() -> dict[str, Any]:
@@ -165,7 +176,12 @@ class RunFolder:
         return self.config_path.is_file()
 
     def read_config(self) -> dict[str, Any]:
-        """``config.json`` as a dict (a clear error when it is missing or corrupt)."""
+        """``config.json`` as a dict (a clear error when it is missing).
+
+        A corrupt file (a torn write, an edit gone wrong) is rebuilt from the copy the
+        checkpoint holds, when it holds one for this folder's run; otherwise the error
+        names the file.
+        """
         path = self.config_path
         if not path.is_file():
             raise DisbenchError(f"{path} not found: {self.path} is not a disbench run folder "
@@ -173,13 +189,32 @@ class RunFolder:
         try:
             data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DisbenchError(f"{path} is not valid JSON ({exc}); delete the run folder and "
-                                "train it again") from None
+            return self._rebuild_config(f"is not valid JSON ({exc})")
         if not isinstance(data, dict):
-            raise DisbenchError(f"{path} does not hold a JSON object; delete the run folder "
-                                "and train it again")
+            return self._rebuild_config("does not hold a JSON object")
         # An early layout nested the configuration under "config".
         return data["config"] if isinstance(data.get("config"), dict) else data
+
+    def _rebuild_config(self, problem: str) -> dict[str, Any]:
+        """Rewrite a corrupt ``config.json`` from the checkpoint's copy of it."""
+        stored = None
+        if self.has_checkpoint():
+            try:
+                state = self.load_checkpoint()
+            except DisbenchError:
+                state = {}
+            stored = state.get("config")
+            if isinstance(stored, dict) and stored.get("run_id") != state.get("run_id"):
+                stored = None
+        if not isinstance(stored, dict) or not stored.get("run_id"):
+            raise DisbenchError(
+                f"{self.config_path} {problem} and {self.checkpoint_path.name} holds no copy "
+                "of it: restore the file from a backup, or delete the run folder and train "
+                "it again")
+        log.warning("%s %s; rebuilt it from %s", self.config_path, problem,
+                    self.checkpoint_path)
+        self.write_config(stored)
+        return stored
 
     def write_config(self, record: dict[str, Any]) -> None:
         """Write the run's record; called once, when the run is created."""
@@ -203,9 +238,27 @@ class RunFolder:
     def has_checkpoint(self) -> bool:
         return self.checkpoint_path.is_file()
 
-    def load_checkpoint(self, map_location: Any = "cpu") -> dict[str, Any]:
-        """The checkpoint (see :func:`load_checkpoint`)."""
-        return load_checkpoint(self.checkpoint_path, map_location)
+    def load_checkpoint(self, map_location: Any = "cpu", *,
+                        check_owner: bool = True) -> dict[str, Any]:
+        """The checkpoint (see :func:`load_checkpoint`); one written for another run than
+        this folder's (the expected id, else the id in the folder's name) is an error
+        unless ``check_owner`` is False (the caller checks it, see :meth:`check_owner`)."""
+        state = load_checkpoint(self.checkpoint_path, map_location)
+        if check_owner:
+            self.check_owner(state)
+        return state
+
+    def check_owner(self, state: dict[str, Any], run_id: str | None = None) -> None:
+        """Refuse checkpoint ``state`` unless it was written for ``run_id`` (default: the
+        expected id, else the id in the folder's name; no check when neither is known)."""
+        expected = run_id or self.expected_id or id_from_name(self.path.name)
+        stored = state.get("run_id")
+        if expected is None or not stored or stored == expected:
+            return
+        raise DisbenchError(
+            f"{self.checkpoint_path} belongs to run {stored}, not to {expected} (the run of "
+            f"this folder): it was copied or moved here from another run's folder; put it "
+            f"back in {stored}-s<seed>, or delete it to train this run from the start")
 
     def save_checkpoint(self, payload: dict[str, Any], steps: int) -> None:
         """Write ``model.pt`` and then ``status.json`` describing it."""
@@ -388,11 +441,15 @@ def is_trained(run_dir: str | os.PathLike) -> bool:
 
 def checkpoint_payload(*, run_id: str, step: int, model: dict[str, Any],
                        optimizers: dict[str, Any], rng: dict[str, Any],
-                       log_acc: dict[str, Any], log_count: int) -> dict[str, Any]:
-    """The ``model.pt`` dict (every value loadable with ``weights_only=True``)."""
+                       log_acc: dict[str, Any], log_count: int,
+                       config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``model.pt`` dict (every value loadable with ``weights_only=True``).
+
+    ``config``: the run's ``config.json`` record, kept so that a corrupt one can be rebuilt.
+    """
     from disbench import __version__
 
-    return {
+    payload = {
         "format_version": FORMAT_VERSION,
         "disbench_version": __version__,
         "run_id": run_id,
@@ -403,6 +460,9 @@ def checkpoint_payload(*, run_id: str, step: int, model: dict[str, Any],
         "log_acc": log_acc,
         "log_count": int(log_count),
     }
+    if config is not None:
+        payload["config"] = config
+    return payload
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -456,6 +516,7 @@ def load_run(run_dir: str | os.PathLike, device: Any = "cpu") -> tuple[Any, Any,
     conf = folder.read_config()
     cfg = folder.run_config()
     state = folder.load_checkpoint(map_location="cpu")
+    folder.check_owner(state, conf.get("run_id"))
     model = baselines.create(cfg.model, **cfg.hparams)
     try:
         model.load_state_dict(state["model"])

@@ -1,18 +1,22 @@
 """A per-run lock file, so two sweeps on one folder never train the same run twice.
 
 The lock is ``RUN_DIR/.lock``, created with ``O_CREAT | O_EXCL`` (atomic on local file
-systems and NFSv3+) and holding ``{"pid", "host", "time"}``. A lock is *stale* when its
-owner is gone: on this host, no process with that pid exists; on another host (a shared
-folder on a cluster), its heartbeat (the holder touches the file every
-``HEARTBEAT_SECONDS``) is older than ``REMOTE_STALE_SECONDS``. Removing a stale lock is
-serialised by an ``flock`` on a guard file, so two processes cannot both break one lock and
-then both believe they hold the new one.
+systems and NFSv3+) and holding ``{"pid", "host", "time"}``; the holder touches the file
+every :data:`HEARTBEAT_SECONDS` (its *heartbeat*). A lock is *stale* when its owner is
+gone: on this host, no process with that pid exists, or its heartbeat is older than
+:data:`LOCAL_STALE_SECONDS` (the pid is alive but is another process's: pids repeat after a
+reboot or a container restart, where the host name stays); on another host (a shared
+folder on a cluster), its heartbeat is older than :data:`REMOTE_STALE_SECONDS`. Removing a
+stale lock is serialised by an ``flock`` on a guard file, so two processes cannot both break
+one lock and then both believe they hold the new one. :func:`wait_lock` says which run
+waits for which pid, held since when.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import socket
 import threading
@@ -21,10 +25,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
+from disbench.atomic import process_alive
 from disbench.run.folder import LOCK_FILE, LOCK_GUARD_FILE
 
+log = logging.getLogger(__name__)
+
 HEARTBEAT_SECONDS = 30.0
+#: a lock on this host whose heartbeat is this old is stale even if its pid is alive
+LOCAL_STALE_SECONDS = 5 * HEARTBEAT_SECONDS
 REMOTE_STALE_SECONDS = 600.0
+#: how often a waiting run repeats whom it waits for
+WAIT_REPORT_SECONDS = 600.0
 # A lock file still empty this long after creation belongs to a writer that died mid-write.
 EMPTY_STALE_SECONDS = 30.0
 
@@ -56,16 +67,6 @@ class RunLock:
         self.release()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def lock_owner(path: Path) -> dict | None:
     """The owner recorded in lock file ``path`` (None if it does not exist)."""
     try:
@@ -90,8 +91,29 @@ def is_stale(path: Path) -> bool:
     if not owner:  # created but not written yet, or its writer died mid-write
         return age > EMPTY_STALE_SECONDS
     if owner.get("host") == socket.gethostname():
-        return not _pid_alive(int(owner.get("pid", -1)))
+        return age > LOCAL_STALE_SECONDS or not process_alive(_pid(owner))
     return age > REMOTE_STALE_SECONDS
+
+
+def _pid(owner: dict) -> int:
+    try:
+        return int(owner.get("pid", -1))
+    except (TypeError, ValueError):
+        return -1
+
+
+def describe_holder(path: Path) -> str:
+    """``pid P on host H since TIME (heartbeat N s ago)`` for the lock at ``path``."""
+    owner = lock_owner(path) or {}
+    try:
+        beat = f"{time.time() - path.stat().st_mtime:.0f} s ago"
+    except FileNotFoundError:
+        beat = "gone"
+    since = owner.get("time")
+    when = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
+            if isinstance(since, (int, float)) else "an unknown time")
+    return (f"pid {owner.get('pid', '?')} on host {owner.get('host', '?')} since {when} "
+            f"(heartbeat {beat})")
 
 
 def try_lock(run_dir: str | os.PathLike) -> RunLock | None:
@@ -148,12 +170,25 @@ def _guard(run_dir: Path) -> Iterator[None]:
 def wait_lock(
     run_dir: str | os.PathLike, *, poll: float = 1.0, timeout: float | None = None
 ) -> RunLock | None:
-    """Block until the lock of ``run_dir`` is ours (None on ``timeout``)."""
+    """Block until the lock of ``run_dir`` is ours (None on ``timeout``).
+
+    While it waits it logs (a warning, so worker processes show it too) which run waits
+    for which pid since when, once and then every :data:`WAIT_REPORT_SECONDS`.
+    """
     start = time.monotonic()
+    reported = None
     while True:
         lock = try_lock(run_dir)
         if lock is not None:
             return lock
-        if timeout is not None and time.monotonic() - start > timeout:
+        now = time.monotonic()
+        if reported is None or now - reported > WAIT_REPORT_SECONDS:
+            reported = now
+            path = Path(run_dir) / LOCK_FILE
+            local = (lock_owner(path) or {}).get("host") == socket.gethostname()
+            log.warning("%s waits for %s; it is taken over once its heartbeat is %.0f s old",
+                        run_dir, describe_holder(path),
+                        LOCAL_STALE_SECONDS if local else REMOTE_STALE_SECONDS)
+        if timeout is not None and now - start > timeout:
             return None
         time.sleep(poll)

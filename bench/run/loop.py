@@ -14,7 +14,12 @@ single run) and returns each loss term as a (K,) tensor:
 
 Everything else is written once, here: the log accumulation (:class:`LogAccumulator`, which
 the checkpoint saves, so a resumed run logs what an uninterrupted one logs), the log rows and
-the warning on a non-finite loss (:class:`Sink`), the checkpoint cadence and payload.
+the warning on a non-finite loss (:class:`Sink`), the checkpoint cadence and payload, and
+divergence: a member whose loss becomes non-finite (noticed at the next log row, the step
+named exactly, without a device sync per step) or whose parameters are non-finite at a
+checkpoint stops there, keeping its last finite checkpoint; the other members of an
+ensemble train on, and :func:`fit` then raises :class:`TrainingDiverged` naming each
+diverged run and its step.
 """
 from __future__ import annotations
 
@@ -22,9 +27,12 @@ import copy
 import logging
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from disbench.errors import DisbenchError
+from disbench.run import stop
 from disbench.run.draws import BatchSampler, rng_state, set_rng_state
 from disbench.run.ensemble import Ensemble
 from disbench.run.folder import RunFolder, checkpoint_payload
@@ -46,6 +54,67 @@ class StepFunction(Protocol):
     def member_model(self, k: int) -> Any: ...
 
     def member_state(self, k: int) -> MemberState: ...
+
+
+class TrainingDiverged(DisbenchError):
+    """Training produced a non-finite loss or non-finite parameters.
+
+    ``diverged`` maps each diverged run folder to ``{"step", "what"}`` (``what``: ``loss``
+    or ``parameters``); the folders keep their last finite checkpoint.
+    """
+
+    def __init__(self, diverged: dict[Path, dict[str, Any]]) -> None:
+        self.diverged = dict(diverged)
+        parts = "; ".join(f"{path}: the {d['what']} became non-finite at step {d['step']}"
+                          for path, d in self.diverged.items())
+        super().__init__(
+            f"training diverged ({parts}); no checkpoint of non-finite weights was written: "
+            "lower the learning rate (--lr) or change the hyperparameters (a new run)")
+
+    def only(self, path: str | Path) -> TrainingDiverged:
+        """The divergence of the run in ``path`` alone."""
+        path = Path(path)
+        return TrainingDiverged({p: d for p, d in self.diverged.items() if Path(p) == path})
+
+    def record(self, path: str | Path) -> dict[str, Any] | None:
+        """``{"step", "what"}`` of the run in ``path`` (None when it did not diverge)."""
+        return next((d for p, d in self.diverged.items() if Path(p) == Path(path)), None)
+
+
+class StateMismatch(Exception):
+    """Member ``member``'s checkpoint does not fit the model or optimisers built for it."""
+
+    def __init__(self, member: int, cause: BaseException) -> None:
+        self.member = member
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        super().__init__(f"{type(cause).__name__}: {first}")
+
+
+_MISMATCH = (RuntimeError, KeyError, ValueError, IndexError, TypeError)
+
+
+class _FirstNonFinite:
+    """The first step at which each member's loss was non-finite (0: none yet), tracked on
+    the training device so that no step waits for the host."""
+
+    def __init__(self) -> None:
+        self.first: torch.Tensor | None = None
+
+    def update(self, loss: torch.Tensor, step: int) -> None:
+        if self.first is None:
+            self.first = torch.zeros(loss.shape, dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss.detach()) & (self.first == 0)
+        self.first = torch.where(bad, step, self.first)
+
+    def steps(self) -> list[int]:
+        return [] if self.first is None else [int(v) for v in self.first.tolist()]
+
+
+def _finite_state(state: dict[str, Any]) -> bool:
+    """Whether every floating tensor of a state dict is finite (one host sync)."""
+    flags = [torch.isfinite(t).all() for t in state.values()
+             if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    return bool(torch.stack(flags).all()) if flags else True
 
 
 class LogAccumulator:
@@ -88,11 +157,14 @@ class Sink:
     """One member's run folder: its log rows, checkpoints and status."""
 
     def __init__(self, folder: RunFolder, run_id: str, steps: int,
-                 rows: list[dict[str, Any]], curve: Any = None) -> None:
+                 rows: list[dict[str, Any]], record: dict[str, Any] | None = None,
+                 curve: Any = None) -> None:
         self.folder = folder
         self.run_id = run_id
         self.steps = steps
         self.rows = list(rows)
+        self.record = record  # config.json, copied into each checkpoint
+        self.diverged: dict[str, Any] | None = None  # {"step", "what"} once it diverged
         #: the run's metrics curve (:class:`disbench.run.curve.MetricsCurve`) or None
         self.curve = curve
 
@@ -102,13 +174,20 @@ class Sink:
         if not all(math.isfinite(float(v)) for v in means.values()):
             log.warning("non-finite loss at step %d of %s: %s", step, self.folder.path, row)
 
+    def diverge(self, step: int, what: str) -> None:
+        """Stop this member: its log (with the bad row) is written, no checkpoint is."""
+        self.diverged = {"step": int(step), "what": what}
+        self.folder.write_log(self.rows)
+        log.warning("training of %s diverged: the %s became non-finite at step %d; it stops "
+                    "there", self.folder.path, what, step)
+
     def save(self, step: int, state: MemberState, log_acc: dict[str, torch.Tensor],
              log_count: int) -> None:
         model, optimizers, rng = state
         self.folder.write_log(self.rows)
         self.folder.save_checkpoint(checkpoint_payload(
             run_id=self.run_id, step=step, model=model, optimizers=optimizers, rng=rng,
-            log_acc=log_acc, log_count=log_count), self.steps)
+            log_acc=log_acc, log_count=log_count, config=self.record), self.steps)
 
 
 class SingleStep:
@@ -124,11 +203,14 @@ class SingleStep:
         self.step = start
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint of this run."""
-        self.model.load_state_dict(state["model"])
-        for name, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        set_rng_state(state["rng"], self.sampler.generator)
+        """Continue from a checkpoint of this run (:class:`StateMismatch` if it does not fit)."""
+        try:
+            self.model.load_state_dict(state["model"])
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
+            set_rng_state(state["rng"], self.sampler.generator)
+        except _MISMATCH as exc:
+            raise StateMismatch(0, exc) from exc
         if hasattr(self.sampler, "load_state"):  # pairs, labelled batches: their own state
             self.sampler.load_state(state["rng"])
 
@@ -161,8 +243,11 @@ class EnsembleStep:
         self.batch_gens = batch_gens
         self.noise_gens = noise_gens
         for k, st in enumerate(states or ()):  # before GraphedStep makes Adam capturable
-            ensemble.load_member(k, st["model"], st["optimizers"]["model"])
-            set_rng_state(st["rng"], batch_gens[k], noise_gens[k])
+            try:
+                ensemble.load_member(k, st["model"], st["optimizers"]["model"])
+                set_rng_state(st["rng"], batch_gens[k], noise_gens[k])
+            except _MISMATCH as exc:
+                raise StateMismatch(k, exc) from exc
         self.graphed = GraphedStep(ensemble, data, batch_size, batch_gens, noise_gens,
                                    start_step=start, graph=graph)
 
@@ -187,34 +272,66 @@ def fit(step_fn: StepFunction, sinks: Sequence[Sink], acc: LogAccumulator, *, st
     """Train from step ``start`` to ``end`` (of ``steps``), logging and checkpointing.
 
     A log row every ``log_every`` steps and at the last step; a checkpoint every
-    ``checkpoint_every`` steps and at ``end`` (always, so a stopped run can resume).
+    ``checkpoint_every`` steps and at ``end`` (always, so a stopped run can resume). On a
+    stop request (:mod:`disbench.run.stop`) it checkpoints the step reached and raises
+    :class:`~disbench.run.stop.Interrupted`.
     """
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, initial=start, disable=not progress, desc=desc, unit="step",
                dynamic_ncols=True)
+    watch = _FirstNonFinite()
     try:
         for step in range(start, end):
-            acc.add(step_fn())
+            terms = step_fn()
+            acc.add(terms)
             done = step + 1
+            watch.update(terms["loss"], done)
             if done % log_every == 0 or done == steps:
-                rows = acc.flush(step_fn.k)
-                for sink, row in zip(sinks, rows, strict=True):
-                    sink.log(done, row)
-                bar.set_postfix(loss=f"{float(rows[0]['loss']):.4g}")
+                _log_rows(sinks, acc.flush(step_fn.k), watch, done, bar)
+                if all(sink.diverged for sink in sinks):
+                    break
             for k, sink in enumerate(sinks):
-                if sink.curve is not None and sink.curve.due(done):
+                if sink.curve is not None and not sink.diverged and sink.curve.due(done):
                     sink.curve.evaluate(done, step_fn.member_model(k))
             if done % checkpoint_every == 0 and done != end:
                 _checkpoint(step_fn, sinks, acc, done)
             bar.update(1)
-        _checkpoint(step_fn, sinks, acc, end)
+            if stop.requested() is not None and done != end:  # SIGTERM / SIGINT
+                _checkpoint(step_fn, sinks, acc, done)
+                raise stop.Interrupted(stop.requested())
+        else:
+            _checkpoint(step_fn, sinks, acc, end)
     finally:
         bar.close()
+    diverged = {sink.folder.path: sink.diverged for sink in sinks if sink.diverged}
+    if diverged:
+        raise TrainingDiverged(diverged)
+
+
+def _log_rows(sinks: Sequence[Sink], rows: list[dict[str, str]], watch: _FirstNonFinite,
+              done: int, bar: Any) -> None:
+    """Hand each live member its row; a member whose loss went non-finite stops."""
+    firsts = watch.steps()
+    for k, (sink, row) in enumerate(zip(sinks, rows, strict=True)):
+        if sink.diverged:
+            continue
+        sink.log(done, row)
+        if firsts[k] or not math.isfinite(float(row["loss"])):
+            sink.diverge(firsts[k] or done, "loss")
+    live = [row for sink, row in zip(sinks, rows, strict=True) if not sink.diverged]
+    if live:
+        bar.set_postfix(loss=f"{float(live[0]['loss']):.4g}")
 
 
 def _checkpoint(step_fn: StepFunction, sinks: Sequence[Sink], acc: LogAccumulator,
                 step: int) -> None:
     for k, sink in enumerate(sinks):
+        if sink.diverged:
+            continue
+        state = step_fn.member_state(k)
+        if not _finite_state(state[0]):
+            sink.diverge(step, "parameters")
+            continue
         log_acc, count = acc.member(k)
-        sink.save(step, step_fn.member_state(k), log_acc, count)
+        sink.save(step, state, log_acc, count)

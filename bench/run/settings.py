@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -89,8 +90,8 @@ def integer(v: Any) -> str | None:
 def positive_number_or_none(v: Any) -> str | None:
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-        return f"must be a positive number (or null for the model's default), got {v!r}"
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+        return f"must be a finite positive number (or null for the model's default), got {v!r}"
     return None
 
 

@@ -19,19 +19,30 @@ gives the same weights as training 2N steps in one go (on CPU, bit for bit).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from disbench.errors import DisbenchError, resolve_device
+from disbench.run import stop
 from disbench.run.batches import labelled_subset, sampler_for
 from disbench.run.config import RunConfig, resolve_hparams
 from disbench.run.draws import batch_data, batch_generator, seed_everything
 from disbench.run.folder import FORMAT_VERSION, RunFolder
-from disbench.run.loop import EnsembleStep, LogAccumulator, SingleStep, Sink, fit
+from disbench.run.loop import (
+    EnsembleStep,
+    LogAccumulator,
+    SingleStep,
+    Sink,
+    StateMismatch,
+    TrainingDiverged,
+    fit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +81,21 @@ def train(cfg: RunConfig, out_root: str | Path, *, resume: bool = False,
         Stop (with a checkpoint) after this many steps in this call, leaving a run that
         ``resume=True`` continues; for time-sliced jobs and tests.
 
-    A finished run folder is left untouched (logged as already complete).
+    A finished run folder is left untouched (logged as already complete). On SIGTERM or
+    SIGINT (with :func:`disbench.run.stop.handlers` installed, as the CLI does) the run
+    checkpoints the step it reached and :class:`~disbench.run.stop.Interrupted` is raised.
     """
-    member = _open(cfg.resolved(), out_root)
-    if member is None:
-        return cfg.run_dir(out_root)
-    if member.state is not None and not resume:
-        raise DisbenchError(
-            f"{member.folder.path} holds an unfinished run (step {member.start} of "
-            f"{member.cfg.steps}); pass --resume to continue it, or delete the folder to "
-            "start over"
-        )
-    _train_single(member, progress=progress, stop_after=stop_after)
+    with stop.deferred():
+        member = _open(cfg.resolved(), out_root)
+        if member is None:
+            return cfg.run_dir(out_root)
+        if member.state is not None and not resume:
+            raise DisbenchError(
+                f"{member.folder.path} holds an unfinished run (step {member.start} of "
+                f"{member.cfg.steps}); pass --resume to continue it, or delete the folder to "
+                "start over"
+            )
+        _train_single(member, progress=progress, stop_after=stop_after)
     return member.folder.path
 
 
@@ -102,6 +116,13 @@ def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: boo
     that update is replayed as one captured CUDA graph (``disbench sweep --cuda-graphs``);
     off by default until measured on a GPU.
     """
+    with stop.deferred():
+        return _train_ensemble(cfgs, out_root, progress=progress, resume=resume,
+                               cuda_graphs=cuda_graphs, stop_after=stop_after)
+
+
+def _train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: bool,
+                    resume: bool, cuda_graphs: bool, stop_after: int | None) -> list[Path]:
     members = [m for m in (_open(c.resolved(), out_root) for c in cfgs) if m is not None]
     dirs = [c.run_dir(out_root) for c in cfgs]
     if not members:
@@ -111,8 +132,14 @@ def train_ensemble(cfgs: list[RunConfig], out_root: str | Path, *, progress: boo
     if reason is not None or len(members) == 1:
         if reason:
             log.info("training %d runs one by one: %s", len(members), reason)
-        for m in members:
-            train(m.cfg, out_root, resume=resume, progress=progress)
+        diverged: dict[Path, dict[str, Any]] = {}
+        for m in members:  # one diverging run does not stop the others
+            try:
+                train(m.cfg, out_root, resume=resume, progress=progress)
+            except TrainingDiverged as exc:
+                diverged.update(exc.diverged)
+        if diverged:
+            raise TrainingDiverged(diverged)
         return dirs
     _train_group(members, sources[0], progress=progress, cuda_graphs=cuda_graphs,
                  stop_after=stop_after)
@@ -127,7 +154,13 @@ def _open(cfg: RunConfig, out_root: str | Path) -> _Member | None:
     if folder.is_trained():
         log.info("%s is already complete; nothing to do", folder.path)
         return None
-    state = folder.load_checkpoint() if folder.has_checkpoint() else None
+    state = folder.load_checkpoint(check_owner=False) if folder.has_checkpoint() else None
+    if state is not None and not _extends(state, cfg, run_id):
+        folder.check_owner(state, run_id)
+    if state is not None and not folder.has_config() and isinstance(state.get("config"), dict):
+        log.warning("%s was missing; restored it from %s", folder.config_path,
+                    folder.checkpoint_path)
+        folder.write_config(state["config"])
     if state is not None and int(state["step"]) >= cfg.steps:
         # Finished, but its status was lost or is stale: record it again.
         folder.write_status(int(state["step"]), cfg.steps, run_id)
@@ -135,6 +168,26 @@ def _open(cfg: RunConfig, out_root: str | Path) -> _Member | None:
                  state["step"])
         return None
     return _Member(cfg, folder, run_id, state)
+
+
+def _extends(state: dict[str, Any], cfg: RunConfig, run_id: str) -> bool:
+    """Whether checkpoint ``state`` is of ``cfg``'s configuration with another step count.
+
+    Such a checkpoint may be continued (a run folder copied to train a run for longer); a
+    checkpoint of any other configuration is refused. Compared: every hashed setting but
+    ``steps`` (the source as requested) and the hyperparameters ``cfg`` resolves.
+    """
+    from disbench.run.config import HASHED
+
+    stored = state.get("config")
+    if not isinstance(stored, dict) or state.get("run_id") == run_id:
+        return False
+    mine = cfg.to_dict()
+    theirs = {**stored, "source": stored.get("requested_source", stored.get("source"))}
+    if any(theirs.get(k) != mine[k] for k in HASHED if k not in ("steps", "hparams")):
+        return False
+    hp = theirs.get("hparams") or {}
+    return all(k in hp and hp[k] == v for k, v in mine["hparams"].items())
 
 
 def _source(member: _Member) -> str:
@@ -163,10 +216,9 @@ def _why_not_together(members: list[_Member], sources: list[str]) -> str | None:
 
 
 def _load_data(cfg: RunConfig, source: str) -> Any:
-    from disbench import datasets
+    from disbench.run.data import open_dataset
 
-    return datasets.get(cfg.dataset, source=source, split=cfg.split,
-                        **(cfg.dataset_options or {}))
+    return open_dataset(cfg.dataset, source, cfg.split, cfg.dataset_options or {})
 
 
 def _record(member: _Member, source: str, dataset: Any, device: torch.device,
@@ -227,7 +279,7 @@ def _sink(member: _Member, dataset: Any) -> Sink:
 
     return Sink(member.folder, member.run_id, member.cfg.steps,
                 member.folder.read_log(member.start) if member.state is not None else [],
-                make_curve(member.folder, member.cfg, dataset, member.start))
+                member.record, make_curve(member.folder, member.cfg, dataset, member.start))
 
 
 def _accumulator(members: list[_Member], device: torch.device) -> LogAccumulator:
@@ -252,7 +304,8 @@ def _train_single(member: _Member, *, progress: bool, stop_after: int | None) ->
     step_fn = SingleStep(model, model.make_optimizers(cfg.lr),
                          sampler_for(cfg, member.folder, dataset, device), member.start)
     if member.state is not None:
-        step_fn.restore(member.state)
+        with _checkpoint_fits(member):
+            step_fn.restore(member.state)
         log.info("resuming %s at step %d", member.folder.path, member.start)
     if cfg.compile:
         # In-place Module.compile keeps state_dict keys unchanged.
@@ -287,15 +340,30 @@ def _train_group(members: list[_Member], source: str, *, progress: bool, cuda_gr
         noise_gens.append(gen)
         batch_gens.append(batch_generator(m.cfg.seed, device))
     start = members[0].start
-    step_fn = EnsembleStep(
-        Ensemble(models, c0.lr, noise_gens, vary), batch_data(dataset, device), c0.batch_size,
-        batch_gens, noise_gens, [m.state for m in members] if start else None, start,
-        graph=cuda_graphs and device.type == "cuda")
+    with _checkpoint_fits(*members):
+        step_fn = EnsembleStep(
+            Ensemble(models, c0.lr, noise_gens, vary), batch_data(dataset, device),
+            c0.batch_size, batch_gens, noise_gens, [m.state for m in members] if start else None,
+            start, graph=cuda_graphs and device.type == "cuda")
     fit(step_fn, [_sink(m, dataset) for m in members], _accumulator(members, device),
         start=start,
         end=_end(c0, start, stop_after), steps=c0.steps, log_every=c0.log_every,
         checkpoint_every=c0.checkpoint_every, progress=progress,
         desc=f"{c0.model} ensemble x{len(members)}")
+
+
+@contextlib.contextmanager
+def _checkpoint_fits(*members: _Member) -> Iterator[None]:
+    """Loading the members' checkpoints into their models and optimisers: a mismatch (a
+    checkpoint of other model code or hyperparameters) is one line naming the file."""
+    try:
+        yield
+    except StateMismatch as exc:
+        raise DisbenchError(
+            f"{members[exc.member].folder.checkpoint_path} does not match the model and "
+            f"optimiser this run builds ({exc}); it was written by other model code or "
+            "hyperparameters: delete it (and status.json) to train the run from the start, "
+            "or resume with the disbench version that wrote it") from None
 
 
 def _version() -> str:

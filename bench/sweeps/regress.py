@@ -5,8 +5,11 @@ The baseline (``results/baseline/<suite>.csv``) has the columns
 ``value`` the mean over the suite's seeds and ``tolerance`` the allowed absolute change of
 that metric. The gate fails when a score moves outside ``[value - tolerance, value +
 tolerance]`` (in either direction: on CPU the suite is deterministic, so any larger change
-means the code computes something different), or when a baseline entry is missing from the
-new results. ``--update`` rewrites the baseline on purpose, keeping the stated tolerances.
+means the code computes something different), when a baseline entry is missing from the
+new results, or when a new score has no baseline row (a truncated baseline, or a metric
+added to the suite; ``accept_new`` / ``--accept-new`` lets those pass as notes). The gate
+reports how many baseline rows it compared against. ``--update`` rewrites the baseline on
+purpose, keeping the stated tolerances.
 """
 from __future__ import annotations
 
@@ -50,6 +53,12 @@ class Failure:
     tolerance: float
 
     def __str__(self) -> str:
+        if math.isnan(self.baseline):
+            return (
+                f"{self.dataset} / {self.model} / {self.metric}: new score {self.new:.4f} has "
+                "no baseline row (a truncated baseline or a new metric: --update to record "
+                "it, or --accept-new)"
+            )
         if math.isnan(self.new):
             return (
                 f"{self.dataset} / {self.model} / {self.metric}: baseline {self.baseline:.4f}, "
@@ -130,10 +139,13 @@ def read_baseline(path: str | os.PathLike) -> pd.DataFrame:
     return df[COLUMNS]
 
 
-def compare(new: pd.DataFrame, baseline: pd.DataFrame) -> tuple[list[Failure], list[str]]:
+def compare(new: pd.DataFrame, baseline: pd.DataFrame, *,
+            accept_new: bool = True) -> tuple[list[Failure], list[str]]:
     """Baseline entries that moved outside their tolerance or went missing.
 
-    Returns ``(failures, notes)``; notes name new scores the baseline does not have.
+    Returns ``(failures, notes)``. A new score the baseline has no row for is a note with
+    ``accept_new`` and a failure without it (the gate, :func:`run_regress`, defaults to
+    failing).
     """
     key = ["dataset", "model", "metric"]
     merged = baseline.merge(new, on=key, how="outer", suffixes=("_base", "_new"),
@@ -142,6 +154,10 @@ def compare(new: pd.DataFrame, baseline: pd.DataFrame) -> tuple[list[Failure], l
     notes: list[str] = []
     for _, r in merged.iterrows():
         if r["_merge"] == "right_only":
+            if not accept_new:
+                failures.append(Failure(r["dataset"], r["model"], r["metric"], math.nan,
+                                        float(r["value_new"]), math.nan))
+                continue
             notes.append(f"{r['dataset']} / {r['model']} / {r['metric']}: new score "
                          f"{r['value_new']:.4f} has no baseline entry (use --update)")
             continue
@@ -181,6 +197,8 @@ class RegressResult:
     runs_dir: Path
     failed_runs: list[str]
     updated: bool = False
+    #: rows of the baseline the scores were compared against
+    baseline_rows: int = 0
 
 
 def run_regress(
@@ -191,11 +209,13 @@ def run_regress(
     out: str | os.PathLike | None = None,
     jobs: int | None = None,
     progress: bool = True,
+    accept_new: bool = False,
 ) -> RegressResult:
     """Run ``suite`` on CPU into ``out`` (default: a fresh temporary folder) and compare.
 
     A fresh folder is the default because a kept folder skips complete runs, whose scores
-    would not reflect code changes.
+    would not reflect code changes. ``accept_new``: a score without a baseline row is a
+    note, not a failure.
     """
     from disbench.sweeps.spec import load_spec
     from disbench.sweeps.sweep import run_sweep
@@ -231,5 +251,5 @@ def run_regress(
             )
         write_baseline(baseline, new, str(spec_file), old)
         return RegressResult([], [], new, runs_dir, failed_runs, updated=True)
-    failures, notes = compare(new, old)
-    return RegressResult(failures, notes, new, runs_dir, failed_runs)
+    failures, notes = compare(new, old, accept_new=accept_new)
+    return RegressResult(failures, notes, new, runs_dir, failed_runs, baseline_rows=len(old))

@@ -31,13 +31,33 @@ Rules
 - ``eval`` keys: the fields of :class:`disbench.metrics.evaluators.EvalOptions`
   (``num_train``, ``num_test``, ``codes``, ``random_state``, ``batch_size``, ``device``),
   checked by it.
+- ``max_runs`` (optional, default :data:`MAX_RUNS`): the most runs the spec may expand to.
+  The product is counted before anything is expanded, so a spec of millions of runs is an
+  error naming each section's share, not a hang; raise it on purpose for a bigger sweep.
+- Numbers: the YAML 1.2 float syntax is read as a float (``lr: 1e-4``, ``beta: 1e-3``;
+  YAML 1.1, PyYAML's default, reads those as strings); :func:`read_yaml` is the one reader
+  of specs and of ``disbench train --set`` values.
+- Every metric runs on every dataset of the spec, so a pair that cannot work is refused
+  before any training: an evaluator's dataset needs (``disbench.metrics.needs(name)``:
+  ground-truth factors, labels, sequences, an OoD partner) must be among what the
+  dataset's kind offers (:data:`KIND_OFFERS`, by ``disbench.datasets.contract.KINDS``); the
+  error names the metric's key and line and the dataset. (A labelled set is not offered
+  as a one-factor ground truth: the factor metrics need ``sample_factors`` and
+  ``sample_observations_from_factors`` of a full factor grid, which a label alone does not
+  make; put such datasets in a spec of their own with the metrics they support.) What a
+  metric needs of the *model* (a decoder, a sequence model) is not checked here.
+- A key given twice in one mapping is an error naming both lines (YAML would silently keep
+  the last). Aliases are walked once each, and a text whose aliases expand to more than
+  :data:`MAX_VALUES` values (a "billion laughs" bomb) is refused before it is built.
 - A malformed spec raises :class:`~disbench.errors.DisbenchError` naming the file, the
   key path (``models[1].beta``) and the line.
 """
 from __future__ import annotations
 
 import itertools
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,10 +68,24 @@ from disbench.run.config import TRAIN_FIELDS, TRAIN_REQUIRED, RunConfig
 from disbench.run.settings import check_value
 
 TOP_KEYS = ("name", "description", "datasets", "models", "train", "seeds", "metrics", "eval",
-            "claims")
+            "claims", "max_runs")
+#: the default bound on the runs of one spec (the spec's ``max_runs:`` raises it)
+MAX_RUNS = 10_000
+#: the most values (scalars, lists, mappings) a YAML text may hold once its aliases are
+#: expanded; specs hold hundreds, an alias bomb billions
+MAX_VALUES = 100_000
 REQUIRED_TOP = ("datasets", "models", "train", "metrics")
 #: the keys of a ``datasets`` entry: RunConfig fields, checked by their validators
 DATASET_KEYS = ("name", "source", "split", "options")
+#: the names of :data:`disbench.metrics.registry.NEEDS` that a dataset provides
+DATASET_NEEDS = ("factors", "images", "labels", "sequence", "ood_pair")
+#: what a dataset of each kind (``disbench.datasets.contract.KINDS``) offers of those;
+#: ``ood_pair`` is offered by the datasets ``disbench.metrics.generation.OOD_PAIRS`` names
+KIND_OFFERS: dict[str, frozenset[str]] = {
+    "ground_truth": frozenset({"factors", "images"}),
+    "labelled": frozenset({"labels", "images"}),
+    "sequence": frozenset({"sequence", "images"}),
+}
 
 
 @dataclass
@@ -167,33 +201,115 @@ def parse_spec(
     path: Path | None = None,
 ) -> Spec:
     """Parse and validate spec text (see the module docstring for the format)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise DisbenchError(f"{source}:{where}: not valid YAML: {problem}") from None
-    lines = _line_map(node)
+    data, lines = read_yaml(text, source)
     return _Validator(source, lines).spec(data, default_name, path)
 
 
-def _line_map(node: Any, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
-    """Map each key path (tuple of keys / indices) to its 1-based line in the YAML text."""
-    out = {} if out is None else out
-    if node is None:
-        return out
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            sub = path + (key_node.value,)
-            out[sub] = key_node.start_mark.line + 1
-            _line_map(value_node, sub, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_map(item, path + (i,), out)
-    return out
+class SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading the YAML 1.2 float forms ``1e-4``, ``1E+3`` as floats.
+
+    YAML 1.1 (PyYAML's rules) needs a dot in a float, so ``1e-4`` would be the string
+    ``"1e-4"``; the resolver below is the YAML 1.1 float pattern with the dot optional
+    when an exponent follows (integers such as ``10`` still resolve as integers first).
+    """
+
+
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                   |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                   |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.VERBOSE),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """``(data, lines)`` of a YAML document: the value and the line of each key path.
+
+    One parse (:class:`SpecLoader`); the node tree is checked before any Python value is
+    built: duplicate keys are an error naming both lines, and a text whose aliases expand
+    to more than :data:`MAX_VALUES` values is refused (each aliased node is walked once).
+    """
+    loader = SpecLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise DisbenchError(f"{source}:{where}: not valid YAML: {problem}") from None
+        except RecursionError:
+            raise DisbenchError(f"{source}: nested too deeply to be a spec") from None
+        if node is None:
+            return None, {}
+        walk = _NodeWalk(source)
+        walk.visit(node, ())
+        size = walk.size(node)
+        if size > MAX_VALUES:
+            raise DisbenchError(
+                f"{source}: its YAML aliases expand to more than {MAX_VALUES} values (an alias "
+                "bomb?); write the values out or use fewer nested aliases")
+        return loader.construct_document(node), walk.lines
+    finally:
+        loader.dispose()
+
+
+class _NodeWalk:
+    """One pass over a composed YAML node tree: lines of key paths, duplicate keys, size."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines: dict[tuple, int] = {}
+        self._seen: set[int] = set()
+        self._sizes: dict[int, int] = {}
+
+    def visit(self, node: Any, path: tuple) -> None:
+        """Record the line of ``path`` and of every key below it (aliases once)."""
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if id(node) in self._seen:
+            return
+        self._seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.visit(value_node, path)
+                    continue
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
+                line = key_node.start_mark.line + 1
+                sub = path + (key,)
+                if key in first:
+                    raise DisbenchError(
+                        f"{self.source}: key '{_fmt_path(sub)}' is given twice (lines "
+                        f"{first[key]} and {line}); keep one")
+                first[key] = line
+                self.lines[sub] = line
+                self.visit(value_node, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.visit(item, path + (i,))
+
+    def size(self, node: Any) -> int:
+        """Values in ``node`` with aliases expanded (computed once per node; capped)."""
+        known = self._sizes.get(id(node))
+        if known is not None:
+            return known
+        self._sizes[id(node)] = MAX_VALUES + 1  # a cycle counts as too big
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        total = 1
+        for child in children:
+            total = min(total + self.size(child), MAX_VALUES + 1)
+        self._sizes[id(node)] = total
+        return total
 
 
 def _fmt_path(path: tuple) -> str:
@@ -235,6 +351,7 @@ class _Validator:
         description = data.get("description", "")
         if not isinstance(description, str):
             self.fail(("description",), "must be a string")
+        self.check_size(data)
         spec = Spec(
             name=name,
             datasets=self.datasets(data["datasets"]),
@@ -248,6 +365,7 @@ class _Validator:
         )
         if "claims" in data:
             spec.claims = self.claims(data["claims"], spec)
+        self.check_pairs(spec.datasets, spec.metrics)
         return spec
 
     def claims(self, value: Any, spec: Spec) -> list[Any]:
@@ -286,6 +404,46 @@ class _Validator:
             if given and not any(same_value(g, v) for g in given):
                 self.fail(key + (k,), f"no {sel['model']} variant of this suite has {k}={v!r} "
                           f"(it has {', '.join(map(repr, given))})")
+    def check_pairs(self, datasets: list[dict[str, Any]], metrics: list[str]) -> None:
+        """Refuse a metric whose dataset needs a dataset of the spec cannot meet."""
+        from disbench import datasets as ds_mod
+        from disbench.metrics import needs
+        from disbench.metrics.generation import OOD_PAIRS
+        from disbench.metrics.registry import NEEDS
+
+        for name in dict.fromkeys(d["name"] for d in datasets):
+            kind = getattr(ds_mod.spec(name), "kind", None)
+            if kind not in KIND_OFFERS:
+                continue  # a kind this table does not know yet: nothing refused
+            offers = KIND_OFFERS[kind] | ({"ood_pair"} if name in OOD_PAIRS else set())
+            for i, metric in enumerate(metrics):
+                lacking = sorted((needs(metric) & set(DATASET_NEEDS)) - offers)
+                if lacking:
+                    what = "; ".join(NEEDS[n] for n in lacking)
+                    self.fail(("metrics", i), f"metric {metric!r} needs {what}, which dataset "
+                              f"{name!r} ({kind.replace('_', '-')}) does not offer; drop the "
+                              "metric or the dataset (every metric runs on every dataset of a "
+                              "spec: give them separate specs)")
+
+    def check_size(self, data: dict[str, Any]) -> None:
+        """Refuse a spec of more than ``max_runs`` runs, counted before anything is expanded."""
+        limit = data.get("max_runs", MAX_RUNS)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            self.fail(("max_runs",), f"must be a positive integer, got {limit!r}")
+        seeds = data.get("seeds", [0])
+        counts = {
+            "datasets": _variants(data["datasets"]),
+            "models": _variants(data["models"]),
+            "train": _variants([data["train"]]),
+            "seeds": len(seeds) if isinstance(seeds, list) else 1,
+        }
+        total = math.prod(counts.values())
+        if total > limit:
+            biggest = max(counts, key=lambda k: counts[k])
+            parts = " x ".join(f"{n} {k}" for k, n in counts.items())
+            self.fail((biggest,), f"the spec expands to {total} runs ({parts}), more than "
+                      f"max_runs {limit}; sweep fewer values, or set max_runs: {total} at "
+                      "the top of the spec if you mean it")
 
     def _nonempty_list(self, value: Any, key: tuple) -> list:
         if not isinstance(value, list) or not value:
@@ -471,6 +629,20 @@ class _Validator:
         known = baselines.names()
         if name not in known:
             self.fail(key, f"unknown model {name!r}; choose one of {', '.join(known)}")
+
+
+def _variants(entries: Any) -> int:
+    """How many variants a section's entries expand to (the product of each entry's list
+    lengths, summed over entries), computed without expanding; malformed entries count once
+    (the validator names them afterwards)."""
+    if not isinstance(entries, list):
+        return 1
+    total = 0
+    for entry in entries:
+        lists = [v for v in entry.values() if isinstance(v, list)] if isinstance(entry, dict) \
+            else []
+        total += math.prod(max(1, len(v)) for v in lists)
+    return max(total, 1)
 
 
 def _hparam_names(model: str) -> set[str]:

@@ -15,12 +15,18 @@ Backends: ``loky`` (joblib's local processes, the default) and ``ray`` (each run
 on the cluster at ``$RAY_ADDRESS``, or on a local cluster; one GPU per task when training on
 CUDA). ``cuda_graphs`` is an argument passed down to :func:`~disbench.run.trainer.train_ensemble`.
 The files of a run folder are read and written through :mod:`disbench.run.folder`.
+
+Stopping (:mod:`disbench.run.stop`): on SIGTERM or SIGINT a loky sweep forwards SIGTERM to
+its workers and waits (up to :data:`STOP_GRACE_SECONDS`) while each checkpoints the run it
+trains and releases its lock; a worker whose sweep dies (SIGKILL) notices within a second
+and stops the same way.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
+import signal
 import socket
 import time
 import traceback
@@ -35,6 +41,8 @@ from disbench.sweeps.spec import Spec
 log = logging.getLogger(__name__)
 
 BACKENDS = ("loky", "ray")
+#: how long a stopping sweep waits for its workers to checkpoint and unlock their runs
+STOP_GRACE_SECONDS = 120.0
 #: evaluation options: an EvalOptions, or a dict of its fields (a spec's ``eval:``)
 Options = Any
 
@@ -135,7 +143,7 @@ def run_one(
             stage = "evaluate"
             from disbench.run.evaluate import evaluate_run
 
-            evaluate_run(folder.path, metrics, eval_options)
+            evaluate_run(folder.path, metrics, eval_options, locked=True)
         except Exception as exc:  # noqa: BLE001 -- recorded; the sweep goes on
             return _failed(folder, cfg, stage, exc, start)
         folder.clear_error()
@@ -144,8 +152,21 @@ def run_one(
 
 def _failed(folder: RunFolder, cfg: Any, stage: str, exc: BaseException,
             start: float) -> RunResult:
-    """Record the failure in ``error.json`` and report it."""
-    _record_error(folder, cfg, stage, exc)
+    """Record the failure in ``error.json`` and report it.
+
+    When even ``error.json`` cannot be written (a full or read-only disk), the sweep stops
+    with one line saying why, rather than going on with runs that cannot be saved either.
+    """
+    from disbench.errors import describe_os_error
+
+    try:
+        _record_error(folder, cfg, stage, exc)
+    except OSError as rec:
+        cause = describe_os_error(exc) if isinstance(exc, OSError) else f"{exc}"
+        raise DisbenchError(
+            f"{folder.path}: {stage} failed ({cause}), and the failure could not be recorded "
+            f"in {folder.error_path.name} ({describe_os_error(rec)}); the sweep stops"
+        ) from None
     return RunResult(str(folder.path), "failed", time.perf_counter() - start,
                      f"{type(exc).__name__}: {exc}", stage)
 
@@ -172,7 +193,9 @@ def run_group(
         mine, later = _claim(cfgs, out_root, metrics, eval_options, held, results)
         if mine:
             failed = _train_together(mine, out_root, cuda_graphs)
-            results += failed or _evaluate_each(mine, out_root, metrics, eval_options)
+            bad = {r.run_dir for r in failed}
+            trained = [c for c in mine if str(RunFolder.for_config(c, out_root).path) not in bad]
+            results += failed + _evaluate_each(trained, out_root, metrics, eval_options)
     finally:
         for lk in held:
             lk.release()
@@ -211,12 +234,18 @@ def _claim(cfgs: list[Any], out_root: str | os.PathLike, metrics: list[str],
 
 def _train_together(cfgs: list[Any], out_root: str | os.PathLike,
                     cuda_graphs: bool) -> list[RunResult]:
-    """Train ``cfgs`` as one ensemble; on failure, the failure of every member."""
+    """Train ``cfgs`` as one ensemble; the failures: the diverged members, or every member
+    when the ensemble itself failed."""
+    from disbench.run.loop import TrainingDiverged
     from disbench.run.trainer import train_ensemble
 
     start = time.perf_counter()
     try:
         train_ensemble(cfgs, out_root, progress=False, resume=True, cuda_graphs=cuda_graphs)
+    except TrainingDiverged as exc:  # the other members trained on to the end
+        folders = [RunFolder.for_config(c, out_root) for c in cfgs]
+        return [_failed(f, c, "train", exc.only(f.path), start)
+                for f, c in zip(folders, cfgs, strict=True) if exc.record(f.path)]
     except Exception as exc:  # noqa: BLE001 -- recorded for every member
         return [_failed(RunFolder.for_config(c, out_root), c, "train", exc, start)
                 for c in cfgs]
@@ -232,7 +261,7 @@ def _evaluate_each(cfgs: list[Any], out_root: str | os.PathLike, metrics: list[s
         folder = RunFolder.for_config(cfg, out_root)
         t0 = time.perf_counter()
         try:
-            evaluate_run(folder.path, metrics, eval_options)
+            evaluate_run(folder.path, metrics, eval_options, locked=True)  # run_group holds it
         except Exception as exc:  # noqa: BLE001 -- recorded; the sweep goes on
             results.append(_failed(folder, cfg, "evaluate", exc, t0))
             continue
@@ -318,7 +347,9 @@ def _config_record(folder: RunFolder, cfg: Any) -> dict[str, Any]:
 
 
 def _record_error(folder: RunFolder, cfg: Any, stage: str, exc: BaseException) -> None:
-    folder.write_error({
+    from disbench.run.loop import TrainingDiverged
+
+    info = {
         "type": type(exc).__name__,
         "message": str(exc),
         "stage": stage,
@@ -327,7 +358,10 @@ def _record_error(folder: RunFolder, cfg: Any, stage: str, exc: BaseException) -
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    }
+    if isinstance(exc, TrainingDiverged):
+        info["divergence"] = exc.record(folder.path)  # {"step", "what"}
+    folder.write_error(info)
 
 
 # --------------------------------------------------------------------------- requirements
@@ -514,15 +548,64 @@ def _run_loky(work: list[list], out: Path, spec: Spec, jobs: int, wait: bool = T
         for cfgs in work:
             yield run_job(cfgs, out, spec.metrics, spec.eval, wait=wait, cuda_graphs=cuda_graphs)
         return
+    from disbench.run import stop
     from joblib import Parallel, delayed
 
     par = Parallel(n_jobs=min(jobs, len(work)), backend="loky",
                    return_as="generator_unordered")
-    yield from par(
-        delayed(run_job)(cfgs, out, spec.metrics, spec.eval, threads=_threads(jobs), wait=wait,
-                         cuda_graphs=cuda_graphs)
-        for cfgs in work
-    )
+    dirs = [RunFolder.for_config(c, out).path for cfgs in work for c in cfgs]
+    with stop.on_stop(lambda signum: _stop_workers(signum, dirs)):
+        yield from par(
+            delayed(_worker_job)(os.getpid(), cfgs, out, spec.metrics, spec.eval,
+                                 threads=_threads(jobs), wait=wait, cuda_graphs=cuda_graphs)
+            for cfgs in work
+        )
+
+
+def _worker_job(parent: int, *args: Any, **kw: Any) -> list[RunResult]:
+    """:func:`run_job` in a loky worker, which stops cleanly on SIGTERM / SIGINT and when
+    the sweep process ``parent`` dies (:func:`disbench.run.stop.worker_init`)."""
+    from disbench.run import stop
+
+    stop.worker_init(parent)
+    try:
+        with stop.in_job():
+            return run_job(*args, **kw)
+    except stop.Interrupted as exc:  # its run is checkpointed and unlocked
+        stop.park(exc.signum)
+        raise
+
+
+def _stop_workers(signum: int, dirs: list[Path]) -> None:
+    """Forward a stop to the loky workers; wait until none holds the lock of a run in
+    ``dirs`` (each has checkpointed and unlocked its run); joblib then ends them."""
+    from disbench.run import stop
+    from disbench.run.lock import lock_owner
+
+    pids = set(_worker_pids())
+
+    def busy() -> list[int]:
+        owners = (lock_owner(RunFolder(d).lock_path) or {} for d in dirs)
+        return sorted({o.get("pid") for o in owners if o.get("pid") in pids
+                       and stop.running(o["pid"])})
+
+    log.warning("stopping (%s): waiting for %d worker(s) to checkpoint their runs",
+                signal.Signals(signum).name, len(pids))
+    left = stop.signal_and_wait(sorted(pids), signal.SIGTERM, busy, STOP_GRACE_SECONDS)
+    if left:
+        log.warning("workers %s did not stop within %.0f s; they are killed",
+                    ", ".join(map(str, left)), STOP_GRACE_SECONDS)
+
+
+def _worker_pids() -> list[int]:
+    """The pids of joblib's loky workers (its reusable executor's processes)."""
+    try:
+        from joblib.externals.loky import reusable_executor
+
+        executor = reusable_executor._executor
+        return [int(pid) for pid in getattr(executor, "_processes", {})] if executor else []
+    except Exception:  # noqa: BLE001 -- a joblib without that layout: the watchdogs stop them
+        return []
 
 
 def _uses_cuda(cfg: Any, cluster_gpus: float) -> bool:
