@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from disbench.baselines.base import ModelHparams
+from disbench.baselines.base import ModelHparams, NonNegative, PositiveInt
 from disbench.baselines.registry import register
 from disbench.baselines.schedules import step_tensor
 from disbench.baselines.vae import GaussianVAE
@@ -40,9 +40,9 @@ class AnnealedVAEHparams(ModelHparams):
     """gamma: weight of |KL - C| (1000); c_max: final capacity in nats (25);
     iteration_threshold: steps over which C grows from 0 to c_max (100000)."""
 
-    gamma: float = 1000.0
-    c_max: float = 25.0
-    iteration_threshold: int = 100_000
+    gamma: NonNegative = 1000.0
+    c_max: NonNegative = 25.0
+    iteration_threshold: PositiveInt = 100_000
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -24,9 +24,10 @@ whose MMD weight is (alpha + lambda - 1); the paper's own experiment values were
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
-from disbench.baselines.base import ModelHparams
+from disbench.baselines.base import ModelHparams, Positive, Range
 from disbench.baselines.objectives import squared_distances
 from disbench.baselines.registry import register
 from disbench.baselines.vae import GaussianVAE
@@ -37,9 +38,9 @@ from disbench.errors import DisbenchError
 class InfoVAEHparams(ModelHparams):
     """alpha (<= 0; -0.5), lambda (5; ``lambda_`` in code), z_var (RBF scale 2 z_var D; 2)."""
 
-    alpha: float = -0.5
-    lambda_: float = 5.0
-    z_var: float = 2.0
+    alpha: Annotated[float, Range(le=1)] = -0.5  # KL weight 1 - alpha >= 0
+    lambda_: Positive = 5.0
+    z_var: Positive = 2.0
 
     def __post_init__(self) -> None:
         super().__post_init__()

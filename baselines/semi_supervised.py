@@ -63,7 +63,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from disbench.baselines import objectives as obj
-from disbench.baselines.base import ModelHparams
+from disbench.baselines.base import ModelHparams, NonNegative, Positive, PositiveInt
 from disbench.baselines.batches import LabelledBatch
 from disbench.baselines.dip_vae import _DIPVAE
 from disbench.baselines.factor_vae import FactorVAE, FactorVAEHparams
@@ -86,9 +86,9 @@ class SupervisionHparams(ModelHparams):
     embed_use_order: options of the losses."""
 
     supervised_loss: str = "xent"
-    factor_sizes: tuple[int, ...] = DSPRITES_SIZES
+    factor_sizes: tuple[PositiveInt, ...] = DSPRITES_SIZES
     l2_learn_scale: bool = True
-    embed_sigma: float | None = None
+    embed_sigma: Positive | None = None
     embed_use_order: bool = False
 
     def __post_init__(self) -> None:
@@ -109,9 +109,9 @@ class AnnealedSupervisionHparams(SupervisionHparams):
     """gamma_sup: weight of the supervised loss (4); annealer: fixed, anneal or
     fine_tune; anneal_steps: the annealer's iteration threshold (100000)."""
 
-    gamma_sup: float = 4.0
+    gamma_sup: NonNegative = 4.0
     annealer: str = "fixed"
-    anneal_steps: int = 100_000
+    anneal_steps: PositiveInt = 100_000
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -275,8 +275,8 @@ class S2DIPVAEHparams(AnnealedSupervisionHparams):
     """lambda_od (10), lambda_d_factor (lambda_d = lambda_d_factor * lambda_od; 10) and
     dip_type ("i" or "ii"), as the reference's ``S2DIPVAE``."""
 
-    lambda_od: float = 10.0
-    lambda_d_factor: float = 10.0
+    lambda_od: NonNegative = 10.0
+    lambda_d_factor: NonNegative = 10.0
     dip_type: str = "i"
 
     def __post_init__(self) -> None:

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import torch
 from disbench.baselines import objectives as obj
-from disbench.baselines.base import ModelHparams
+from disbench.baselines.base import ModelHparams, NonNegative
 from disbench.baselines.batches import PairBatch
 from disbench.baselines.registry import register
 from disbench.baselines.vae import GaussianVAE
@@ -54,7 +54,7 @@ AGGREGATIONS = ("argmax", "labels")
 class WeakVAEHparams(ModelHparams):
     """beta: KL weight (1); aggregation: "argmax" (adaptive, Ada-*) or "labels"."""
 
-    beta: float = 1.0
+    beta: NonNegative = 1.0
     aggregation: str = "argmax"
 
     def __post_init__(self) -> None:
