@@ -94,7 +94,7 @@ def test_train_omniglot_with_the_28x28_view_from_the_cli(tmp_path, capsys):
 def test_spec_dataset_options_are_validated_and_reach_the_run():
     text = ("name: s\ndatasets: [{name: omniglot, source: synthetic, split: background_small1, "
             "options: {size: 28}}]\nmodels: [{name: vae}]\ntrain: {steps: 2}\nseeds: [0]\n"
-            "metrics: [hoyer]\n")
+            "metrics: [psnr]\n")
     (cfg,) = parse_spec(text).run_configs()
     assert cfg.dataset_options == {"size": 28}
     plain = parse_spec(text.replace(", options: {size: 28}", "")).run_configs()[0]
