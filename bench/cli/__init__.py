@@ -15,7 +15,7 @@ from disbench import __version__
 from disbench.errors import DisbenchError
 
 COMMANDS = ("datasets", "train", "evaluate", "sweep", "leaderboard", "claims", "plot", "regress",
-            "judge")
+            "judge", "udr")
 
 
 def build_parser() -> argparse.ArgumentParser:
