@@ -36,7 +36,8 @@ Records: ``reduced_downstream_test_accuracy_reduced_factor`` (``"{n}:mean_test_a
 factor"``; lower is better: the removed code should have carried its factor) and
 ``reduced_downstream_test_accuracy_other_factors`` (``"{n}:mean_test_accuracy_other_factors"``;
 higher is better), tolerance 0.03 (accuracies on 1,000 test points). The sizes used are in each
-record's spec.
+record's spec. Cost: K (K + 1) gradient-boosting fits (an importance fit and K predictors per
+factor of interest), about 12 minutes for dSprites on one shared CPU core: the slowest evaluator.
 """
 from __future__ import annotations
 

@@ -31,7 +31,9 @@ combination), which changes no distribution.
 Evaluator ``z_max_var`` (record ``z_max_var``, higher is better): the function with
 ``config.py``'s settings on the ``num_train`` train points (10,000 by default, so
 ``num_variance_estimate=10000`` uses them all), every draw from the evaluation seed's stream
-``"z_max_var"``; a NaN (no repeated combination, see above) is recorded as NaN. Tolerance 0.05:
+``"z_max_var"``; a NaN (no repeated combination, see above) is recorded as NaN, and so is a
+representation with no active code (the function raises :class:`CollapsedCodes` there, a
+``ValueError``, as the reference fails). Tolerance 0.05:
 the score is a fraction of 800 evaluation votes, rescaled by K / (K - 1).
 """
 from __future__ import annotations
@@ -47,7 +49,12 @@ from .registry import Record, register_evaluator
 if TYPE_CHECKING:
     from .evaluators import EvalContext
 
-__all__ = ["z_max_var"]
+__all__ = ["CollapsedCodes", "z_max_var"]
+
+
+class CollapsedCodes(ValueError):
+    """No code has std >= ``std_threshold``: the score is undefined (the reference fails on
+    ``np.argmax`` of an empty array)."""
 
 
 def _check_counts(**kw: Any) -> None:
@@ -123,7 +130,8 @@ def z_max_var(
     variances = np.var(c[rng.permutation(len(c))][:num_variance_estimate], axis=0, ddof=1)
     active = np.sqrt(variances) >= std_threshold
     if not active.any():
-        raise ValueError(f"codes: no code has std >= std_threshold={std_threshold}; all collapsed")
+        raise CollapsedCodes(f"codes: no code has std >= std_threshold={std_threshold}; all "
+                             "collapsed")
     per_factor_train = np.bincount(rng.randint(0, k, size=num_train), minlength=k)
     per_factor_eval = np.bincount(rng.randint(0, k, size=num_eval), minlength=k)
     train_votes = np.zeros((int(active.sum()), k), dtype=np.int64)
@@ -151,7 +159,10 @@ z_max_var.higher_is_better = True
 def _evaluate(ctx: EvalContext) -> list[dict]:
     """Z-max Variance of the train points with ``config.py``'s settings (stream "z_max_var")."""
     codes, factors = ctx.train_points()
-    value = z_max_var(codes, factors, random_state=ctx.rng("z_max_var"))
+    try:
+        value = z_max_var(codes, factors, random_state=ctx.rng("z_max_var"))
+    except CollapsedCodes:  # a fully collapsed model: undefined, not a failed evaluation
+        value = float("nan")
     return [ctx.record("z_max_var", value, version="1", points=ctx.num_train, batch_size=200,
                        votes="800 train, 800 eval", std_threshold=0.02,
                        discretisation="factors: minmax_scale, 10 equal bins")]

@@ -163,3 +163,18 @@ def test_intervention_evaluators_sizes_stream_and_keys(module, fn_name, keys, nu
     assert {r["metric"]: r["value"] for r in records} == {
         name: 0.01 * i for i, name in enumerate(keys)}
     assert all(r["spec"]["points"] == n and r["spec"]["test_points"] == m for r in records)
+
+
+class Collapsed(Codes):
+    """Codes that vary, but with std far below z_max_var's threshold 0.02."""
+
+    def encode(self, x):
+        return 1e-4 * super().encode(x)
+
+
+def test_z_max_var_of_a_collapsed_model_is_recorded_as_undefined():
+    (rec,) = evaluate(Collapsed(), Grid(), ["z_max_var"], OPTIONS)
+    assert np.isnan(rec["value"])
+    _, (codes, factors), _ = _points()
+    with pytest.raises(ValueError, match="all collapsed"):  # the function itself refuses
+        z_max_var(1e-4 * codes, factors)
