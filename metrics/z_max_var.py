@@ -63,6 +63,15 @@ def _check_counts(**kw: Any) -> None:
             raise ValueError(f"{name}: must be a positive integer, got {v!r}")
 
 
+def _active_codes(variances: np.ndarray, std_threshold: float) -> np.ndarray:
+    """The codes with std >= ``std_threshold`` (:class:`CollapsedCodes` if there is none)."""
+    active = np.sqrt(variances) >= std_threshold
+    if not active.any():
+        raise CollapsedCodes(f"codes: no code has std >= std_threshold={std_threshold}; all "
+                             "collapsed")
+    return active
+
+
 def _factor_votes(codes, factors, k, n_train, n_eval, batch_size, ratio_scale, active, rng):
     """(train votes, eval votes): arrays of active-code positions for factor k, or None."""
     others = np.delete(factors, k, axis=1)
@@ -128,10 +137,7 @@ def z_max_var(
     if continuous_factors:
         f = minmax_bin(f, num_bins)
     variances = np.var(c[rng.permutation(len(c))][:num_variance_estimate], axis=0, ddof=1)
-    active = np.sqrt(variances) >= std_threshold
-    if not active.any():
-        raise CollapsedCodes(f"codes: no code has std >= std_threshold={std_threshold}; all "
-                             "collapsed")
+    active = _active_codes(variances, std_threshold)
     per_factor_train = np.bincount(rng.randint(0, k, size=num_train), minlength=k)
     per_factor_eval = np.bincount(rng.randint(0, k, size=num_eval), minlength=k)
     train_votes = np.zeros((int(active.sum()), k), dtype=np.int64)
