@@ -20,22 +20,29 @@ from . import generation  # noqa: F401  (fid, fid_recon, fd_classifier(_recon), 
 from ._validate import check_codes, check_factors  # noqa: F401
 from .beta_vae import beta_vae_score  # noqa: F401
 from .dci import dci  # noqa: F401
+from .dci_es import dci_es, dci_es_explicitness  # noqa: F401
 from .discrete import discrete_entropy, discrete_mutual_info, histogram_discretize  # noqa: F401
+from .downstream import downstream_task  # noqa: F401
 from .evaluators import EvalContext, EvalOptions, evaluate  # noqa: F401
 from .factor_vae import factor_vae_score  # noqa: F401
+from .fairness import fairness  # noqa: F401
 
 # array-layer functions without an evaluator of their own
 from .feature_classifier import fd_classifier  # noqa: F401
 from .fid import fid, frechet_distance  # noqa: F401
 from .hoyer import hoyer_per_sample, hoyer_sparsity  # noqa: F401
 from .inception import inception_features  # noqa: F401
+from .infomec import infomec  # noqa: F401
+from .irs import irs  # noqa: F401
 from .judge import entropy_y, entropy_y_given_x, inception_score, judge_accuracy  # noqa: F401
 
 # One import line per metric module; importing a module registers its evaluators.
 from .mig import mig  # noqa: F401
+from .mig_variants import dcimig, jemmig, mig_sup  # noqa: F401
 from .modularity import modularity_explicitness  # noqa: F401
 from .ood import ood_auroc, roc_curve  # noqa: F401
 from .psnr import psnr, psnr_pooled  # noqa: F401
+from .reduced_downstream import reduced_downstream_task  # noqa: F401
 from .registry import (  # noqa: F401
     EVALUATORS,
     HIGHER_IS_BETTER,
@@ -46,4 +53,7 @@ from .registry import (  # noqa: F401
     tolerance,
 )
 from .sap import sap  # noqa: F401
+from .strong_downstream import strong_downstream_task  # noqa: F401
+from .udr import udr  # noqa: F401
 from .unsupervised import unsupervised  # noqa: F401
+from .z_max_var import z_max_var  # noqa: F401

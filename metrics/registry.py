@@ -78,6 +78,8 @@ NEEDS: dict[str, str] = {
     # from the runner
     "load_dataset": "ctx.load_dataset(name, source=..., split=..., **kw) to load other "
                     "datasets or splits",
+    "runs": "several trained runs of one variant (its seeds) on one shared draw: a score of "
+            "the group, computed by 'disbench udr RUNS_DIR', never per run",
 }
 
 

@@ -32,16 +32,30 @@ Quirks of the reference, reproduced and stated:
 
 The reference also draws the shared observations and averages each model's KL over batches; here
 ``representations`` and ``kl_divergences`` are given (one shared draw of observations).
+
+The score ``udr`` (higher is better) belongs to a group of runs, not to one model, so its
+evaluator (needs ``"runs"``) cannot run inside ``disbench evaluate``; ``disbench udr RUNS_DIR``
+(:mod:`disbench.run.udr`) groups the trained runs of each variant across seeds, draws the shared
+observations as ``udr/evaluate.py`` with ``config/tests/methods/udr/udr.gin`` does (1,000 points
+in batches of 10 from ``np.random.RandomState(0)``), computes each latent's mean KL from the
+encoder's ``posterior(x) -> (mean, logvar)`` as its ``compute_gaussian_kl`` (to N(0, I), whatever
+the model's prior), calls :func:`udr` with the defaults above and writes each run's
+``model_scores`` entry as its record ``udr``. Tolerance 0.05: a model's score is a median of
+M - 1 pair scores, which jumps between pair scores when they reorder.
 """
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._validate import check_codes, to_numpy
+from .registry import Record, register_evaluator
+
+if TYPE_CHECKING:
+    from .evaluators import EvalContext
 
 __all__ = ["relative_strength_disentanglement", "udr"]
 
@@ -163,3 +177,13 @@ def udr(
 
 
 udr.higher_is_better = {"model_scores": True}
+
+
+@register_evaluator("udr", needs=("runs",),
+                    records=[Record("udr", higher_is_better=True, tolerance=0.05)])
+def _evaluate(ctx: EvalContext) -> list[dict]:
+    """UDR scores a group of runs, never one model: a clear error pointing at the runner."""
+    from disbench.errors import DisbenchError
+
+    raise DisbenchError("udr compares the seeds of one model variant on a shared draw: compute "
+                        "it with 'disbench udr RUNS_DIR' (disbench.run.udr), not per run")

@@ -27,23 +27,49 @@ generator and Python's ``random`` (the latter unseeded in its experiments); here
 comes from ``random_state``, so numbers agree with the reference in distribution, not draw for
 draw. Votes are drawn in a different order than the reference's (grouped by factor and
 combination), which changes no distribution.
+
+Evaluator ``z_max_var`` (record ``z_max_var``, higher is better): the function with
+``config.py``'s settings on the ``num_train`` train points (10,000 by default, so
+``num_variance_estimate=10000`` uses them all), every draw from the evaluation seed's stream
+``"z_max_var"``; a NaN (no repeated combination, see above) is recorded as NaN, and so is a
+representation with no active code (the function raises :class:`CollapsedCodes` there, a
+``ValueError``, as the reference fails). Tolerance 0.05:
+the score is a fraction of 800 evaluation votes, rescaled by K / (K - 1).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._validate import check_codes, check_factors, check_num_bins, check_same_n
 from .mig_variants import minmax_bin
+from .registry import Record, register_evaluator
 
-__all__ = ["z_max_var"]
+if TYPE_CHECKING:
+    from .evaluators import EvalContext
+
+__all__ = ["CollapsedCodes", "z_max_var"]
+
+
+class CollapsedCodes(ValueError):
+    """No code has std >= ``std_threshold``: the score is undefined (the reference fails on
+    ``np.argmax`` of an empty array)."""
 
 
 def _check_counts(**kw: Any) -> None:
     for name, v in kw.items():
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name}: must be a positive integer, got {v!r}")
+
+
+def _active_codes(variances: np.ndarray, std_threshold: float) -> np.ndarray:
+    """The codes with std >= ``std_threshold`` (:class:`CollapsedCodes` if there is none)."""
+    active = np.sqrt(variances) >= std_threshold
+    if not active.any():
+        raise CollapsedCodes(f"codes: no code has std >= std_threshold={std_threshold}; all "
+                             "collapsed")
+    return active
 
 
 def _factor_votes(codes, factors, k, n_train, n_eval, batch_size, ratio_scale, active, rng):
@@ -111,9 +137,7 @@ def z_max_var(
     if continuous_factors:
         f = minmax_bin(f, num_bins)
     variances = np.var(c[rng.permutation(len(c))][:num_variance_estimate], axis=0, ddof=1)
-    active = np.sqrt(variances) >= std_threshold
-    if not active.any():
-        raise ValueError(f"codes: no code has std >= std_threshold={std_threshold}; all collapsed")
+    active = _active_codes(variances, std_threshold)
     per_factor_train = np.bincount(rng.randint(0, k, size=num_train), minlength=k)
     per_factor_eval = np.bincount(rng.randint(0, k, size=num_eval), minlength=k)
     train_votes = np.zeros((int(active.sum()), k), dtype=np.int64)
@@ -134,3 +158,17 @@ def z_max_var(
 
 
 z_max_var.higher_is_better = True
+
+
+@register_evaluator("z_max_var", needs=("factors", "encoder"),
+                    records=[Record("z_max_var", higher_is_better=True, tolerance=0.05)])
+def _evaluate(ctx: EvalContext) -> list[dict]:
+    """Z-max Variance of the train points with ``config.py``'s settings (stream "z_max_var")."""
+    codes, factors = ctx.train_points()
+    try:
+        value = z_max_var(codes, factors, random_state=ctx.rng("z_max_var"))
+    except CollapsedCodes:  # a fully collapsed model: undefined, not a failed evaluation
+        value = float("nan")
+    return [ctx.record("z_max_var", value, version="1", points=ctx.num_train, batch_size=200,
+                       votes="800 train, 800 eval", std_threshold=0.02,
+                       discretisation="factors: minmax_scale, 10 equal bins")]

@@ -1,6 +1,7 @@
 """The evaluator registry: every declaration is complete, and every evaluator emits exactly
 the records it declares on a tiny model and dataset (one test instead of restated constants)."""
 import functools
+import importlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -67,6 +68,37 @@ class _Codes(torch.nn.Module):
         return f @ self.w + 0.01 * torch.sin(7 * f)
 
 
+class _SmallGrid(_Grid):
+    """Factors 2 x 3 as a 1 x 1 x 2 image: for evaluators that fit a classifier per factor
+    and class (fewer classes, fewer boosting trees)."""
+
+    fingerprint = "small-grid-registry"
+    factor_sizes = (2, 3)
+
+    def sample_observations_from_factors(self, factors, rng):
+        return np.asarray(factors, dtype=np.uint8).reshape(len(factors), 1, 1, 2)
+
+
+class _SmallCodes(torch.nn.Module):
+    """Three codes mixing the two factors, with small noise."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor([[1.0, 0.2, 0.0], [0.0, 1.0, 0.3]]))
+
+    def encode(self, x):
+        z = (x.flatten(1) * 255.0) @ self.w
+        return z + 0.01 * torch.sin(7 * z)
+
+
+#: Evaluators that fit one or more classifiers or forests per factor and training size: they
+#: get the small grid (and dci_es fewer, smaller forests) to keep this test fast.
+_CLASSIFIER_HEAVY = {"downstream_lr", "downstream_gbt", "fairness", "strong_downstream",
+                     "reduced_downstream", "dci_es"}
+#: Points drawn for every evaluator's tiny run.
+_NUM_TRAIN, _NUM_TEST = 200, 20
+
+
 class _Images(torch.nn.Module):
     """reconstruct = 0.5 x; sample = uniform noise; elbo = -||x||^2."""
 
@@ -119,6 +151,11 @@ def _setup(name, monkeypatch):
         monkeypatch.setattr(fc, "ClassifierConfig",
                             functools.partial(fc.ClassifierConfig, steps=5, feature_dim=4))
         return _Images(), _labelled(), {}
+    if "factors" in needs and name in _CLASSIFIER_HEAVY:
+        dci_es = importlib.import_module("disbench.metrics.dci_es")  # the module, not the function
+        monkeypatch.setattr(dci_es, "EVALUATOR_PROBES",
+                            dci_es.Probes(depths=(1, 2, 4), n_estimators=3, seeds=(0, 1)))
+        return _SmallCodes(), _SmallGrid(), {}
     if "factors" in needs:
         return _Codes(), _Grid(), {}
     pytest.fail(f"no tiny setup for evaluator {name!r} with needs {sorted(needs)}: add one")
@@ -136,12 +173,45 @@ def _sequence_setup(monkeypatch):
     return DSVAE(DSVAEHparams(static_dim=4, dynamic_dim=2, hidden_dim=8)), ds, {}
 
 
-@pytest.mark.parametrize("name", sorted(EVALUATORS))
+def _expected(name, num_train):
+    """The declared records; the downstream task records only its training sizes <= num_train
+    (``downstream_<predictor>_<n>_<part>``)."""
+    names = EVALUATORS[name].record_names
+    if name.startswith("downstream_"):
+        names = [r for r in names if int(r.split("_")[2]) <= num_train]
+    return sorted(names)
+
+
+#: Evaluators computed across runs (needs "runs"), not by evaluate(): tested below.
+_ACROSS_RUNS = sorted(n for n, e in EVALUATORS.items() if "runs" in e.needs)
+
+
+@pytest.mark.parametrize("name", sorted(set(EVALUATORS) - set(_ACROSS_RUNS)))
 def test_emitted_records_are_exactly_the_declared_ones(name, empty_cache, monkeypatch):
     model, dataset, kw = _setup(name, monkeypatch)
-    records = evaluate(model, dataset, [name], num_train=200, num_test=20, batch_size=8,
-                       device="cpu", **kw)
-    assert sorted(r["metric"] for r in records) == sorted(EVALUATORS[name].record_names)
+    records = evaluate(model, dataset, [name], num_train=_NUM_TRAIN, num_test=_NUM_TEST,
+                       batch_size=8, device="cpu", **kw)
+    assert sorted(r["metric"] for r in records) == _expected(name, _NUM_TRAIN)
     for r in records:
         assert r["higher_is_better"] is HIGHER_IS_BETTER[r["metric"]]
         assert np.isfinite(r["value"]), r
+
+
+def test_downstream_records_stop_at_the_train_points():
+    """Sizes 10 and 100 fit in 200 train points, 1000 and 10000 do not (and are declared)."""
+    for predictor in ("lr", "gbt"):
+        declared = set(EVALUATORS[f"downstream_{predictor}"].record_names)
+        assert {int(r.split("_")[2]) for r in declared} == {10, 100, 1000, 10000}
+        assert {int(r.split("_")[2]) for r in _expected(f"downstream_{predictor}", 200)} == {10, 100}
+
+
+def test_scores_of_several_runs_are_declared_and_refused_per_run():
+    """udr is declared (direction, tolerance: the leaderboard's and regress's vocabulary) but
+    compares runs: evaluate() refuses it with a pointer to 'disbench udr'; the runner's records
+    are checked in tests/test_udr_runner.py."""
+    from disbench.errors import DisbenchError
+
+    assert _ACROSS_RUNS == ["udr"]
+    assert HIGHER_IS_BETTER["udr"] is True and TOLERANCES["udr"] == 0.05
+    with pytest.raises(DisbenchError, match="disbench udr RUNS_DIR"):
+        evaluate(_Codes(), _Grid(), ["udr"], num_train=_NUM_TRAIN, num_test=_NUM_TEST)

@@ -16,7 +16,7 @@ from disbench import __version__
 from disbench.errors import DisbenchError
 
 COMMANDS = ("datasets", "train", "evaluate", "sweep", "leaderboard", "claims", "report", "plot",
-            "regress", "judge")
+            "regress", "judge", "udr")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,11 +11,16 @@
 ``evaluated`` remembers which evaluators ran with which options (those of
 :class:`disbench.metrics.evaluators.EvalOptions` that change a score), so a sweep knows
 when a run is complete and a re-evaluation with new options recomputes only what changed.
-The file itself is read and written through :class:`disbench.run.folder.RunFolder`.
+The file itself is read and written through :class:`disbench.run.folder.RunFolder`; new
+records are merged in by :func:`merge_metrics` (also used by ``disbench udr``).
 
 An evaluation holds the run's lock (:mod:`disbench.run.lock`) from reading
 ``metrics.json`` to writing it back, so two evaluations of one run (two terminals, a sweep
 beside a manual ``disbench evaluate``) take turns and both keep their metrics.
+
+Evaluators that need ``"runs"`` (``udr``: a score of the seeds of a variant) are not computed
+per run: :func:`evaluate_run` and :func:`missing_metrics` leave them to
+:func:`disbench.run.udr.compute_udr` (``disbench udr RUNS_DIR``).
 """
 from __future__ import annotations
 
@@ -50,10 +55,18 @@ def read_metrics(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 def missing_metrics(run_dir: str | os.PathLike, metrics: list[str],
                     options: Options = None) -> list[str]:
-    """The evaluators of ``metrics`` not yet in ``metrics.json`` with these options."""
+    """The evaluators of ``metrics`` not yet in ``metrics.json`` with these options (those
+    computed across runs, such as ``udr``, are never missing here: see :func:`per_run`)."""
     opts = resolve_options(options)
     done = read_metrics(run_dir)["evaluated"]
-    return [m for m in metrics if (done.get(m) or {}).get("options") != opts]
+    return [m for m in per_run(metrics) if (done.get(m) or {}).get("options") != opts]
+
+
+def per_run(metrics: list[str]) -> list[str]:
+    """``metrics`` without the evaluators that need several runs (``needs`` ``"runs"``)."""
+    from disbench.metrics.registry import EVALUATORS
+
+    return [m for m in metrics if m not in EVALUATORS or "runs" not in EVALUATORS[m].needs]
 
 
 @functools.lru_cache(maxsize=1)
@@ -118,13 +131,12 @@ def evaluate_run(
         raise DisbenchError("--metrics: give at least one metric")
     opts = EvalOptions.build(options, **overrides)
     device = resolve_device(opts.device, "device")
-    if not force and not missing_metrics(folder.path, metrics, opts):
+    if not _todo(folder, metrics, opts, force):
         return folder.read_metrics()["records"]  # nothing to write: no lock needed
     with _run_lock(folder, locked):
-        todo = list(metrics) if force else missing_metrics(folder.path, metrics, opts)
-        doc = folder.read_metrics()
+        todo = _todo(folder, metrics, opts, force)
         if not todo:
-            return doc["records"]
+            return folder.read_metrics()["records"]
         model, _cfg, data_spec = load_run(folder.path, device=device)
         dataset = _dataset(folder, data_spec)
         # No torch.no_grad() here: encoding already runs without gradients, and some
@@ -132,10 +144,8 @@ def evaluate_run(
         records = metrics_mod.evaluate(model, dataset, todo,
                                        EvalOptions.build(opts, device=str(device)),
                                        out_dir=folder.path, load_dataset=datasets.get)
-        doc = _updated(doc, records, todo, opts.score_options())
-        doc["provenance"] = _provenance(folder, dataset, data_spec, opts, device)
-        folder.write_metrics(doc)
-    return doc["records"]
+        return merge_metrics(folder, records, todo, opts.score_options(),
+                             _provenance(folder, dataset, data_spec, opts, device))
 
 
 def _run_lock(folder: RunFolder, locked: bool) -> contextlib.AbstractContextManager:
@@ -143,6 +153,28 @@ def _run_lock(folder: RunFolder, locked: bool) -> contextlib.AbstractContextMana
     from disbench.run.lock import wait_lock
 
     return contextlib.nullcontext() if locked else wait_lock(folder.path)
+
+
+def merge_metrics(folder: RunFolder, records: list[dict[str, Any]], evaluators: list[str],
+                  options: dict[str, Any], provenance: dict[str, Any]) -> list[dict[str, Any]]:
+    """Merge ``records`` into the run's ``metrics.json`` as it is now and write it.
+
+    Same-named records are replaced, ``evaluators`` are marked done with ``options``, and
+    ``provenance`` describes this write. Callers that may race another writer hold the run's
+    lock (:mod:`disbench.run.lock`) around it. Returns all records now in the file.
+    """
+    doc = _updated(folder.read_metrics(), records, evaluators, options)
+    doc["provenance"] = provenance
+    folder.write_metrics(doc)
+    return doc["records"]
+
+
+def _todo(folder: RunFolder, metrics: list[str], opts: EvalOptions, force: bool) -> list[str]:
+    """The evaluators to compute now: every per-run one with ``force``, else the missing ones."""
+    for m in sorted(set(metrics) - set(per_run(metrics))):
+        log.info("%s: %s compares the seeds of a variant; compute it with 'disbench udr "
+                 "RUNS_DIR'", folder.path, m)
+    return per_run(metrics) if force else missing_metrics(folder.path, metrics, opts)
 
 
 def _check_trained(folder: RunFolder) -> None:
@@ -183,7 +215,7 @@ def _updated(doc: dict[str, Any], records: list[dict[str, Any]], todo: list[str]
 
 
 def _provenance(folder: RunFolder, dataset: Any, data_spec: dict[str, Any],
-                options: EvalOptions, device: Any) -> dict[str, Any]:
+                options: EvalOptions | dict[str, Any], device: Any) -> dict[str, Any]:
     import torch
     from disbench import __version__
 
@@ -199,7 +231,8 @@ def _provenance(folder: RunFolder, dataset: Any, data_spec: dict[str, Any],
             "trained_fingerprint": data_spec.get("fingerprint"),
         },
         "config_hash": folder.run_id(),
-        "evaluation": options.score_options(),
+        "evaluation": (options.score_options() if isinstance(options, EvalOptions)
+                       else dict(options)),
         "device": str(device),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
