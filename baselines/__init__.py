@@ -14,5 +14,6 @@ from disbench.baselines import wae  # noqa: F401
 from disbench.baselines import ab_vae  # noqa: F401
 from disbench.baselines import gwae  # noqa: F401
 from disbench.baselines import dsvae, rwae  # noqa: F401
+from disbench.baselines import dagmm  # noqa: F401
 
 __all__ = ["MODELS", "create", "names", "register"]

@@ -11,6 +11,7 @@ from disbench.datasets import (
     dsprites,  # noqa: F401
     mnist,  # noqa: F401
     omniglot,  # noqa: F401
+    pinwheel,  # noqa: F401
     shapes3d,  # noqa: F401
     sprites,  # noqa: F401
 )
