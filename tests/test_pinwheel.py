@@ -85,3 +85,27 @@ def test_no_official_files(empty_cache):
     assert "no official files" in cls.describe()["licence"] or cls.describe()["files"] == {}
     with pytest.raises(DisbenchError, match="no official files"):
         datasets.get("pinwheel", source="official")
+
+
+def test_ab_vae_pinwheel_network_is_the_official_mlp(empty_cache):
+    import torch
+    from disbench import baselines
+
+    torch.manual_seed(0)
+    model = baselines.create("ab_vae", network="pinwheel", image_shape=(2, 1, 1), latent_dim=2,
+                             prior="mixture", likelihood="gaussian", likelihood_scale=0.02)
+    enc = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)]
+    dec = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)]
+    # vae_pinwheel.py with main.py's --num-hidden-layers 1 --hidden-dim 100
+    assert [(m.in_features, m.out_features) for m in enc] == [(2, 100), (100, 2), (100, 2)]
+    assert [(m.in_features, m.out_features) for m in dec] == [(2, 100), (100, 2)]
+    ds = datasets.get("pinwheel")
+    x = ds.tensor().float() / 255.0
+    mean, logvar = model.encoder(x)
+    assert mean.shape == (400, 2) and torch.all(torch.exp(0.5 * logvar) > 0)
+    assert model.decode(mean).shape == (400, 2, 1, 1)
+    opts = model.make_optimizers(1e-3)
+    losses = [float(model.train_step_tensors(x, s, opts)["loss"]) for s in range(30)]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+    with pytest.raises(DisbenchError, match=r"\(C, 1, 1\)"):
+        baselines.create("ab_vae", network="pinwheel", image_shape=(1, 28, 28))

@@ -276,3 +276,13 @@ def test_every_paper_suite_is_in_make_bench_claims():
     assert set(line.split(":=")[1].split()) == set(PAPER_SUITES)
     suites_with_claims = {p.stem for p in _suite_dir().glob("*.yaml") if load_spec(p).claims}
     assert suites_with_claims == set(PAPER_SUITES)
+
+
+def test_a_bad_value_in_a_sizes_model_names_the_sizes_entry():
+    spec = parse_spec(SIZED.replace("    models: [{name: vae}]",
+                                    "    models: [{name: vae, latent_dim: 0}]"),
+                      source="s.yaml", size="half")
+    with pytest.raises(DisbenchError) as info:
+        spec.run_configs()
+    msg = str(info.value)
+    assert "s.yaml: key 'sizes.half.models[0]' (line 18)" in msg and "latent_dim" in msg, msg

@@ -231,3 +231,22 @@ def test_cuda_graphs_is_an_argument_down_to_the_ensemble(tmp_path, monkeypatch):
     assert cli.main(["sweep", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "o"),
                      "--cuda-graphs", "--no-progress"]) == 0
     assert got["cuda_graphs"] is True
+
+
+def test_missing_fid_weights_are_named_before_a_sweep_starts(tmp_path, monkeypatch):
+    from disbench.errors import DisbenchError
+    from disbench.metrics import inception
+    from disbench.sweeps.sweep import check_requirements
+
+    text = SPEC.format(models="{name: vae}", steps=10, seeds="0").replace(
+        "metrics: [hoyer]", "metrics: [hoyer, fid]")
+    assert "fid" in text
+    (tmp_path / "p.yaml").write_text(text)
+    spec = load_spec(tmp_path / "p.yaml")
+    monkeypatch.setattr(inception, "missing_requirements",
+                        lambda weights=None: ["Inception weights W not found: put it at P"])
+    with pytest.raises(DisbenchError, match="cannot start; it needs .*for FID, Inception "
+                                            "weights W not found"):
+        check_requirements(spec)
+    monkeypatch.setattr(inception, "missing_requirements", lambda weights=None: [])
+    check_requirements(spec)  # nothing missing

@@ -227,7 +227,8 @@ class _Validator:
         #: (checked against the full protocol; the claim is "not run" at that size)
         self.size = size
 
-    def fail(self, path: tuple, msg: str) -> None:
+    def where(self, path: tuple) -> str:
+        """``key 'a.b[0]' (line N)`` of ``path``, where the file writes it."""
         for n in range(len(path), 0, -1):
             if path[:n] in self.aliases:
                 path = self.aliases[path[:n]] + path[n:]
@@ -237,8 +238,10 @@ class _Validator:
             line = self.lines.get(path[:n])
             if line is not None:
                 break
-        where = f" (line {line})" if line is not None else ""
-        raise DisbenchError(f"{self.source}: key '{_fmt_path(path)}'{where}: {msg}")
+        return f"key '{_fmt_path(path)}'" + (f" (line {line})" if line is not None else "")
+
+    def fail(self, path: tuple, msg: str) -> None:
+        raise DisbenchError(f"{self.source}: {self.where(path)}: {msg}")
 
     # -- sizes
     def sized_spec(self, data: Any, default_name: str, path: Path | None,
@@ -406,7 +409,7 @@ class _Validator:
                     self.fail(key + (k,), f"unknown hyperparameter of {entry['name']}; valid "
                               f"ones are {', '.join(sorted(valid))}")
                 self._check_value(v, key + (k,))
-            where = f"{self.source}: key '{_fmt_path(key)}' (line {self.lines.get(key, '?')})"
+            where = f"{self.source}: {self.where(key)}"
             for variant in self._expand(entry, key):
                 name = variant.pop("name")
                 out.append({"name": name, "hparams": variant, "train": overrides,
