@@ -27,8 +27,11 @@ and the sample energy is the negative log-density of the mixture::
          = -logsumexp_k [log phi_k - 1/2 (z - mu_k)^T Sigma_k^-1 (z - mu_k)
                          - 1/2 log det(2 pi Sigma_k)]
 
-(danieltan07's ``compute_energy``, its ``sqrt(det(2 pi Sigma_k))`` normaliser, computed here
-through a Cholesky factor). The objective, minimised, is
+(computed here through a Cholesky factor). Both implementations deviate in the normaliser:
+danieltan07's ``compute_energy`` divides by the square root of the product of the Cholesky
+diagonal of ``2 pi Sigma_k``, i.e. by ``det(2 pi Sigma_k)^(1/4)``, and vaetc's ``energy`` uses
+``logdet(Sigma_k * log(2 pi))`` (see ``gmm_input`` below); the Gaussian density's own
+``sqrt(det(2 pi Sigma_k))`` is used here. The objective, minimised, is
 
     L = mean_i ||x_i - x'_i||^2 + lambda_energy * mean_i E(z_i) + lambda_cov * P(Sigma),
     P(Sigma) = sum_k sum_j 1 / Sigma_k,jj,
@@ -44,10 +47,10 @@ danieltan07 averages over pixels too), ``lambda_energy = 0.1`` and ``lambda_cov 
     after the paper's design: the estimation network and the GMM see the same z).
 ``"code"``
     vaetc's variant: the estimation network reads [z_c, z_r] but the GMM and the energy
-    use z_c alone (the DAGMM of the GWAE paper's OoD comparison). vaetc also computes
-    ``logdet(Sigma * log(2 pi))`` where the density needs ``logdet(2 pi Sigma)``: a
-    constant shift of every energy, which changes no ranking; the correct normaliser is
-    used here.
+    use z_c alone (the DAGMM of the GWAE paper's OoD comparison). vaetc's
+    ``logdet(Sigma * log(2 pi))`` differs from ``logdet(2 pi Sigma)`` by the same constant
+    for every component, so its energies are a constant shift of these (no ranking
+    changes).
 
 Scoring. For new data the GMM parameters of the training distribution are needed. vaetc
 keeps running estimates, updated after every training step with momentum 0.1 (the first
