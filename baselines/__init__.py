@@ -18,5 +18,6 @@ from disbench.baselines import annealed_vae  # noqa: F401
 from disbench.baselines import weak_vae  # noqa: F401
 from disbench.baselines import semi_supervised  # noqa: F401
 from disbench.baselines import info_vae  # noqa: F401
+from disbench.baselines import dagmm  # noqa: F401
 
 __all__ = ["MODELS", "create", "names", "register"]

@@ -60,9 +60,9 @@ Networks (``network``):
 ``shared`` (default)
     the shared Locatello et al. encoder/decoder (:mod:`disbench.baselines.networks`, with
     ``encoder_arch``), for comparability across the benchmark; not the paper's networks.
-``fashion_mnist``, ``dsprites``
+``fashion_mnist``, ``dsprites``, ``pinwheel``
     the authors' own networks (:mod:`disbench.baselines.abvae_networks`) for 1x32x32 and
-    1x64x64 input; ``encoder_arch`` does not apply. The Fashion-MNIST decoder output is the
+    1x64x64 input and the 2-D pinwheel points; ``encoder_arch`` does not apply. The Fashion-MNIST decoder output is the
     Laplace location itself, as officially (``Laplace(d, 0.1)``).
 
 Official settings (:data:`OFFICIAL_SETTINGS`, for the suites that reproduce them): the
@@ -184,9 +184,9 @@ class ABVAEHparams(ModelHparams):
         Per-dimension variance of each mixture component.
     gamma : float
         Sparse prior: weight of the N(0, 0.05^2) spike.
-    network : {"shared", "fashion_mnist", "dsprites"}
+    network : {"shared", "fashion_mnist", "dsprites", "pinwheel"}
         The encoder/decoder pair (see the module docstring); ``fashion_mnist`` takes
-        (C, 32, 32) images, ``dsprites`` (C, 64, 64).
+        (C, 32, 32) images, ``dsprites`` (C, 64, 64), ``pinwheel`` 2-D points (2, 1, 1).
     """
 
     prior: str = "gaussian"

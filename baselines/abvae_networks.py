@@ -25,7 +25,17 @@ Each encoder returns ``(mean, logvar)`` like the shared encoders, with ``logvar 
     ``-binary_cross_entropy_with_logits``). PyTorch's default initialisation, as the
     official file sets none.
 
-The official networks take one channel; these accept any ``C`` (an extension).
+``pinwheel`` (2-D points stored as (2, 1, 1) observations, :mod:`disbench.datasets.pinwheel`)
+    ``src/models/vae_pinwheel.py`` with the ``src/main.py`` defaults ``--num-hidden-layers 1``
+    and ``--hidden-dim 100``: encoder dense 2 -> 100 ReLU, heads 100 -> D for the mean and
+    ``scale = softplus(fc22) + 1e-6``; decoder dense D -> 100 ReLU, head 100 -> 2, the
+    Gaussian location (unsquashed). Deviation: the official decoder also learns the
+    Gaussian scale (``softplus(fc32)``); here the scale is the model's fixed
+    ``likelihood_scale``, in the units of the stored observations (``x / 255``, the
+    coordinates divided by ``2 * WINDOW`` = 5), and the networks read and write those
+    units rather than raw coordinates (an affine change the first and last layers absorb).
+
+The official image networks take one channel; these accept any ``C`` (an extension).
 """
 from __future__ import annotations
 
@@ -140,9 +150,36 @@ class DSpritesDecoder(nn.Module):
         return self.dec(self.lin(z).view(-1, 64, 4, 4))
 
 
+class PinwheelEncoder(nn.Module):
+    """The official pinwheel ``Enc`` (one hidden layer of ``hidden`` ReLU units)."""
+
+    def __init__(self, channels: int, latent_dim: int, hidden: int = 100) -> None:
+        super().__init__()
+        self.enc = nn.Sequential(nn.Flatten(), nn.Linear(channels, hidden), nn.ReLU())
+        self.fc21 = nn.Linear(hidden, latent_dim)
+        self.fc22 = nn.Linear(hidden, latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e = self.enc(x)
+        return self.fc21(e), _logvar(F.softplus(self.fc22(e)) + ETA)
+
+
+class PinwheelDecoder(nn.Module):
+    """The official pinwheel ``Dec``'s location head: (N, C, 1, 1) points."""
+
+    def __init__(self, latent_dim: int, channels: int, hidden: int = 100) -> None:
+        super().__init__()
+        self.dec = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, channels))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.dec(z)[:, :, None, None]
+
+
 #: ``network`` -> (encoder class, decoder class, accepted (H, W), decoder output kind).
 #: "loc": the likelihood's location as is; "logits": squashed by a sigmoid for the mean.
 NETWORKS: dict[str, tuple[type, type, tuple[int, int], str]] = {
     "fashion_mnist": (FashionMNISTEncoder, FashionMNISTDecoder, (32, 32), "loc"),
     "dsprites": (DSpritesEncoder, DSpritesDecoder, (64, 64), "logits"),
+    "pinwheel": (PinwheelEncoder, PinwheelDecoder, (1, 1), "loc"),
 }

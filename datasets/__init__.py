@@ -15,6 +15,7 @@ from disbench.datasets import (
     mpi3d,  # noqa: F401
     norb,  # noqa: F401
     omniglot,  # noqa: F401
+    pinwheel,  # noqa: F401
     shapes3d,  # noqa: F401
     sprites,  # noqa: F401
     xy,  # noqa: F401

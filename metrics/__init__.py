@@ -19,6 +19,7 @@ from __future__ import annotations
 from . import generation  # noqa: F401  (fid, fid_recon, fd_classifier(_recon), psnr, ood_auroc)
 from ._validate import check_codes, check_factors  # noqa: F401
 from .beta_vae import beta_vae_score  # noqa: F401
+from .clustering import kmeans_ari  # noqa: F401
 from .dci import dci  # noqa: F401
 from .dci_es import dci_es, dci_es_explicitness  # noqa: F401
 from .discrete import discrete_entropy, discrete_mutual_info, histogram_discretize  # noqa: F401
@@ -53,6 +54,7 @@ from .registry import (  # noqa: F401
     tolerance,
 )
 from .sap import sap  # noqa: F401
+from .sequence_factors import sequence_codes  # noqa: F401
 from .strong_downstream import strong_downstream_task  # noqa: F401
 from .udr import udr  # noqa: F401
 from .unsupervised import unsupervised  # noqa: F401

@@ -66,3 +66,27 @@ def _evaluate(ctx: EvalContext) -> list[dict]:
     """``hoyer`` of the train codes."""
     codes, _ = ctx.train_points()
     return [ctx.record("hoyer", hoyer_sparsity(codes), version="1", points=ctx.num_train)]
+
+
+@register_evaluator("hoyer_test",
+                    records=[Record("hoyer_test", higher_is_better=True, tolerance=0.03)],
+                    needs=("images", "encoder", "load_dataset"))
+def _evaluate_test(ctx: EvalContext) -> list[dict]:
+    """``hoyer_test``: Hoyer sparsity of the posterior means of the dataset's ``test`` split.
+
+    The protocol of the authors' ``src/analyse.py --sparsity`` (iffsid/disentangling-
+    disentanglement): ``compute_sparsity(zs_mean, norm=True)`` over the test loader's
+    encodings (``compute_sparsity`` in ``src/metrics.py`` divides by the unbiased std; the
+    score does not depend on that choice, a common factor of all dimensions). The split is
+    loaded with ``ctx.load`` (same dataset and source); at most ``num_test`` images, a sorted
+    random subset drawn from the stream ``"hoyer_test"`` when the split is larger.
+    """
+    ds = ctx.dataset
+    test = ds if getattr(ds, "split", None) == "test" else \
+        ctx.load(ds.name, source=ds.source, split="test")
+    n = len(test.images)
+    idx = np.arange(n) if ctx.num_test >= n else \
+        np.sort(ctx.rng("hoyer_test").choice(n, size=ctx.num_test, replace=False))
+    codes = ctx.encode(np.asarray(test.images[idx]))
+    return [ctx.record("hoyer_test", hoyer_sparsity(codes), version="1", points=len(idx),
+                       split="test", test_fingerprint=getattr(test, "fingerprint", None))]

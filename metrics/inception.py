@@ -31,6 +31,7 @@ __all__ = [
     "default_weights_path",
     "inception_features",
     "load_inception",
+    "missing_requirements",
     "preprocess",
 ]
 
@@ -90,6 +91,14 @@ def _resolve_weights(weights: str | Path | None, download: bool) -> tuple[Path |
         f"Inception weights {FID_WEIGHTS_NAME} not found{reason}: download {FID_WEIGHTS_URL} "
         f"and put it at {path} (the torch hub cache, $TORCH_HOME), or pass weights=PATH"
     )
+
+
+def missing_requirements(weights: str | Path | None = None) -> list[str]:
+    """What :func:`load_inception` would need and lacks (the ``fid`` extra, the weights file),
+    one sentence each; empty when FID can be computed. Nothing is downloaded."""
+    problems = [p for p in (_missing_extra(),) if p]
+    _, weights_problem = _resolve_weights(weights, False)
+    return problems + ([weights_problem] if weights_problem else [])
 
 
 def load_inception(weights: str | Path | None = None, *, device: Any = None,

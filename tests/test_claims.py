@@ -202,3 +202,67 @@ def test_claims_command_on_a_swept_suite(tmp_path, capsys):
     table = (out_dir / "claims.csv").read_text()
     assert "b4_sparser" in table and res.verdict in table
     assert (out_dir / "claims.md").is_file() and "\\toprule" in (out_dir / "claims.tex").read_text()
+
+
+# --------------------------------------------------------------------------- sizes
+SIZED_SUITE = (SUITE.replace("train: {steps: 3, batch_size: 8, lr: 0.001, log_every: 1, device: cpu}",
+                            "train: {steps: 3000, batch_size: 8, lr: 0.001, log_every: 1, "
+                            "device: cuda}") + """\
+  - id: b4_reconstructs
+    source: "test"
+    statement: "beta 4 reconstructs within 100 dB of the VAE"
+    metric: psnr
+    within: 100.0
+    better: {model: beta_vae, beta: 4}
+    than: {model: vae}
+sizes:
+  cpu:
+    train: {steps: 3, device: cpu}
+    metrics: [hoyer, mig]
+""").replace("metrics: [hoyer, mig]\neval", "metrics: [hoyer, mig, psnr]\neval", 1)
+
+
+def test_claims_are_checked_in_every_size_naming_suite_line_and_key():
+    from disbench.errors import DisbenchError
+    from disbench.sweeps.spec import parse_spec
+
+    full = parse_spec(SIZED_SUITE, source="tiny.yaml")
+    cpu = parse_spec(SIZED_SUITE, source="tiny.yaml", size="cpu")
+    assert [c.id for c in cpu.claims] == [c.id for c in full.claims] == ["b4_sparser",
+                                                                         "b4_reconstructs"]
+    # a size may leave out a claim's metric (the claim is then "not run" there) ...
+    assert "psnr" not in cpu.metrics
+    # ... but its claims must still name variants it has, reported under the size's key
+    bad = SIZED_SUITE + "    models: [{name: vae}, {name: beta_vae, beta: 2}]\n"
+    with pytest.raises(DisbenchError) as info:
+        parse_spec(bad, source="tiny.yaml", size="cpu")
+    msg = str(info.value)
+    assert msg.startswith("tiny.yaml: key 'claims[0].better.beta' (line 15)") and \
+        "no beta_vae variant" in msg, msg
+    # and the full protocol keeps checking the metric itself
+    with pytest.raises(DisbenchError, match=r"claims\[1\].metric' \(line 20\).*not a score"):
+        parse_spec(SIZED_SUITE.replace("metric: psnr", "metric: fid"), source="tiny.yaml")
+
+
+def test_claims_command_with_a_size(tmp_path, capsys):
+    from disbench.cli import main
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(SIZED_SUITE)
+    runs_dir = tmp_path / "runs"
+    assert main(["sweep", str(path), "--size", "cpu", "--out", str(runs_dir), "--jobs", "1",
+                 "--no-progress"]) == 0
+    assert "tiny_claims-cpu" in capsys.readouterr().out
+    assert main(["claims", str(path), "--size", "cpu", "--runs", str(runs_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "claims of tiny_claims-cpu" in out and "b4_sparser" in out
+    assert "not run — no evaluated psnr" in out  # the cpu size does not compute psnr
+    out_dir = tmp_path / "tables"
+    assert main(["leaderboard", str(runs_dir), "--spec", str(path), "--size", "cpu",
+                 "--out", str(out_dir), "--format", "markdown"]) == 0
+    assert "b4_reconstructs" in (out_dir / "claims.md").read_text()
+    # the full protocol's runs are other runs (3000 steps on cuda): none of them exists
+    assert main(["claims", str(path), "--runs", str(runs_dir)]) == 0
+    assert "not run" in capsys.readouterr().out.split("b4_sparser")[1].split("\n")[0]
+    assert main(["leaderboard", str(runs_dir), "--size", "cpu", "--out", str(out_dir)]) != 0
+    assert "--size selects a size of --spec" in capsys.readouterr().err

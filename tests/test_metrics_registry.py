@@ -117,6 +117,17 @@ class _Images(torch.nn.Module):
         return -(x.flatten(1) ** 2).sum(1)
 
 
+class _PixelCodes(torch.nn.Module):
+    """codes = the first 6 pixels (an encoder for image sets)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+
+    def encode(self, x):
+        return self.w * x.flatten(1)[:, :6]
+
+
 def _labelled(name="toyset", n=40, size=12):
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, n)
@@ -143,6 +154,9 @@ def _setup(name, monkeypatch):
             return sets[name]
 
         return _Images((1, 28, 28)), sets["mnist"], {"load_dataset": loader}
+    if {"images", "encoder", "load_dataset"} <= needs:  # codes of another split (hoyer_test)
+        test = _labelled("toyset", 30)
+        return _PixelCodes(), _labelled(), {"load_dataset": lambda name, **kw: test}
     if needs & {"images", "labels"}:
         from disbench.metrics import feature_classifier as fc
         from disbench.metrics import inception
@@ -166,7 +180,7 @@ def _sequence_setup(monkeypatch):
     from disbench.datasets import get
     from disbench.metrics import judge_net
 
-    ds = get("sprites", source="synthetic", split="train", max_characters=2)
+    ds = get("sprites", source="synthetic", split="train", max_characters=4)
     torch.manual_seed(0)
     judge = judge_net.SpritesJudge(judge_net.JudgeConfig(width=4, pool=4, hidden=8))
     monkeypatch.setattr(judge_net, "get_judge", lambda *a, **k: judge)  # untrained: cheap

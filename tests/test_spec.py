@@ -276,3 +276,149 @@ def test_every_dataset_kind_says_what_it_offers():
     assert set(KIND_OFFERS) == set(KINDS)
     assert set(DATASET_NEEDS) <= set(NEEDS)
     assert all(offers <= set(DATASET_NEEDS) for offers in KIND_OFFERS.values())
+
+
+# --------------------------------------------------------------------------- sizes
+SIZED = GOOD.replace("name: tiny\n", "name: tiny\n").replace(
+    "datasets: [{name: dsprites, source: synthetic}]",
+    "datasets: [{name: dsprites, source: official}]"
+).replace("train: {steps: 30, batch_size: 16}",
+          "train: {steps: 3000, batch_size: 16, lr: 0.001, device: cuda}") + """\
+sizes:
+  cpu:
+    datasets: [{name: dsprites, source: synthetic}]
+    train: {steps: 30, device: cpu}
+    seeds: [0]
+    eval: {num_train: 100}
+  half:
+    models: [{name: vae}]
+"""
+
+
+def test_sizes_override_the_top_level_and_the_full_protocol_is_the_top_level():
+    full = parse_spec(SIZED, source="s.yaml")
+    assert full.name == "tiny" and full.size is None and full.sizes == ("cpu", "half")
+    assert full.train == [{"steps": 3000, "batch_size": 16, "lr": 0.001, "device": "cuda"}]
+    assert full.datasets[0]["source"] == "official" and full.seeds == [0, 1]
+    cpu = parse_spec(SIZED, source="s.yaml", size="cpu")
+    assert cpu.name == "tiny-cpu" and cpu.size == "cpu" and cpu.sizes == ("cpu", "half")
+    # train and eval merge key by key; the other keys replace the top level's
+    assert cpu.train == [{"steps": 30, "batch_size": 16, "lr": 0.001, "device": "cpu"}]
+    assert cpu.eval == {"num_train": 100, "num_test": 200}
+    assert cpu.datasets[0]["source"] == "synthetic" and cpu.seeds == [0]
+    assert len(cpu.models) == len(full.models) == 7  # not repeated: the top level's
+    assert len(cpu.run_dicts()) == 7 and len(full.run_dicts()) == 14
+    half = parse_spec(SIZED, source="s.yaml", size="half")
+    assert [m["name"] for m in half.models] == ["vae"] and half.train == full.train
+
+
+def test_load_spec_selects_a_size(tmp_path):
+    p = tmp_path / "suite.yaml"
+    p.write_text(SIZED)
+    assert load_spec(p, size="cpu").train[0]["steps"] == 30
+    assert load_spec(p).train[0]["steps"] == 3000
+    with pytest.raises(DisbenchError, match="no size 'gpu'; its sizes are cpu, half"):
+        load_spec(p, size="gpu")
+    with pytest.raises(DisbenchError, match="it has no 'sizes:'"):
+        parse_spec(GOOD, source="g.yaml", size="cpu")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expect"),
+    [
+        ("    train: {steps: 30, device: cpu}", "    train: {steps: -3, device: cpu}",
+         ["'sizes.cpu.train.steps'", "line 14", "positive"]),
+        ("    seeds: [0]", "    seedz: [0]", ["'sizes.cpu.seedz'", "line 15", "may override"]),
+        ("    seeds: [0]", "    seeds: [0, 0]", ["'sizes.cpu.seeds'", "line 15", "distinct"]),
+        ("    seeds: [0]", "    seeds: 1.5", ["'sizes.cpu.seeds'", "non-empty list"]),
+        ("    eval: {num_train: 100}", "    eval: {num_train: 0}",
+         ["'sizes.cpu.eval.num_train'", "line 16"]),
+        ("    eval: {num_train: 100}", "    eval: 7", ["'sizes.cpu.eval'", "mapping"]),
+        ("    models: [{name: vae}]", "    models: [{name: vea}]",
+         ["'sizes.half.models[0].name'", "line 18", "unknown model"]),
+        ("  half:\n    models: [{name: vae}]\n", "  half: {}\n", ["'sizes.half'", "non-empty"]),
+        ("  cpu:\n", "  c p u:\n", ["'sizes.c p u'", "line 12", "a word"]),
+        ("datasets: [{name: dsprites, source: synthetic}]", "datasets: [{name: dsprites, source: x}]",
+         ["'sizes.cpu.datasets[0].source'", "line 13"]),
+    ],
+)
+def test_malformed_sizes_name_key_and_line(old, new, expect):
+    assert old in SIZED
+    msg = _err(SIZED.replace(old, new))
+    assert msg.startswith("s.yaml"), msg
+    for e in expect:
+        assert e in msg, (e, msg)
+
+
+def test_sizes_must_be_a_mapping():
+    msg = _err(SIZED.split("sizes:")[0] + "sizes: [cpu]\n")
+    assert "'sizes' (line 11)" in msg and "mapping" in msg
+
+
+def test_a_malformed_size_fails_whichever_size_is_loaded():
+    bad = SIZED.replace("    train: {steps: 30, device: cpu}", "    train: {stepz: 3}")
+    for size in (None, "half"):
+        with pytest.raises(DisbenchError, match="sizes.cpu.train.stepz"):
+            parse_spec(bad, source="s.yaml", size=size)
+
+
+# --------------------------------------------------------------------------- paper suites
+PAPER_SUITES = ("rwae_sprites", "abvae_sparsity", "abvae_disentanglement", "abvae_clustering",
+                "gwae_shapes3d", "gwae_ood", "gwae_celeba")
+
+
+def _suite_dir():
+    from pathlib import Path
+
+    import disbench
+
+    return Path(disbench.__file__).parent / "sweeps" / "suites"
+
+
+@pytest.mark.parametrize("suite", PAPER_SUITES)
+def test_paper_suites_parse_in_every_size_and_name_only_registered_things(suite):
+    from disbench import baselines, datasets
+    from disbench.metrics import EVALUATORS, HIGHER_IS_BETTER
+
+    path = _suite_dir() / f"{suite}.yaml"
+    full = load_spec(path)
+    assert full.claims and "cpu" in full.sizes, suite
+    for size in (None, *full.sizes):
+        spec = load_spec(path, size=size)
+        assert spec.run_dicts()
+        assert {m["name"] for m in spec.models} <= set(baselines.names())
+        assert {d["name"] for d in spec.datasets} <= set(datasets.names())
+        assert set(spec.metrics) <= set(EVALUATORS)
+        for claim in spec.claims:
+            assert claim.metric in HIGHER_IS_BETTER
+            for sel in (claim.better, claim.than):
+                assert any(m["name"] == sel["model"] for m in spec.models), (suite, size, sel)
+    cpu = load_spec(path, size="cpu")
+    # the CPU size trains on the CPU, on twins (or data with no official files)
+    assert all(t.get("device") == "cpu" for t in cpu.train), suite
+    assert all(d["source"] == "synthetic" for d in cpu.datasets), suite
+
+
+def test_every_paper_suite_is_in_make_bench_claims():
+    from pathlib import Path
+
+    import disbench
+
+    makefile = Path(disbench.__file__).resolve().parent.parent / "Makefile"
+    if not makefile.is_file():
+        pytest.skip("not a source checkout")
+    line = next(ln for ln in makefile.read_text().splitlines()
+                if ln.startswith("CLAIM_SUITES"))
+    assert set(line.split(":=")[1].split()) == set(PAPER_SUITES)
+    suites_with_claims = {p.stem for p in _suite_dir().glob("*.yaml") if load_spec(p).claims}
+    assert suites_with_claims == set(PAPER_SUITES)
+
+
+def test_a_bad_value_in_a_sizes_model_names_the_sizes_entry():
+    spec = parse_spec(SIZED.replace("    models: [{name: vae}]",
+                                    "    models: [{name: vae, latent_dim: 0}]"),
+                      source="s.yaml", size="half")
+    with pytest.raises(DisbenchError) as info:
+        spec.run_configs()
+    msg = str(info.value)
+    assert "s.yaml: key 'sizes.half.models[0]' (line 18)" in msg and "latent_dim" in msg, msg

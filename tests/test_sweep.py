@@ -335,3 +335,22 @@ def test_sigterm_stops_an_in_process_sweep_with_a_checkpoint(tmp_path):
     finally:
         proc.kill()
     _assert_stopped_cleanly([run_dir], [], within=1)
+
+
+def test_missing_fid_weights_are_named_before_a_sweep_starts(tmp_path, monkeypatch):
+    from disbench.errors import DisbenchError
+    from disbench.metrics import inception
+    from disbench.sweeps.sweep import check_requirements
+
+    text = SPEC.format(models="{name: vae}", steps=10, seeds="0").replace(
+        "metrics: [hoyer]", "metrics: [hoyer, fid]")
+    assert "fid" in text
+    (tmp_path / "p.yaml").write_text(text)
+    spec = load_spec(tmp_path / "p.yaml")
+    monkeypatch.setattr(inception, "missing_requirements",
+                        lambda weights=None: ["Inception weights W not found: put it at P"])
+    with pytest.raises(DisbenchError, match="cannot start; it needs .*for FID, Inception "
+                                            "weights W not found"):
+        check_requirements(spec)
+    monkeypatch.setattr(inception, "missing_requirements", lambda weights=None: [])
+    check_requirements(spec)  # nothing missing

@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="DIR",
                    help=f"also write the table as claims.{{csv,tex,md}} into DIR "
                         f"(formats: --format, default {','.join(FORMATS)})")
+    p.add_argument("--size", default=None, metavar="SIZE",
+                   help="one of the suite's 'sizes:' (e.g. cpu; default: the full protocol)")
     p.add_argument("--format", default=",".join(FORMATS),
                    help="comma-separated list of csv, latex, markdown (with --out)")
     p.set_defaults(func=run)
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from disbench.sweeps.regress import suite_path
     from disbench.sweeps.spec import load_spec
 
-    spec = load_spec(suite_path(args.spec))
+    spec = load_spec(suite_path(args.spec), size=args.size)
     if not spec.claims:
         raise DisbenchError(f"{spec.path}: the suite has no 'claims:' list")
     runs_dir = Path(args.runs) if args.runs else Path("runs") / spec.name

@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="tabulate only the runs of this sweep spec (runs of other or older specs in "
              "RUNS_DIR are left out); a spec with claims also gets claims.{csv,tex,md}",
     )
+    p.add_argument("--size", default=None, metavar="SIZE",
+                   help="with --spec: one of the spec's 'sizes:' (e.g. cpu)")
     p.set_defaults(func=run)
 
 
@@ -55,12 +57,15 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from disbench.cli import out_folder
+    from disbench.errors import DisbenchError
     from disbench.report import export, leaderboard
     from disbench.sweeps.spec import load_spec
 
     out_folder(args.out)
     formats = parse_formats(args.format)
-    spec = load_spec(args.spec) if args.spec else None
+    if args.size and not args.spec:
+        raise DisbenchError("--size selects a size of --spec: give --spec SPEC.yaml too")
+    spec = load_spec(args.spec, size=args.size) if args.spec else None
     only = spec.run_dirs(args.runs_dir) if spec else None
     runs, board, hib = leaderboard.build(args.runs_dir, only)
     written = export.export(board, runs, hib, args.out, formats, digits=args.digits)

@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("spec", metavar="SPEC.yaml", help="sweep spec file (e.g. bench/sweeps/suites/ci.yaml)")
     p.add_argument("--out", default=None, help="output folder (default: runs/<spec name>)")
+    p.add_argument("--size", default=None, metavar="SIZE",
+                   help="one of the spec's 'sizes:' (e.g. cpu); default: the full protocol "
+                        "(the spec's name becomes <name>-<size>)")
     p.add_argument(
         "--jobs", "-j", type=int, default=None,
         help="runs in parallel (default: one per CPU core when training on CPU, 1 on CUDA)",
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from disbench.sweeps.sweep import run_dir_for, run_sweep
 
     out_folder(args.out)
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, size=args.size)
     out = Path(args.out) if args.out else Path("runs") / spec.name
     if args.dry_run:
         for cfg in spec.run_configs():

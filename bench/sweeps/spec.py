@@ -49,6 +49,13 @@ Rules
 - A key given twice in one mapping is an error naming both lines (YAML would silently keep
   the last). Aliases are walked once each, and a text whose aliases expand to more than
   :data:`MAX_VALUES` values (a "billion laughs" bomb) is refused before it is built.
+- ``sizes`` (optional): named smaller protocols of the same suite, e.g.
+  ``sizes: {cpu: {datasets: [...], train: {steps: 500, device: cpu}, seeds: [0, 1]}}``.
+  The top level is the full protocol; a size overrides the top-level keys it gives
+  (:data:`SIZE_KEYS`): ``train`` and ``eval`` merge key by key into the top level's, the
+  others replace it. ``load_spec(path, size="cpu")`` returns that size (named
+  ``<name>-<size>``); every size is validated whichever is loaded, and its errors name the
+  key under ``sizes`` (``sizes.cpu.train.steps``) and its line.
 - A malformed spec raises :class:`~disbench.errors.DisbenchError` naming the file, the
   key path (``models[1].beta``) and the line.
 """
@@ -68,12 +75,16 @@ from disbench.run.config import TRAIN_FIELDS, TRAIN_REQUIRED, RunConfig
 from disbench.run.settings import check_value
 
 TOP_KEYS = ("name", "description", "datasets", "models", "train", "seeds", "metrics", "eval",
-            "claims", "max_runs")
+            "claims", "max_runs", "sizes")
 #: the default bound on the runs of one spec (the spec's ``max_runs:`` raises it)
 MAX_RUNS = 10_000
 #: the most values (scalars, lists, mappings) a YAML text may hold once its aliases are
 #: expanded; specs hold hundreds, an alias bomb billions
 MAX_VALUES = 100_000
+#: the top-level keys a ``sizes:`` entry may override; :data:`MERGED_KEYS` merge key by key
+SIZE_KEYS = ("description", "datasets", "models", "train", "seeds", "metrics", "eval",
+             "max_runs")
+MERGED_KEYS = ("train", "eval")
 REQUIRED_TOP = ("datasets", "models", "train", "metrics")
 #: the keys of a ``datasets`` entry: RunConfig fields, checked by their validators
 DATASET_KEYS = ("name", "source", "split", "options")
@@ -122,6 +133,9 @@ class Spec:
     path: Path | None = None
     #: the paper's findings this suite checks (:mod:`disbench.sweeps.claims`)
     claims: list[Any] = field(default_factory=list)
+    #: the size this spec is (None: the full protocol) and the sizes its file defines
+    size: str | None = None
+    sizes: tuple[str, ...] = ()
 
     def run_dicts(self) -> list[dict[str, Any]]:
         """The runs as keyword dicts for :class:`disbench.run.config.RunConfig`, in a fixed order."""
@@ -178,8 +192,10 @@ class Spec:
 # --------------------------------------------------------------------------- loading
 
 
-def load_spec(path: str | os.PathLike) -> Spec:
+def load_spec(path: str | os.PathLike, size: str | None = None) -> Spec:
     """Read and validate a sweep spec from a YAML file.
+
+    ``size``: one of the file's ``sizes:`` (None: the full protocol, the top level).
 
     Raises
     ------
@@ -190,7 +206,8 @@ def load_spec(path: str | os.PathLike) -> Spec:
     path = Path(path)
     if not path.is_file():
         raise DisbenchError(f"sweep spec {path} not found; pass the path of a YAML spec file")
-    return parse_spec(path.read_text(), source=str(path), default_name=path.stem, path=path)
+    return parse_spec(path.read_text(), source=str(path), default_name=path.stem, path=path,
+                      size=size)
 
 
 def parse_spec(
@@ -199,10 +216,11 @@ def parse_spec(
     source: str = "<spec>",
     default_name: str = "sweep",
     path: Path | None = None,
+    size: str | None = None,
 ) -> Spec:
     """Parse and validate spec text (see the module docstring for the format)."""
     data, lines = read_yaml(text, source)
-    return _Validator(source, lines).spec(data, default_name, path)
+    return _Validator(source, lines).sized_spec(data, default_name, path, size)
 
 
 class SpecLoader(yaml.SafeLoader):
@@ -322,18 +340,77 @@ def _fmt_path(path: tuple) -> str:
 class _Validator:
     """Checks one spec, raising a DisbenchError that names key path and line."""
 
-    def __init__(self, source: str, lines: dict[tuple, int]):
+    def __init__(self, source: str, lines: dict[tuple, int],
+                 aliases: dict[tuple, tuple] | None = None, size: str | None = None):
         self.source = source
         self.lines = lines
+        #: key path prefix -> where it is written (a size's overrides live under ``sizes``)
+        self.aliases = aliases or {}
+        #: the size being checked: its claims may name a metric it does not compute
+        #: (checked against the full protocol; the claim is "not run" at that size)
+        self.size = size
 
-    def fail(self, path: tuple, msg: str) -> None:
+    def where(self, path: tuple) -> str:
+        """``key 'a.b[0]' (line N)`` of ``path``, where the file writes it."""
+        for n in range(len(path), 0, -1):
+            if path[:n] in self.aliases:
+                path = self.aliases[path[:n]] + path[n:]
+                break
         line = None
         for n in range(len(path), -1, -1):  # nearest enclosing key that YAML placed
             line = self.lines.get(path[:n])
             if line is not None:
                 break
-        where = f" (line {line})" if line is not None else ""
-        raise DisbenchError(f"{self.source}: key '{_fmt_path(path)}'{where}: {msg}")
+        return f"key '{_fmt_path(path)}'" + (f" (line {line})" if line is not None else "")
+
+    def fail(self, path: tuple, msg: str) -> None:
+        raise DisbenchError(f"{self.source}: {self.where(path)}: {msg}")
+
+    # -- sizes
+    def sized_spec(self, data: Any, default_name: str, path: Path | None,
+                   size: str | None) -> Spec:
+        """The full protocol (``size`` None) or one of ``sizes:``; every size is checked."""
+        full = self.spec(data, default_name, path)
+        sizes = self.sizes(data.get("sizes"))
+        specs = {}
+        for name, entry in sizes.items():
+            merged, aliases = _merge_size(data, entry, name)
+            spec = _Validator(self.source, self.lines, aliases, name).spec(merged, default_name,
+                                                                            path)
+            spec.name, spec.size = f"{spec.name}-{name}", name
+            specs[name] = spec
+        for spec in (full, *specs.values()):
+            spec.sizes = tuple(sizes)
+        if size is None:
+            return full
+        if size not in specs:
+            have = f"its sizes are {', '.join(sizes)}" if sizes else "it has no 'sizes:'"
+            raise DisbenchError(f"{self.source}: no size {size!r}; {have} (omit --size for "
+                                "the full protocol)")
+        return specs[size]
+
+    def sizes(self, value: Any) -> dict[str, dict[str, Any]]:
+        if value is None:
+            return {}
+        key = ("sizes",)
+        if not isinstance(value, dict) or not value:
+            self.fail(key, "must be a mapping of size names to overrides, e.g. "
+                      "{cpu: {train: {steps: 500, device: cpu}}}")
+        for name, entry in value.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                self.fail(key + (name,), "a size name must be a word (letters, digits, _)")
+            if not isinstance(entry, dict) or not entry:
+                self.fail(key + (name,), "must be a non-empty mapping of overrides of "
+                          + ", ".join(SIZE_KEYS))
+            for k in entry:
+                if k not in SIZE_KEYS:
+                    self.fail(key + (name, k), "a size may override only "
+                              + ", ".join(SIZE_KEYS))
+            for k in MERGED_KEYS:
+                if k in entry and not isinstance(entry[k], dict):
+                    self.fail(key + (name, k), "must be a mapping (merged into the top "
+                              f"level's {k!r})")
+        return value
 
     # -- top level
     def spec(self, data: Any, default_name: str, path: Path | None) -> Spec:
@@ -379,7 +456,7 @@ class _Validator:
         for i, c in enumerate(claims):
             key = ("claims", i)
             for k, metric in (("metric", c.metric), ("matched", (c.matched or {}).get("metric"))):
-                if metric is not None and metric not in records:
+                if metric is not None and metric not in records and self.size is None:
                     self.fail(key + (k,), f"{metric!r} is not a score of this suite's metrics "
                               f"({', '.join(spec.metrics)}); it records {', '.join(sorted(records))}")
             if c.dataset is not None and c.dataset not in names:
@@ -498,7 +575,7 @@ class _Validator:
                     self.fail(key + (k,), f"unknown hyperparameter of {entry['name']}; valid "
                               f"ones are {', '.join(sorted(valid))}")
                 self._check_value(v, key + (k,))
-            where = f"{self.source}: key '{_fmt_path(key)}' (line {self.lines.get(key, '?')})"
+            where = f"{self.source}: {self.where(key)}"
             for variant in self._expand(entry, key):
                 name = variant.pop("name")
                 out.append({"name": name, "hparams": variant, "train": overrides,
@@ -643,6 +720,21 @@ def _variants(entries: Any) -> int:
             else []
         total += math.prod(max(1, len(v)) for v in lists)
     return max(total, 1)
+
+
+def _merge_size(data: dict[str, Any], entry: dict[str, Any], size: str
+                ) -> tuple[dict[str, Any], dict[tuple, tuple]]:
+    """The top level with the size's overrides, and where each overridden key is written."""
+    merged = {k: v for k, v in data.items() if k != "sizes"}
+    aliases: dict[tuple, tuple] = {}
+    for k, v in entry.items():
+        if k in MERGED_KEYS and isinstance(data.get(k), dict):
+            merged[k] = {**data[k], **v}
+            aliases.update({(k, sub): ("sizes", size, k, sub) for sub in v})
+        else:
+            merged[k] = v
+            aliases[(k,)] = ("sizes", size, k)
+    return merged, aliases
 
 
 def _hparam_names(model: str) -> set[str]:

@@ -371,8 +371,8 @@ def check_requirements(spec: Spec, backend: str = "loky") -> None:
     """Raise a DisbenchError listing everything the spec needs that this machine lacks.
 
     Official data must already be in the cache (a sweep never starts downloads in its
-    workers), and ``device: cuda`` needs a CUDA GPU (checked on the Ray cluster for
-    ``--backend ray``).
+    workers), ``device: cuda`` needs a CUDA GPU (checked on the Ray cluster for
+    ``--backend ray``), and the FID metrics need the Inception extra and weights.
     """
     from disbench import datasets
     from disbench.paths import dataset_dir
@@ -402,6 +402,10 @@ def check_requirements(spec: Spec, backend: str = "loky") -> None:
                 "run it on a GPU machine with a CUDA build of torch "
                 "(make install TORCH_SPEC='torch>=2.1')"
             )
+    if {"fid", "fid_recon"} & set(spec.metrics):
+        from disbench.metrics.inception import missing_requirements
+
+        problems += [f"for FID, {p}" for p in missing_requirements()]
     if problems:
         name = spec.path or spec.name
         items = " ".join(f"({i}) {p};" for i, p in enumerate(problems, 1))
