@@ -62,7 +62,9 @@ def _geometry(image_shape: tuple[int, int, int]) -> tuple[int, int]:
         return 1, 4
     if (h, w) == (28, 28):
         return 3, 2
-    raise ValueError(f"image_shape must be (C, 64, 64) or (C, 28, 28), got {image_shape!r}")
+    raise ValueError(f"image_shape must be (C, 64, 64) or (C, 28, 28), got {image_shape!r}; a "
+                     "dataset with views takes one of those sizes (e.g. --dataset-options "
+                     "size=28 for omniglot; 'disbench datasets info NAME' lists its options)")
 
 
 class ConvTrunk(nn.Module):

@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="site folder (new, empty, or an earlier site, which is rebuilt)")
     p.add_argument("--spec", default=None, metavar="SPEC.yaml",
                    help="only the runs of this spec; its claims (if any) are checked")
+    p.add_argument("--size", default=None, metavar="SIZE",
+                   help="one of the --spec suite's 'sizes:' (e.g. cpu; default: its full protocol)")
     p.add_argument("--claims", default=None, metavar="CLAIMS.csv",
                    help="a table of claims verdicts to show instead of checking the spec's "
                         "(the columns of 'disbench claims')")
@@ -43,13 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from disbench.errors import DisbenchError
     from disbench.metrics import HIGHER_IS_BETTER
     from disbench.report import leaderboard
     from disbench.report.site import SiteOptions, build_site
     from disbench.sweeps import claims as C
     from disbench.sweeps.spec import load_spec
 
-    spec = load_spec(args.spec) if args.spec else None
+    if args.size and not args.spec:
+        raise DisbenchError("--size selects a size of --spec: give --spec SPEC.yaml too")
+    spec = load_spec(args.spec, size=args.size) if args.spec else None
     only = spec.run_dirs(args.runs_dir) if spec is not None else None
     runs, board, hib = leaderboard.build(args.runs_dir, only)
     table = None
