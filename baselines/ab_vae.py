@@ -301,7 +301,8 @@ class ABVAE(Model):
         _, _, _, log_px, kl = self._terms(x)
         return log_px - kl
 
-    def loss(self, x: Tensor, step: int) -> dict[str, Tensor]:
+    # `step` unused here: the Model.loss interface
+    def loss(self, x: Tensor, step: int) -> dict[str, Tensor]:  # noqa: ARG002
         hp = self.hparams
         mean, logvar, z, log_px, kl = self._terms(x)
         recon = -log_px.mean()

@@ -68,7 +68,7 @@ class AnnealedVAE(GaussianVAE):
     def beta(self) -> float:
         return 0.0  # the KL enters through the capacity term only
 
-    def regularizer(self, x, z, mean, logvar, step):
+    def regularizer(self, x, z, mean, logvar, step):  # noqa: ARG002 (GaussianVAE.regularizer hook)
         hp = self.hparams
         kl = self.kl(z, mean, logvar).mean()
         c = capacity(hp.c_max, step, hp.iteration_threshold).to(kl.device)

@@ -221,46 +221,67 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     """Coerce a YAML/CLI scalar ``value`` to the annotated type ``hint`` of field ``name``."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None and len(args) < len(typing.get_args(hint)):
-            return None
-        errors = []
-        for arg in args:
-            try:
-                return _coerce(name, value, arg)
-            except DisbenchError as exc:
-                errors.append(str(exc))
-        raise DisbenchError(errors[0] if errors else f"bad value for {name}: {value!r}")
+        return _coerce_union(name, value, hint)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise DisbenchError(f"hyperparameter {name} must be a list, got {value!r}")
         args = typing.get_args(hint)
         item = args[0] if args else Any
         return tuple(_coerce(name, v, item) for v in value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise DisbenchError(f"hyperparameter {name} must be true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            raise DisbenchError(f"hyperparameter {name} must be an integer, got {value!r}")
-        return int(value)
-    if hint is float:
-        from disbench.baselines import schedules
-
-        if isinstance(value, schedules.Schedule):
-            return value
-        if schedules.is_schedule_text(value):  # e.g. "linear(0, 4, 10000)"
-            return schedules.parse(value, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise DisbenchError(f"hyperparameter {name} must be a number (or a schedule, e.g. "
-                                f"{schedules.EXAMPLE}), got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise DisbenchError(f"hyperparameter {name} must be a string, got {value!r}")
-        return value
+    for scalar, coerce in _SCALARS:
+        if hint is scalar:
+            return coerce(name, value)
     return value
+
+
+def _coerce_union(name: str, value: Any, hint: Any) -> Any:
+    """``value`` as the first member of the union ``hint`` that accepts it (None if optional)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if value is None and len(args) < len(typing.get_args(hint)):
+        return None
+    errors = []
+    for arg in args:
+        try:
+            return _coerce(name, value, arg)
+        except DisbenchError as exc:
+            errors.append(str(exc))
+    raise DisbenchError(errors[0] if errors else f"bad value for {name}: {value!r}")
+
+
+def _to_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise DisbenchError(f"hyperparameter {name} must be true or false, got {value!r}")
+
+
+def _to_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise DisbenchError(f"hyperparameter {name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _to_float(name: str, value: Any) -> Any:
+    """A number as float; a schedule (or its text) as a :class:`~schedules.Schedule`."""
+    from disbench.baselines import schedules
+
+    if isinstance(value, schedules.Schedule):
+        return value
+    if schedules.is_schedule_text(value):  # e.g. "linear(0, 4, 10000)"
+        return schedules.parse(value, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DisbenchError(f"hyperparameter {name} must be a number (or a schedule, e.g. "
+                            f"{schedules.EXAMPLE}), got {value!r}")
+    return float(value)
+
+
+def _to_str(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise DisbenchError(f"hyperparameter {name} must be a string, got {value!r}")
+    return value
+
+
+# The scalar annotations _coerce converts, each with its converter (matched with `is`).
+_SCALARS = ((bool, _to_bool), (int, _to_int), (float, _to_float), (str, _to_str))
 
 
 def build_hparams(hp_cls: type, model_name: str, kw: dict[str, Any]) -> Any:

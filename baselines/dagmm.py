@@ -217,10 +217,11 @@ class DAGMM(Model):
         terms = {"loss": loss, "recon": recon, "energy": energy, "cov_penalty": penalty}
         return terms, tuple(p.detach() for p in params)
 
-    def loss(self, x: Tensor, step: int) -> dict[str, Tensor]:
+    # `step` unused here: the Model.loss interface
+    def loss(self, x: Tensor, step: int) -> dict[str, Tensor]:  # noqa: ARG002
         return self._objective(x)[0]
 
-    def train_step_tensors(self, x: Tensor, step: int,
+    def train_step_tensors(self, x: Tensor, step: int,  # noqa: ARG002 (Model.train_step_tensors)
                            optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
         """The default step, then the running GMM estimates move towards this batch's."""
         opt = optimizers["model"]

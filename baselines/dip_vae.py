@@ -44,7 +44,7 @@ class _DIPVAE(GaussianVAE):
     def covariance(self, mean, logvar):
         raise NotImplementedError
 
-    def regularizer(self, x, z, mean, logvar, step):
+    def regularizer(self, x, z, mean, logvar, step):  # noqa: ARG002 (GaussianVAE.regularizer hook)
         off, diag = obj.dip_penalties(self.covariance(mean.float(), logvar.float()))
         hp = self.hparams
         return {"dip_term": hp.lambda_od * off + hp.lambda_d * diag}, {
@@ -58,7 +58,7 @@ class DIPVAEI(_DIPVAE):
 
     Hparams = DIPVAEIHparams
 
-    def covariance(self, mean, logvar):
+    def covariance(self, mean, logvar):  # noqa: ARG002 (_DIPVAE.covariance hook)
         return obj.dip_i_covariance(mean)
 
 

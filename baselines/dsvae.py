@@ -136,7 +136,8 @@ class DSVAE(SequenceModel):
                              p_logvar.float()).sum(1)
         return {"recon": recon, "kl_static": kl_f, "kl_dynamic": kl_z}
 
-    def loss(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    # `step` unused here: the Model.loss interface
+    def loss(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:  # noqa: ARG002
         t = {k: v.mean() for k, v in self._terms(x).items()}
         kl = t["kl_static"] + t["kl_dynamic"]
         total = t["recon"] + self.hparams.beta * kl

@@ -69,7 +69,7 @@ class FactorVAE(LatentDiscriminator, GaussianVAE):
         sizes = [hp.latent_dim] + [hp.disc_hidden] * (hp.disc_layers - 1) + [2]
         self.discriminator = mlp(sizes, nn.LeakyReLU, negative_slope=0.2)
 
-    def regularizer(self, x, z, mean, logvar, step):
+    def regularizer(self, x, z, mean, logvar, step):  # noqa: ARG002 (GaussianVAE.regularizer hook)
         logits = self.discriminator(z).float()
         tc = (logits[:, 0] - logits[:, 1]).mean()
         return {"tc_term": self.hparams.gamma * tc}, {"tc": tc}

@@ -509,7 +509,8 @@ class GWAE(Model):
             ),
         }
 
-    def loss(self, x: Tensor, step: int) -> dict[str, Tensor]:
+    # `step` unused here: the Model.loss interface
+    def loss(self, x: Tensor, step: int) -> dict[str, Tensor]:  # noqa: ARG002
         """The main (autoencoder + prior) objective on a batch; see the module docstring."""
         hp = self.hparams
         b = x.shape[0]

@@ -80,7 +80,7 @@ class InfoVAE(GaussianVAE):
     def beta(self) -> float:
         return 1.0 - self.hparams.alpha
 
-    def regularizer(self, x, z, mean, logvar, step):
+    def regularizer(self, x, z, mean, logvar, step):  # noqa: ARG002 (GaussianVAE.regularizer hook)
         hp = self.hparams
         mmd = mmd_rbf(z.float(), torch.randn_like(z).float(), hp.z_var)
         return {"mmd_term": (hp.alpha + hp.lambda_ - 1.0) * mmd}, {"mmd": mmd}

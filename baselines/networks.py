@@ -86,7 +86,8 @@ class ConvTrunk(nn.Module):
         outer_pad, inner = _geometry(image_shape)
         layers: list[nn.Module] = []
         ch_in = c
-        for i, (ch, (k, pad)) in enumerate(zip((32, 32, 64, 64), _ENCODER_LAYERS[arch])):
+        layer_specs = zip((32, 32, 64, 64), _ENCODER_LAYERS[arch], strict=True)
+        for i, (ch, (k, pad)) in enumerate(layer_specs):
             # The first layer's extra padding (28x28) acts as zero-padding the image.
             pad = outer_pad if i == 0 else pad
             layers += [nn.Conv2d(ch_in, ch, k, stride=2, padding=pad), nn.ReLU()]

@@ -121,7 +121,9 @@ class GaussianPrior(Prior):
         _check_z(z, self.latent_dim)
         return normal_log_prob(z, 0.0, 0.0).sum(dim=1)
 
-    def kl_from_gaussian(self, mu: Tensor, logvar: Tensor, z: Tensor | None = None) -> Tensor:
+    # `z` unused here: the Prior.kl_from_gaussian interface (a closed form needs no sample)
+    def kl_from_gaussian(self, mu: Tensor, logvar: Tensor,
+                         z: Tensor | None = None) -> Tensor:  # noqa: ARG002
         """Closed form 0.5 * sum(mu^2 + var - 1 - logvar)."""
         return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
 
@@ -185,7 +187,9 @@ class AnisotropicPrior(Prior):
         _check_z(z, self.latent_dim)
         return normal_log_prob(z, 0.0, self.log_scale()).sum(dim=1)
 
-    def kl_from_gaussian(self, mu: Tensor, logvar: Tensor, z: Tensor | None = None) -> Tensor:
+    # `z` unused here: the Prior.kl_from_gaussian interface (a closed form needs no sample)
+    def kl_from_gaussian(self, mu: Tensor, logvar: Tensor,
+                         z: Tensor | None = None) -> Tensor:  # noqa: ARG002
         """Closed form KL between diagonal Gaussians."""
         pv = self.variances
         return 0.5 * ((mu.pow(2) + logvar.exp()) / pv - 1.0 + pv.log() - logvar).sum(dim=1)

@@ -291,7 +291,8 @@ class _RWAE(SequenceModel):
         """``{"d_static": scalar, "d_dynamic": scalar summed over t}``."""
         raise NotImplementedError
 
-    def loss(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    # `step` unused here: the Model.loss interface
+    def loss(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:  # noqa: ARG002
         lat = self.latents(x)
         action = None
         extra: dict[str, torch.Tensor] = {}

@@ -176,7 +176,8 @@ def parse(text: str, name: str = "value") -> Schedule:
     values = [_number(a, bad) for a in node.args]
     if len(values) > len(names):
         raise bad(f"{node.func.id} takes at most {len(names)} values")
-    params = dict(zip(names, values))
+    # fewer values than names is allowed: the rest come by keyword or from the defaults
+    params = dict(zip(names, values, strict=False))
     for kw in node.keywords:
         if kw.arg not in names or kw.arg in params:
             raise bad(f"unknown or repeated parameter {kw.arg!r}")

@@ -296,7 +296,7 @@ class S2DIPVAE(_SemiSupervised, _DIPVAE):
             return obj.dip_i_covariance(mean)
         return obj.dip_ii_covariance(mean, logvar)
 
-    def regularizer(self, x, z, mean, logvar, step):
+    def regularizer(self, x, z, mean, logvar, step):  # noqa: ARG002 (GaussianVAE.regularizer hook)
         off, diag = obj.dip_penalties(self.covariance(mean.float(), logvar.float()))
         hp = self.hparams
         lambda_d = hp.lambda_d_factor * hp.lambda_od
@@ -346,7 +346,8 @@ class SupervisedVAE(GaussianVAE):
         super().__init__(hparams)
         self.supervision = Supervision(self.hparams)
 
-    def loss(self, batch: LabelledBatch, step: Any) -> dict[str, torch.Tensor]:
+    # `step` unused here: the Model.loss interface
+    def loss(self, batch: LabelledBatch, step: Any) -> dict[str, torch.Tensor]:  # noqa: ARG002
         mean, logvar = self.posterior(batch.x)
         z = obj.reparameterize(mean, logvar).detach()
         recon = -self.log_likelihood(batch.x, z).mean()

@@ -55,7 +55,7 @@ class BetaTCVAE(GaussianVAE):
     #: the trainer fills this hparam with len(dataset) unless the user set it
     dataset_size_hparam = "dataset_size"
 
-    def regularizer(self, x, z, mean, logvar, step):
+    def regularizer(self, x, z, mean, logvar, step):  # noqa: ARG002 (GaussianVAE.regularizer hook)
         estimate = ESTIMATORS[self.hparams.tc_estimator]
         tc = estimate(z.float(), mean.float(), logvar.float(), self.hparams.dataset_size)
         return {"tc_term": (self.hparams.beta - 1.0) * tc}, {"tc": tc}

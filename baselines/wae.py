@@ -140,7 +140,8 @@ class _WAE(Model):
 class WAEMMD(_WAE):
     """WAE-MMD with the summed-scale inverse multiquadric kernel."""
 
-    def loss(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    # `step` unused here: the Model.loss interface
+    def loss(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:  # noqa: ARG002
         z, _ = self._codes(x)
         recon = self._recon(x, z)
         cs = obj.wae_imq_scales(self.latent_dim, self.hparams.prior_var)
@@ -187,13 +188,14 @@ class WAEGAN(LatentDiscriminator, _WAE):
         gan = F.softplus(-self.discriminator(z).float().squeeze(-1)).mean()
         return {"loss": recon + self.hparams.lambda_ * gan, "recon": recon, "gan": gan}
 
-    def loss(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    # `step` unused here: the Model.loss interface
+    def loss(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:  # noqa: ARG002
         z, _ = self._codes(x)
         terms = self._ae_terms(x, z)
         terms["disc_loss"] = self.discriminator_loss(z).detach()
         return terms
 
-    def train_step_tensors(self, x, step, optimizers):
+    def train_step_tensors(self, x, step, optimizers):  # noqa: ARG002 (Model.train_step_tensors)
         opt, dopt = optimizers["model"], optimizers["discriminator"]
         with self.autocast():
             z, _ = self._codes(x)

@@ -134,7 +134,8 @@ class _WeakVAE(GaussianVAE):
         return ((torch.where(keep, m1, new_m), torch.where(keep, lv1, new_lv)),
                 (torch.where(keep, m2, new_m), torch.where(keep, lv2, new_lv)), keep)
 
-    def loss(self, batch: PairBatch, step: int) -> dict[str, torch.Tensor]:
+    # `step` unused here: the Model.loss interface
+    def loss(self, batch: PairBatch, step: int) -> dict[str, torch.Tensor]:  # noqa: ARG002
         (a1, b1), (a2, b2), keep = self.aggregated(batch)
         z1, z2 = obj.reparameterize(a1, b1), obj.reparameterize(a2, b2)
         recon = (0.5 * -self.log_likelihood(batch.x1, z1).mean()

@@ -203,8 +203,9 @@ class Pinwheel(DatasetSpec):
         cls.check_split(split)
         return False  # nothing is published
 
+    # `split` unused here: the registry-entry interface
     @classmethod
-    def load_official(cls, split: str | None = None, **options: Any) -> Any:
+    def load_official(cls, split: str | None = None, **options: Any) -> Any:  # noqa: ARG003
         raise DisbenchError("pinwheel has no official files (the authors' script generates "
                             "them with MATLAB and publishes none); use source='synthetic'")
 
@@ -233,8 +234,9 @@ class Pinwheel(DatasetSpec):
         return PinwheelData(points, labels, source="synthetic", split=split,
                             fingerprint=cls.twin_fingerprint(int(seed)))
 
+    # `progress` unused here: the DatasetSpec hook's signature
     @classmethod
-    def _prepare_synthetic(cls, splits: list[str], *, progress: bool,
+    def _prepare_synthetic(cls, splits: list[str], *, progress: bool,  # noqa: ARG003
                            **options: Any) -> list[Path]:
         seed = cls.load_options("synthetic", options).get("seed", 0)
         for split in splits:

@@ -173,7 +173,7 @@ def size_scores(n: int, train_acc: list[float], test_acc: list[float]) -> dict[s
         f"{n}:min_train_accuracy": float(np.min(train_acc)),
         f"{n}:min_test_accuracy": float(np.min(test_acc)),
     }
-    for k, (a, b) in enumerate(zip(train_acc, test_acc)):
+    for k, (a, b) in enumerate(zip(train_acc, test_acc, strict=True)):
         out[f"{n}:train_accuracy_factor_{k}"] = a
         out[f"{n}:test_accuracy_factor_{k}"] = b
     return out

@@ -140,7 +140,7 @@ def fairness(
     originals = [np.asarray(dataset.sample_factors(n, rng), dtype=np.int64) for _ in pairs]
     seed = seed_of(rng)
     blocks = []
-    for (_, j), orig in zip(pairs, originals):
+    for (_, j), orig in zip(pairs, originals, strict=True):
         block = np.repeat(orig[None], sizes[j], axis=0)  # (size_j, n, K): value c in block c
         block[:, :, j] = np.arange(sizes[j])[:, None]
         blocks.append(block.reshape(-1, k))

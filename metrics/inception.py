@@ -142,7 +142,8 @@ def _build(path: Path) -> Any:
     import torch
     from disbench.errors import DisbenchError
 
-    def load_local(url: str, *args: Any, **kwargs: Any) -> dict:
+    # `url` unused here: the signature of load_state_dict_from_url, which this replaces
+    def load_local(url: str, *args: Any, **kwargs: Any) -> dict:  # noqa: ARG001
         return torch.load(path, map_location="cpu", weights_only=True)
 
     try:

@@ -80,7 +80,7 @@ class SpritesJudge(nn.Module):
         self.frames = nn.Sequential(*layers)
         self.lstm = nn.LSTM(cfg.hidden, cfg.hidden, batch_first=True, bidirectional=True)
         self.heads = nn.ModuleDict({"action": nn.Linear(2 * cfg.hidden, cfg.num_actions)})
-        for name, k in zip(STATIC_HEADS, cfg.static_sizes):
+        for name, k in zip(STATIC_HEADS, cfg.static_sizes, strict=True):
             self.heads[name] = nn.Linear(2 * cfg.hidden, k)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

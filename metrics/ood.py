@@ -536,7 +536,8 @@ def _official_set(load_dataset: Callable[..., Any], source: str, name: str, spli
                     "num_samples": len(images), "inverted": bool(invert)}
 
 
-def _official_protocol(model: Any, variant: str, scorer: str,
+# `scorer` unused here: both protocols share one signature (see gwae_ood_protocol)
+def _official_protocol(model: Any, variant: str, scorer: str,  # noqa: ARG001
                        load_dataset: Callable[..., Any], source: str,
                        sets: dict[str, tuple[str, str]], num_in: int | None,
                        num_out: int | None, random_state: int, batch_size: int,

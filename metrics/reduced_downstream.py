@@ -73,7 +73,7 @@ def _size_scores(n: int, per_factor: list[tuple[list[float], list[float]]]) -> d
     other = {"train": [], "test": []}
     for foi, accs in enumerate(per_factor):
         prefix = f"{n}:reduced_factor_{foi}"
-        for split, acc in zip(("train", "test"), accs):
+        for split, acc in zip(("train", "test"), accs, strict=True):
             out[f"{prefix}:mean_{split}_accuracy_reduced_factor"] = acc[foi]
             for k, a in enumerate(acc):
                 out[f"{prefix}:mean_{split}_accuracy_factor_{k}"] = a
@@ -130,7 +130,7 @@ def reduced_downstream_task(
               np.asarray(dataset.sample_factors(num_test, rng), dtype=np.int64)) for n in sizes]
     seed = seed_of(rng)
     scores: dict[str, float] = {}
-    for n, (f_train, f_test) in zip(sizes, draws):
+    for n, (f_train, f_test) in zip(sizes, draws, strict=True):
         c_train = encode_factors(dataset, representation_fn, f_train, rng)
         c_test = encode_factors(dataset, representation_fn, f_test, rng)
         if num_factors_to_remove >= c_train.shape[1]:

@@ -73,7 +73,9 @@ def relative_strength_disentanglement(corr_matrix: np.ndarray) -> float:
     return float((score_x + score_y) / 2)
 
 
-def _spearman_matrix(a: np.ndarray, b: np.ndarray, random_state: Any = None) -> np.ndarray:
+# `random_state` unused here: the corr_fn signature shared with _lasso_matrix
+def _spearman_matrix(a: np.ndarray, b: np.ndarray,
+                     random_state: Any = None) -> np.ndarray:  # noqa: ARG001
     """|Spearman rho| between every column of ``a`` (rows) and of ``b`` (columns)."""
     import scipy.stats
 
@@ -181,7 +183,7 @@ udr.higher_is_better = {"model_scores": True}
 
 @register_evaluator("udr", needs=("runs",),
                     records=[Record("udr", higher_is_better=True, tolerance=0.05)])
-def _evaluate(ctx: EvalContext) -> list[dict]:
+def _evaluate(ctx: EvalContext) -> list[dict]:  # noqa: ARG001 (an evaluator's fn(ctx))
     """UDR scores a group of runs, never one model: a clear error pointing at the runner."""
     from disbench.errors import DisbenchError
 

@@ -163,7 +163,7 @@ def test_captured_graph_reads_the_step_counter_on_cuda():
                            torch.Generator(device=dev).manual_seed(2), graph=graph, warmup=2)
         out = [{k: v.clone() for k, v in step().items()} for _ in range(7)]
         runs.append(out)
-    for eager, graphed in zip(*runs):
+    for eager, graphed in zip(*runs, strict=True):
         torch.testing.assert_close(graphed["capacity"], eager["capacity"])
         torch.testing.assert_close(graphed["loss"], eager["loss"], rtol=1e-4, atol=1e-3)
     # the replayed graph saw the capacity grow with the counter (not frozen at capture)

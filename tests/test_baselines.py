@@ -297,7 +297,7 @@ def test_default_encoder_is_disentanglement_lib_conv_encoder(channels):
         size = _tf_same(size, stride)
         shapes.append((filters, size, size))
     seen = []
-    hooks = [c.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[1:])))
+    hooks = [c.register_forward_hook(lambda _m, _i, o: seen.append(tuple(o.shape[1:])))
              for c in convs]
     mean, logvar = enc(torch.rand(2, channels, 64, 64))
     for h in hooks:
@@ -322,7 +322,7 @@ def test_decoder_is_disentanglement_lib_deconv_decoder(channels):
     expected = [(f or channels, k, s) for f, k, s in DLIB_DECONV_DECODER]
     assert [(d.out_channels, d.kernel_size[0], d.stride[0]) for d in deconvs] == expected
     seen = []
-    hooks = [d.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[1:])))
+    hooks = [d.register_forward_hook(lambda _m, _i, o: seen.append(tuple(o.shape[1:])))
              for d in deconvs]
     dec(torch.randn(2, 10))
     for h in hooks:

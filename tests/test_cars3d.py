@@ -47,7 +47,8 @@ def three_cars(monkeypatch):
     monkeypatch.setattr(cars3d.Cars3D, "factor_sizes", (4, 24, 3))
 
 
-def test_parser_factor_order_and_sorted_objects(tmp_path, three_cars):
+@pytest.mark.usefixtures("three_cars")
+def test_parser_factor_order_and_sorted_objects(tmp_path):
     dest = tmp_path / "out.npy"
     names = cars3d.convert_tar(_tar(tmp_path / "c.tar.gz"), dest, progress=False)
     assert names == sorted(f"{n}.mat" for n in NAMES)
@@ -61,7 +62,8 @@ def test_parser_factor_order_and_sorted_objects(tmp_path, three_cars):
     np.testing.assert_array_equal(out[:, 2, 32, 32], 50 * el)
 
 
-def test_parser_rejects_bad_archives(tmp_path, three_cars):
+@pytest.mark.usefixtures("three_cars")
+def test_parser_rejects_bad_archives(tmp_path):
     with pytest.raises(DisbenchError, match="2 distinct .* expected 3"):
         cars3d.convert_tar(_tar(tmp_path / "a.tar.gz", NAMES[:2]), tmp_path / "x.npy",
                            progress=False)
@@ -83,8 +85,9 @@ def test_parser_rejects_bad_archives(tmp_path, three_cars):
     assert not (tmp_path / "x.npy").exists()
 
 
+@pytest.mark.usefixtures("three_cars")
 def test_official_flow_import_checksum_and_damaged_cache(tmp_path, empty_cache, monkeypatch,
-                                                         three_cars, caplog):
+                                                         caplog):
     src = tmp_path / "src"
     src.mkdir()
     tar = _tar(src / cars3d.OFFICIAL.name)
@@ -128,7 +131,8 @@ def test_twin_shapes_grid_and_determinism():
     assert len({x.tobytes() for x in a}) == 4
 
 
-def test_twin_archive_parses_back(tmp_path, three_cars):
+@pytest.mark.usefixtures("three_cars")
+def test_twin_archive_parses_back(tmp_path):
     path = cars3d.write_twin_tar(tmp_path / cars3d.OFFICIAL.name, progress=False)
     cars3d.convert_tar(path, tmp_path / "t.npy", progress=False)
     lazy = D.get("cars3d", source="synthetic")

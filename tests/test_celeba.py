@@ -25,20 +25,20 @@ def _write_fake(folder, *, extra_member=None, rows=None):
     colours = [(255, 0, 0), (0, 255, 0), (200, 200, 0), (0, 0, 0)]
     names = [f"{i + 1:06d}.jpg" for i in range(4)]
     with zipfile.ZipFile(folder / "img_align_celeba.zip", "w") as zf:
-        for n, c in zip(names, colours):
+        for n, c in zip(names, colours, strict=True):
             zf.writestr(f"img_align_celeba/{n}", _jpeg(c))
         if extra_member:
             zf.writestr(extra_member, b"x")
     attrs = np.full((4, 40), -1)
     attrs[[0, 2], celeba.ATTRIBUTES.index("Smiling")] = 1
     attrs[1, celeba.ATTRIBUTES.index("Male")] = 1
-    lines = [f"{n} " + " ".join(map(str, r)) for n, r in zip(names, attrs)]
+    lines = [f"{n} " + " ".join(map(str, r)) for n, r in zip(names, attrs, strict=True)]
     if rows is not None:
         lines = lines[:rows]
     (folder / "list_attr_celeba.txt").write_text(
         "4\n" + " ".join(celeba.ATTRIBUTES) + "\n" + "\n".join(lines) + "\n")
     (folder / "list_eval_partition.txt").write_text(
-        "".join(f"{n} {k}\n" for n, k in zip(names, [0, 0, 1, 2])))
+        "".join(f"{n} {k}\n" for n, k in zip(names, [0, 0, 1, 2], strict=True)))
     return colours
 
 
@@ -48,7 +48,7 @@ def test_parser_crop_and_attributes(tmp_path):
     assert images.shape == (2, 3, 64, 64) and images.dtype == np.uint8
     # the 140x140 centre crop holds only the inner colour (up to JPEG error, which
     # bleeds chroma a few pixels across the colour edge)
-    for img, c in zip(images, colours[:2]):
+    for img, c in zip(images, colours[:2], strict=True):
         diff = np.abs(img.astype(int) - np.array(c)[:, None, None])
         assert diff[:, 3:-3, 3:-3].max() < 12 and diff.mean() < 8
     assert attrs.shape == (2, 40) and attrs.dtype == np.int64

@@ -96,7 +96,7 @@ def test_within_margin_claims():
 
 def test_unmatched_reconstruction_caps_the_verdict():
     rs = (runs("a", [0.3, 0.32, 0.31]) + runs("b", [0.1, 0.12, 0.11]))
-    for r, p in zip(rs, [20, 20, 20, 25, 25, 25]):
+    for r, p in zip(rs, [20, 20, 20, 25, 25, 25], strict=True):
         r.scores["psnr"] = float(p)
     c = claim(matched={"metric": "psnr", "tolerance": 1.0})
     res = C.verdict(c, rs, HIB)
@@ -160,7 +160,7 @@ claims:
 """
 
 
-def test_suite_claims_parse_and_name_suite_line_and_key(tmp_path):
+def test_suite_claims_parse_and_name_suite_line_and_key():
     from disbench.errors import DisbenchError
     from disbench.sweeps.spec import parse_spec
 

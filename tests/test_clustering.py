@@ -52,7 +52,8 @@ def test_bad_input_is_named():
         C.kmeans_ari(codes, labels, random_state=None)
 
 
-def test_evaluator_scores_the_arms_of_pinwheel(empty_cache):
+@pytest.mark.usefixtures("empty_cache")
+def test_evaluator_scores_the_arms_of_pinwheel():
     import torch
     from disbench import datasets
 

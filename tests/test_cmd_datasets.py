@@ -16,7 +16,8 @@ def _row(out, name):
     return next(line for line in out.splitlines() if line.startswith(name + " ")).split()
 
 
-def test_list_names_all_seven(capsys, empty_cache):
+@pytest.mark.usefixtures("empty_cache")
+def test_list_names_all_seven(capsys):
     assert set(SEVEN) <= set(datasets.names())  # every dataset of the design is registered
     assert main(["datasets", "list"]) == 0
     out = capsys.readouterr().out
@@ -49,7 +50,8 @@ def test_info(capsys, empty_cache):
     assert err.startswith("error: unknown dataset 'nope'") and "mnist" in err
 
 
-def test_import_reports_splits(realdata, capsys, empty_cache, tmp_path):
+@pytest.mark.usefixtures("empty_cache")
+def test_import_reports_splits(realdata, capsys, tmp_path):
     assert main(["datasets", "import", "mnist", str(realdata / "mnist")]) == 0
     out = capsys.readouterr().out
     assert "imported and verified 3 file(s)" in out

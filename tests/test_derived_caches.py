@@ -42,8 +42,9 @@ def test_digest_modes_and_stamp(tmp_path):
     assert cache.problem(tmp_path / "none.npy", "src") == "missing"
 
 
+# `empty_cache` unused here: requested for its side effect (an empty $DISBENCH_DATA)
 @pytest.fixture
-def official_dsprites(empty_cache, monkeypatch, tmp_path):
+def official_dsprites(empty_cache, monkeypatch, tmp_path):  # noqa: ARG001
     """A verified 1024-row dSprites file in the cache (the grid shrunk for the test)."""
     monkeypatch.setattr(dsp, "NUM_IMAGES", 1024)
     monkeypatch.setattr(dsp.DSprites, "factor_sizes", (1, 1, 1, 32, 32))

@@ -247,8 +247,8 @@ class FileHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def test_a_dataset_downloads_its_official_files_from_a_mirror(empty_cache, tmp_path,
-                                                              monkeypatch):
+@pytest.mark.usefixtures("empty_cache")
+def test_a_dataset_downloads_its_official_files_from_a_mirror(tmp_path, monkeypatch):
     """smallnorb's six files (tiny grid), the primary address dead, fetched from the mirror,
     verified, converted: the whole official path without the network."""
     import numpy as np

@@ -243,7 +243,7 @@ def test_planted_pickle_with_a_matching_sidecar_never_runs(empty_cache, monkeypa
     assert not marker.exists()
 
 
-def test_official_checksum_mismatch_and_missing(empty_cache, monkeypatch):
+def test_official_checksum_mismatch_and_missing(empty_cache):
     cls = dsp.DSprites
     assert not cls.official_available()
     with pytest.raises(DisbenchError) as err:

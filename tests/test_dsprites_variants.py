@@ -12,7 +12,7 @@ from disbench.datasets import dsprites_variants as dv
 from disbench.errors import DisbenchError
 
 
-def _sprites(ds, f):
+def _sprites(f):
     """The plain dSprites images (n, 64, 64) in {0, 1} of factor rows (shape, ..., posY)."""
     return dsp.render_masks(np.asarray(f)).astype(np.float64)
 
@@ -42,7 +42,7 @@ def test_color_model_and_stream():
     assert ds.images.shape == (737280, 3, 64, 64) and ds.factor_sizes == (3, 6, 40, 32, 32)
     f = ds.sample_factors(200, np.random.RandomState(0))
     obs = ds.sample_observations_from_factors(f, np.random.RandomState(1))
-    s = _sprites(ds, f)
+    s = _sprites(f)
     colour = np.random.RandomState(1).uniform(0.5, 1, [200, 1, 1, 3])  # disentanglement_lib
     want = np.rint(255 * s[..., None] * colour).astype(np.uint8).transpose(0, 3, 1, 2)
     np.testing.assert_array_equal(obs, want)
@@ -63,7 +63,7 @@ def test_noise_model_never_darkens_the_sprite():
     ds = D.get("noisy_dsprites", source="synthetic")
     f = ds.sample_factors(64, np.random.RandomState(0))
     obs = ds.sample_observations_from_factors(f, np.random.RandomState(5))
-    s = _sprites(ds, f)
+    s = _sprites(f)
     u = np.random.RandomState(5).uniform(0, 1, [64, 64, 64, 3])
     want = np.rint(255 * np.minimum(s[..., None] + u, 1)).astype(np.uint8).transpose(0, 3, 1, 2)
     np.testing.assert_array_equal(obs, want)
@@ -80,7 +80,7 @@ def test_scream_model_on_the_twin_texture():
     assert img.shape == (*dv.TWIN_SCREAM_SHAPE, 3) and 0 <= img.min() and img.max() <= 1
     f = ds.sample_factors(20, np.random.RandomState(0))
     obs = ds.sample_observations_from_factors(f, np.random.RandomState(7))
-    s = _sprites(ds, f)
+    s = _sprites(f)
     rs = np.random.RandomState(7)  # disentanglement_lib's loop, per image: x, y, colour
     for i in range(20):
         x = rs.randint(0, img.shape[0] - 64)
@@ -109,8 +109,7 @@ def test_training_view_is_one_fixed_realisation_per_cell():
     assert peak.min() >= 0.5 and peak.max() <= 1 and peak.std() > 0.1  # they vary over cells
 
 
-def test_official_views_share_the_dsprites_cache_and_pin_the_scream(tmp_path, empty_cache,
-                                                                    monkeypatch):
+def test_official_views_share_the_dsprites_cache_and_pin_the_scream(tmp_path, empty_cache):
     from PIL import Image
 
     assert dv.ScreamDSprites.files_folder() == empty_cache / "dsprites"

@@ -45,7 +45,7 @@ def test_members_equal_single_runs(trained):
         la, lb = _log(c.run_dir(out / "ensemble") / "train_log.csv"), \
             _log(c.run_dir(out / "single") / "train_log.csv")
         assert len(la) == len(lb) == STEPS // 2
-        for ra, rb in zip(la, lb):
+        for ra, rb in zip(la, lb, strict=True):
             for k in rb:
                 assert ra[k] == pytest.approx(rb[k], rel=1e-5, abs=1e-6), (c.seed, k)
         diffs = torch.cat([(a["model"][k] - b["model"][k]).abs().flatten() for k in b["model"]])
@@ -123,7 +123,7 @@ def test_ensemble_resumes_where_it_stopped(trained, tmp_path):
 
     out, cfgs = trained
     longer = [RunConfig(**{**c.__dict__, "steps": STEPS + 2}) for c in cfgs]
-    for c, lc in zip(cfgs, longer):
+    for c, lc in zip(cfgs, longer, strict=True):
         shutil.copytree(c.run_dir(out / "ensemble"), lc.run_dir(tmp_path / "resumed"))
     train_ensemble(longer, tmp_path / "resumed", progress=False)
     train_ensemble(longer, tmp_path / "straight", progress=False)

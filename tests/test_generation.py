@@ -92,11 +92,11 @@ def test_feature_classifier_cached_with_checksum(empty_cache):
     assert sidecar.is_file()
     assert 0.0 <= info["holdout_accuracy"] <= 1.0 and info["num_holdout"] == 6
     net2, _ = fc.get_feature_classifier(ds, cfg, device="cpu")  # loaded, not retrained
-    for a, b in zip(net.state_dict().values(), net2.state_dict().values()):
+    for a, b in zip(net.state_dict().values(), net2.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     # same config and seed -> same network (deterministic training)
     net3, _ = fc.train_feature_classifier(ds, cfg, device="cpu")
-    for a, b in zip(net.state_dict().values(), net3.state_dict().values()):
+    for a, b in zip(net.state_dict().values(), net3.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     # a corrupted cache file fails the checksum: an error naming it and the rebuild, never a
     # silent retrain; once deleted it is trained again
@@ -112,7 +112,8 @@ def test_feature_classifier_cached_with_checksum(empty_cache):
     assert fc.cache_path(ds, fc.ClassifierConfig(steps=31)) != path
 
 
-def test_fd_classifier_records(empty_cache, monkeypatch):
+@pytest.mark.usefixtures("empty_cache")
+def test_fd_classifier_records():
     ds = _dataset(60)
     cfg = fc.ClassifierConfig(steps=20, batch_size=16, feature_dim=8)
     rec = generation.frechet_record(_ToyModel(), ds, features="classifier",

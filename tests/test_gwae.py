@@ -76,7 +76,7 @@ def test_gradient_penalty_uses_interpolates():
     z_r, z_f = torch.tensor([[3.0, 4.0]]), torch.tensor([[0.0, 1.0]])
     x = torch.zeros(1, 1, 2, 2)
 
-    def critic(x, z):
+    def critic(x, z):  # noqa: ARG001 (a critic takes (x, z))
         return 0.5 * z.pow(2).sum(1)
 
     assert gradient_penalty(critic, x, z_r, x, z_f, t=torch.ones(1)).item() == pytest.approx(16.0)
@@ -203,7 +203,8 @@ def test_every_prior_trains_with_finite_losses(prior, batch):
     # The reconstruction falls on a fixed batch.
     assert logs[-1]["recon"] < logs[0]["recon"]
     # The critic was updated by its own optimiser, and kappa by the main one.
-    assert any(not torch.equal(a, b) for a, b in zip(critic_before, model.critic_net.parameters()))
+    assert any(not torch.equal(a, b)
+               for a, b in zip(critic_before, model.critic_net.parameters(), strict=True))
     assert logs[-1]["kappa"] != pytest.approx(2.5, abs=1e-9)
     model.eval()  # spectral norm's power iteration only runs in training mode
     with torch.no_grad():

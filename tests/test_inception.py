@@ -95,7 +95,8 @@ def test_real_network_matches_pytorch_fid(tmp_path):
     torch.manual_seed(0)
     captured = {}
 
-    def capture(self, state_dict, *a, **k):  # record the randomly initialised state dict
+    # record the randomly initialised state dict
+    def capture(self, state_dict, *a, **k):  # noqa: ARG001 (stands in for load_state_dict)
         captured.update(self.state_dict())
 
     with mock.patch.object(pfi, "load_state_dict_from_url", lambda *a, **k: None), \

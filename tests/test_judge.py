@@ -217,7 +217,8 @@ def test_cli_judge_train_stores_and_reuses(empty_cache, capsys):
     assert "body/0.png" in capsys.readouterr().err
 
 
-def test_judge_evaluator_trains_on_the_training_split_from_the_loader(empty_cache, monkeypatch):
+@pytest.mark.usefixtures("empty_cache")
+def test_judge_evaluator_trains_on_the_training_split_from_the_loader(monkeypatch):
     from disbench.baselines.dsvae import DSVAE, DSVAEHparams
     from disbench.metrics import evaluate
 

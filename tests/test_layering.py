@@ -99,7 +99,7 @@ def test_imports_respect_the_layers(path):
     assert not bad, f"{module} ({package_of(module)}) imports across layers: {bad}"
 
 
-def test_the_checker_catches_a_crossing(tmp_path):
+def test_the_checker_catches_a_crossing():
     assert not allowed("disbench.metrics.judge", "disbench.datasets.download")
     assert not allowed("disbench.report.plots", "disbench.run.trainer")
     assert not allowed("disbench.run.trainer", "disbench.sweeps.spec")

@@ -43,7 +43,8 @@ def test_explicitness_closed_forms():
 def test_tables_follow_the_baseline_rule():
     sizes = {"dsprites": (3, 6, 40, 32, 32), "mpi3d": (6, 6, 2, 3, 3, 40, 40), "cars3d": (4, 24, 183)}
     for name, table in BASELINE_LOSSES.items():
-        rule = [1 - 1 / s if d else 1.0 for s, d in zip(sizes[name], DISCRETE_FACTORS[name])]
+        rule = [1 - 1 / s if d else 1.0
+                for s, d in zip(sizes[name], DISCRETE_FACTORS[name], strict=True)]
         np.testing.assert_allclose(table, rule, atol=1e-15)
 
 

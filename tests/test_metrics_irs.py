@@ -67,7 +67,7 @@ def test_matches_direct_loop_of_the_paper_definition():
                 total += _quantile([abs(c[i, j] - m) for i in rows], 0.99)
             matrix[j, k] = 1.0 - (total / len(values)) / max_dev[j]
     scores = matrix.max(axis=1)
-    expected = sum(s * w for s, w in zip(scores, max_dev)) / sum(max_dev)
+    expected = sum(s * w for s, w in zip(scores, max_dev, strict=True)) / sum(max_dev)
     out = irs(c, f)
     np.testing.assert_allclose(out["IRS_matrix"], matrix, atol=1e-12)
     assert out["avg_score"] == pytest.approx(expected, abs=1e-12)

@@ -46,7 +46,7 @@ def test_minmax_binning_puts_levels_on_edges_into_the_next_bin():
 
 def _h(*cols):
     """Plug-in (joint) entropy in bits, counted by hand."""
-    counts = Counter(zip(*cols))
+    counts = Counter(zip(*cols, strict=True))
     n = sum(counts.values())
     return -sum(v / n * math.log2(v / n) for v in counts.values())
 

@@ -29,7 +29,7 @@ class Grid:
     def sample_factors(self, n, rng):
         return np.stack([rng.randint(0, s, size=n) for s in self.factor_sizes], 1)
 
-    def sample_observations_from_factors(self, factors, rng):
+    def sample_observations_from_factors(self, factors, rng):  # noqa: ARG002 (the dataset protocol)
         return np.asarray(factors, dtype=np.uint8).reshape(len(factors), 1, 1, 3)
 
 
@@ -39,7 +39,7 @@ class Grid2(Grid):
     fingerprint = "grid2-new-evaluators"
     factor_sizes = (2, 3)
 
-    def sample_observations_from_factors(self, factors, rng):
+    def sample_observations_from_factors(self, factors, rng):  # noqa: ARG002 (the dataset protocol)
         f = np.c_[factors, np.zeros(len(factors), dtype=np.int64)]
         return f.astype(np.uint8).reshape(len(f), 1, 1, 3)
 
@@ -150,7 +150,8 @@ def test_intervention_evaluators_sizes_stream_and_keys(module, fn_name, keys, nu
     mod = importlib.import_module(f"disbench.metrics.{module}")
     calls = []
 
-    def recorder(dataset, representation_fn, random_state, **kw):
+    # `representation_fn` unused here: the signature of the metric it replaces
+    def recorder(dataset, representation_fn, random_state, **kw):  # noqa: ARG001
         calls.append((dataset, random_state.randint(2**31), kw))
         return {f"{n}:{key}": 0.01 * i for i, key in enumerate(keys.values())}
 

@@ -12,7 +12,7 @@ class Data:
     def sample_factors(self, num, rs):
         return rs.randint(0, np.array(self.factor_sizes), size=(num, 3))
 
-    def sample_observations_from_factors(self, f, rs):
+    def sample_observations_from_factors(self, f, rs):  # noqa: ARG002 (the dataset protocol)
         return np.asarray(f, dtype=np.uint8).reshape(len(f), 1, 1, 3)
 
 

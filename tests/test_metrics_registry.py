@@ -51,7 +51,7 @@ class _Grid:
     def sample_factors(self, n, rng):
         return np.stack([rng.randint(0, s, size=n) for s in self.factor_sizes], 1)
 
-    def sample_observations_from_factors(self, factors, rng):
+    def sample_observations_from_factors(self, factors, rng):  # noqa: ARG002 (the dataset protocol)
         return np.asarray(factors, dtype=np.uint8).reshape(len(factors), 1, 1, 3)
 
 
@@ -75,7 +75,7 @@ class _SmallGrid(_Grid):
     fingerprint = "small-grid-registry"
     factor_sizes = (2, 3)
 
-    def sample_observations_from_factors(self, factors, rng):
+    def sample_observations_from_factors(self, factors, rng):  # noqa: ARG002 (the dataset protocol)
         return np.asarray(factors, dtype=np.uint8).reshape(len(factors), 1, 1, 2)
 
 
@@ -156,7 +156,8 @@ def _setup(name, monkeypatch):
         return _Images((1, 28, 28)), sets["mnist"], {"load_dataset": loader}
     if {"images", "encoder", "load_dataset"} <= needs:  # codes of another split (hoyer_test)
         test = _labelled("toyset", 30)
-        return _PixelCodes(), _labelled(), {"load_dataset": lambda name, **kw: test}
+        # `name` unused here: the signature of load_dataset
+        return _PixelCodes(), _labelled(), {"load_dataset": lambda name, **kw: test}  # noqa: ARG005
     if needs & {"images", "labels"}:
         from disbench.metrics import feature_classifier as fc
         from disbench.metrics import inception
@@ -201,7 +202,8 @@ _ACROSS_RUNS = sorted(n for n, e in EVALUATORS.items() if "runs" in e.needs)
 
 
 @pytest.mark.parametrize("name", sorted(set(EVALUATORS) - set(_ACROSS_RUNS)))
-def test_emitted_records_are_exactly_the_declared_ones(name, empty_cache, monkeypatch):
+@pytest.mark.usefixtures("empty_cache")
+def test_emitted_records_are_exactly_the_declared_ones(name, monkeypatch):
     model, dataset, kw = _setup(name, monkeypatch)
     records = evaluate(model, dataset, [name], num_train=_NUM_TRAIN, num_test=_NUM_TEST,
                        batch_size=8, device="cpu", **kw)

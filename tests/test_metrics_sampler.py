@@ -30,7 +30,7 @@ class GridData:
     def sample_factors(self, n, rng):
         return np.stack([rng.randint(0, s, size=n) for s in self.factor_sizes], axis=1).astype(np.int64)
 
-    def sample_observations_from_factors(self, factors, rng):
+    def sample_observations_from_factors(self, factors, rng):  # noqa: ARG002 (the dataset protocol)
         self.rendered += len(factors)
         return np.asarray(factors, dtype=np.uint8).reshape(len(factors), 1, 1, 3)
 
@@ -179,7 +179,8 @@ def test_register_evaluator_gets_shared_context():
         assert recs[-1]["higher_is_better"] is True and seen["model"] is model
         assert HIGHER_IS_BETTER["_test_probe"] is True  # the view follows the registry
         with pytest.raises(ValueError, match="already registered"):
-            register_evaluator("_test_probe", records=probe_records, needs=())(lambda ctx: [])
+            register_evaluator("_test_probe", records=probe_records,
+                               needs=())(lambda ctx: [])  # noqa: ARG005 (an evaluator's fn(ctx))
         with pytest.raises(ValueError, match="already declared by evaluator 'mig'"):
             register_evaluator("_test_other", records=[Record("mig", True)], needs=())
         with pytest.raises(ValueError, match="unknown needs"):
@@ -191,7 +192,7 @@ def test_register_evaluator_gets_shared_context():
 
 def test_evaluate_rejects_undeclared_records():
     @register_evaluator("_test_stray", records=[Record("_test_stray", True)], needs=())
-    def stray(ctx):
+    def stray(ctx):  # noqa: ARG001 (an evaluator's fn(ctx))
         return [{"metric": "_not_declared", "value": 1.0, "higher_is_better": True,
                  "version": "0", "spec": {}}]
 

@@ -56,7 +56,8 @@ def test_mnist_official_test_split(realdata, empty_cache):
     assert "http" in str(e.value)
 
 
-def test_fashion_official_test_split(realdata, empty_cache):
+@pytest.mark.usefixtures("empty_cache")
+def test_fashion_official_test_split(realdata):
     datasets.spec("fashion_mnist").import_dir(realdata / "fashion_mnist")
     ds = datasets.get("fashion_mnist", source="official", split="test")
     assert ds.images.shape == (10000, 1, 28, 28)
@@ -75,7 +76,8 @@ def _strip_gzip_header(src, dest):
                      + raw[end:])
 
 
-def test_debian_style_stripped_header_accepted(realdata, empty_cache, tmp_path):
+@pytest.mark.usefixtures("empty_cache")
+def test_debian_style_stripped_header_accepted(realdata, tmp_path):
     deb = tmp_path / "debian"
     deb.mkdir()
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):

@@ -44,7 +44,8 @@ def _use(monkeypatch, cls, path, **kw):
     return spec
 
 
-def test_memory_mapped_in_place_with_the_official_factor_order(tmp_path, tiny):
+@pytest.mark.usefixtures("tiny")
+def test_memory_mapped_in_place_with_the_official_factor_order(tmp_path):
     path = _npz(tmp_path / "mpi3d_toy.npz")
     imgs = mpi3d.npz_images(path, N)
     assert isinstance(imgs, np.memmap) and str(imgs.filename) == str(path)  # not a copy
@@ -59,7 +60,8 @@ def test_memory_mapped_in_place_with_the_official_factor_order(tmp_path, tiny):
     assert ds.image_shape == (3, 64, 64)
 
 
-def test_npz_structure_errors_name_the_file(tmp_path, tiny):
+@pytest.mark.usefixtures("tiny")
+def test_npz_structure_errors_name_the_file(tmp_path):
     p = tmp_path / "x.npz"
     np.savez(p, imgs=_images())
     with pytest.raises(DisbenchError, match=f"{p}: no key 'images' \\(keys: imgs\\)"):
@@ -79,7 +81,8 @@ def test_npz_structure_errors_name_the_file(tmp_path, tiny):
         mpi3d.npz_images(p, N)
 
 
-def test_official_flow_compressed_file_and_checksum(tmp_path, empty_cache, monkeypatch, tiny):
+@pytest.mark.usefixtures("tiny")
+def test_official_flow_compressed_file_and_checksum(tmp_path, empty_cache, monkeypatch):
     src = tmp_path / "src"
     src.mkdir()
     path = _npz(src / "mpi3d_realistic.npz", compressed=True)
@@ -101,8 +104,9 @@ def test_official_flow_compressed_file_and_checksum(tmp_path, empty_cache, monke
         cls.load_official(download=False)
 
 
+@pytest.mark.usefixtures("tiny")
 def test_mpi3d_real_is_pinned_on_first_use_and_verified_after(tmp_path, empty_cache,
-                                                              monkeypatch, tiny, capsys):
+                                                              monkeypatch, capsys):
     src = tmp_path / "src"
     src.mkdir()
     path = _npz(src / "mpi3d_real.npz")
@@ -142,7 +146,8 @@ def test_twins_render_on_demand_with_the_official_shapes():
         (128, 76, 153), (46, 140, 115), (250, 128, 115)]
 
 
-def test_prepare_synthetic_caches_a_stamped_layout(empty_cache, tiny, monkeypatch):
+@pytest.mark.usefixtures("empty_cache", "tiny")
+def test_prepare_synthetic_caches_a_stamped_layout():
     cls = mpi3d.MPI3DToy
     lazy = cls.load_synthetic()
     assert cls.twin_cached() == []

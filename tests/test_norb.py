@@ -74,7 +74,8 @@ def _marks(images):
     return np.rint((images[:, 0, rows, 32].astype(float) - 5) / 10).astype(int)
 
 
-def test_convert_puts_every_image_at_its_grid_cell_both_conventions(tmp_path, tiny):
+@pytest.mark.usefixtures("tiny")
+def test_convert_puts_every_image_at_its_grid_cell_both_conventions(tmp_path):
     rng = np.random.default_rng(0)
     for split in ("train", "test"):
         _official_split(tmp_path, split, rng)
@@ -94,7 +95,8 @@ def test_convert_puts_every_image_at_its_grid_cell_both_conventions(tmp_path, ti
     np.testing.assert_array_equal(_marks(out), want)
 
 
-def test_convert_rejects_bad_files(tmp_path, tiny):
+@pytest.mark.usefixtures("tiny")
+def test_convert_rejects_bad_files(tmp_path):
     g = _official_split(tmp_path, "train", np.random.default_rng(1))
     dat, _, info = (tmp_path / n for n in norb.split_names("train"))
     bad_info = np.column_stack([g[:, 1], g[:, 2], 2 * g[:, 3], g[:, 4]]).astype("<i4")
@@ -177,8 +179,8 @@ def test_twin_shapes_grid_and_determinism():
     assert d.images.shape == (24300, 1, 64, 64) and d.factor_sizes == (5, 5, 9, 18, 6)
 
 
-def test_twin_written_in_the_official_format_parses_back(tmp_path, tiny, empty_cache,
-                                                         monkeypatch):
+@pytest.mark.usefixtures("tiny", "empty_cache")
+def test_twin_written_in_the_official_format_parses_back(tmp_path):
     paths = norb.write_twin(tmp_path, progress=False)
     assert [p.name for p in paths] == list(norb.split_names("all"))
     norb.convert(tmp_path, "all", tmp_path / "all.npy", "dlib", progress=False)

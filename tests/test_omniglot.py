@@ -20,7 +20,8 @@ def imported(realdata, empty_cache):
     return empty_cache
 
 
-def test_real_small_splits(realdata, imported):
+@pytest.mark.usefixtures("imported")
+def test_real_small_splits(realdata):
     for f in omniglot.FILES[2:]:
         assert file_hash(realdata / "omniglot" / f.name, "md5") == f.md5
     for split, n, c in (("background_small1", 2720, 136), ("background_small2", 3120, 156)):
@@ -42,7 +43,8 @@ def test_real_small_splits(realdata, imported):
     assert not datasets.spec("omniglot").official_available("background")
 
 
-def test_28px_view(imported):
+@pytest.mark.usefixtures("imported")
+def test_28px_view():
     big = datasets.get("omniglot", source="official", split="background_small2")
     ds = datasets.get("omniglot", source="official", split="background_small2", size=28)
     assert ds.images.shape == (3120, 1, 28, 28) and ds.images.dtype == np.uint8

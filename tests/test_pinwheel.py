@@ -54,7 +54,8 @@ def test_quantised_observations_round_trip_within_one_step():
     assert np.abs(back - points).max() <= P.WINDOW / 255.0 + 1e-12
 
 
-def test_dataset_object_satisfies_the_ground_truth_contract(empty_cache):
+@pytest.mark.usefixtures("empty_cache")
+def test_dataset_object_satisfies_the_ground_truth_contract():
     from disbench.datasets.contract import GroundTruthData, missing_members
 
     ds = datasets.get("pinwheel")  # auto: there are no official files, so the generator
@@ -79,7 +80,8 @@ def test_dataset_object_satisfies_the_ground_truth_contract(empty_cache):
     assert datasets.spec("pinwheel").twin_cached() == ["train", "test"]
 
 
-def test_no_official_files(empty_cache):
+@pytest.mark.usefixtures("empty_cache")
+def test_no_official_files():
     cls = datasets.spec("pinwheel")
     assert cls.files == () and not cls.official_available("train")
     assert "no official files" in cls.describe()["licence"] or cls.describe()["files"] == {}
@@ -87,7 +89,8 @@ def test_no_official_files(empty_cache):
         datasets.get("pinwheel", source="official")
 
 
-def test_ab_vae_pinwheel_network_is_the_official_mlp(empty_cache):
+@pytest.mark.usefixtures("empty_cache")
+def test_ab_vae_pinwheel_network_is_the_official_mlp():
     import torch
     from disbench import baselines
 

@@ -33,7 +33,8 @@ def local_ray(monkeypatch):
         ray.shutdown()
 
 
-def test_ray_sweep_same_layout(tmp_path, local_ray):
+@pytest.mark.usefixtures("local_ray")
+def test_ray_sweep_same_layout(tmp_path):
     spec = parse_spec(SPEC)
     out = tmp_path / "runs"
     summary = run_sweep(spec, out, jobs=1, backend="ray", progress=False)

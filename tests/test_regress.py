@@ -50,7 +50,7 @@ def test_compare_passes_on_baseline_and_fails_on_injected_regression(tmp_path):
     assert regress.compare(close, base)[0] == []
 
 
-def test_missing_score_fails_and_new_score_is_a_note(tmp_path):
+def test_missing_score_fails_and_new_score_is_a_note():
     base = pd.DataFrame([
         {"dataset": "d", "model": "vae", "metric": "mig", "value": 0.1, "tolerance": 0.01},
     ])

@@ -43,7 +43,7 @@ class _Data:
     def sample_factors(self, n, rng):
         return rng.randint(0, 40, size=(n, 1))
 
-    def sample_observations_from_factors(self, factors, rng):
+    def sample_observations_from_factors(self, factors, rng):  # noqa: ARG002 (the dataset protocol)
         return self.images[factors[:, 0]]
 
 
@@ -52,11 +52,11 @@ class _Spec:
     kind = "ground_truth"
 
     @staticmethod
-    def official_available(split):
+    def official_available(split):  # noqa: ARG004 (the registry-entry interface)
         return False
 
     @staticmethod
-    def load_synthetic(split, **kw):
+    def load_synthetic(split, **kw):  # noqa: ARG004 (the registry-entry interface)
         return _Data()
 
 
@@ -109,7 +109,8 @@ def _dead_pid():
     return p.pid
 
 
-def test_corrupt_config_on_resume_is_rebuilt_from_the_checkpoint(fake, tmp_path, caplog):
+@pytest.mark.usefixtures("fake")
+def test_corrupt_config_on_resume_is_rebuilt_from_the_checkpoint(tmp_path, caplog):
     cfg = _cfg(steps=6)
     run_dir = train(cfg, tmp_path, progress=False, stop_after=2)
     record = json.loads((run_dir / "config.json").read_text())
@@ -128,7 +129,8 @@ def test_corrupt_config_on_resume_is_rebuilt_from_the_checkpoint(fake, tmp_path,
         RunFolder(run_dir).read_config()
 
 
-def test_checkpoint_of_another_run_is_refused(fake, tmp_path):
+@pytest.mark.usefixtures("fake")
+def test_checkpoint_of_another_run_is_refused(tmp_path):
     a = train(_cfg(seed=1, steps=6), tmp_path, progress=False, stop_after=2)
     b = train(_cfg(seed=2, steps=6), tmp_path, progress=False, stop_after=2)
     shutil.copy(a / "model.pt", b / "model.pt")
@@ -139,7 +141,8 @@ def test_checkpoint_of_another_run_is_refused(fake, tmp_path):
 
 
 # -- item 3: overlapping evaluations ----------------------------------------------------------
-def test_overlapping_evaluations_both_keep_their_metrics(fake, tmp_path, monkeypatch):
+@pytest.mark.usefixtures("fake")
+def test_overlapping_evaluations_both_keep_their_metrics(tmp_path, monkeypatch):
     import threading
 
     from disbench import metrics
@@ -288,7 +291,8 @@ def test_spec_refuses_nan_beta_before_training():
         parse_spec(text.replace("steps: 2", "steps: 2, lr: .inf"), source="s.yaml")
 
 
-def test_diverged_training_stops_names_the_step_and_exits_non_zero(fake, tmp_path, capsys):
+@pytest.mark.usefixtures("fake")
+def test_diverged_training_stops_names_the_step_and_exits_non_zero(tmp_path, capsys):
     from disbench import cli
 
     argv = ["train", "vae", "--dataset", "fake", "--steps", "40", "--batch-size", "8",
@@ -304,7 +308,8 @@ def test_diverged_training_stops_names_the_step_and_exits_non_zero(fake, tmp_pat
     assert len(rows) == 1 and rows[0]["loss"] == "nan"  # it stopped at the first bad row
 
 
-def test_sweep_records_the_divergence_in_error_json(fake, tmp_path):
+@pytest.mark.usefixtures("fake")
+def test_sweep_records_the_divergence_in_error_json(tmp_path):
     from disbench.sweeps.spec import parse_spec
     from disbench.sweeps.sweep import run_sweep
 
@@ -364,7 +369,8 @@ TRAIN = ["train", "vae", "--dataset", "fake", "--steps", "4", "--batch-size", "8
          "latent_dim=4", "--no-progress"]
 
 
-def test_full_disk_while_checkpointing_is_one_line_naming_the_file(fake, tmp_path, monkeypatch,
+@pytest.mark.usefixtures("fake")
+def test_full_disk_while_checkpointing_is_one_line_naming_the_file(tmp_path, monkeypatch,
                                                                    capsys):
     import errno
 
@@ -391,7 +397,7 @@ def test_os_errors_are_one_line_naming_the_file(code, expect, monkeypatch, capsy
     from disbench import cli
     from disbench.cli import leaderboard
 
-    def fail(args):
+    def fail(args):  # noqa: ARG001 (stands in for run(args))
         raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)), "/some/file")
 
     monkeypatch.setattr(leaderboard, "run", fail)
@@ -405,11 +411,12 @@ def test_os_errors_are_one_line_naming_the_file(code, expect, monkeypatch, capsy
     __import__("zipfile").BadZipFile("File is not a zip file"),
     OSError("Unable to synchronously open file (truncated file: eof = 96)"),
 ])
-def test_corrupt_dataset_files_name_the_cache_and_the_fix(fake, tmp_path, monkeypatch, capsys,
+@pytest.mark.usefixtures("fake")
+def test_corrupt_dataset_files_name_the_cache_and_the_fix(tmp_path, monkeypatch, capsys,
                                                           exc):
     from disbench import cli, paths
 
-    def broken(split, **kw):
+    def broken(split, **kw):  # noqa: ARG001 (stands in for load_synthetic)
         raise exc
 
     monkeypatch.setattr(_Spec, "load_synthetic", staticmethod(broken))
@@ -418,11 +425,12 @@ def test_corrupt_dataset_files_name_the_cache_and_the_fix(fake, tmp_path, monkey
     assert str(paths.dataset_dir("fake")) in err and "disbench datasets prepare fake" in err, err
 
 
-def test_out_of_memory_is_one_line_with_the_fix(fake, tmp_path, monkeypatch, capsys):
+@pytest.mark.usefixtures("fake")
+def test_out_of_memory_is_one_line_with_the_fix(tmp_path, monkeypatch, capsys):
     from disbench import cli
     from disbench.run import loop
 
-    def oom(self):
+    def oom(self):  # noqa: ARG001 (stands in for __call__)
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(loop.SingleStep, "__call__", oom)
@@ -431,7 +439,8 @@ def test_out_of_memory_is_one_line_with_the_fix(fake, tmp_path, monkeypatch, cap
     assert "out of memory" in err and "--batch-size" in err, err
 
 
-def test_state_dict_mismatch_on_resume_names_the_checkpoint(fake, tmp_path, capsys):
+@pytest.mark.usefixtures("fake")
+def test_state_dict_mismatch_on_resume_names_the_checkpoint(tmp_path, capsys):
     from disbench import cli
 
     cfg = _cfg(steps=6)
@@ -447,7 +456,8 @@ def test_state_dict_mismatch_on_resume_names_the_checkpoint(fake, tmp_path, caps
     assert str(run_dir / "model.pt") in err and "does not match" in err, err
 
 
-def test_evaluate_and_plot_check_the_device_first(fake, tmp_path, monkeypatch, capsys):
+@pytest.mark.usefixtures("fake")
+def test_evaluate_and_plot_check_the_device_first(tmp_path, monkeypatch, capsys):
     from disbench import cli
     from disbench.run.evaluate import evaluate_run
 
@@ -463,7 +473,8 @@ def test_evaluate_and_plot_check_the_device_first(fake, tmp_path, monkeypatch, c
 
 
 @pytest.mark.parametrize("n", ["0", "-3", "100000"])
-def test_plot_num_images_is_bounded(fake, tmp_path, capsys, n):
+@pytest.mark.usefixtures("fake")
+def test_plot_num_images_is_bounded(tmp_path, capsys, n):
     from disbench import cli
 
     run_dir = train(_cfg(), tmp_path, progress=False)
@@ -479,7 +490,8 @@ def test_plot_num_images_is_bounded(fake, tmp_path, capsys, n):
     ["plot", "RUN"],
     ["regress", "--suite", "ci"],
 ])
-def test_out_naming_an_existing_file_is_an_error(fake, tmp_path, capsys, command):
+@pytest.mark.usefixtures("fake")
+def test_out_naming_an_existing_file_is_an_error(tmp_path, capsys, command):
     from disbench import cli
 
     (tmp_path / "RUNS").mkdir()
@@ -494,7 +506,8 @@ def test_out_naming_an_existing_file_is_an_error(fake, tmp_path, capsys, command
     assert afile.read_text() == "keep me"
 
 
-def test_sweep_on_a_full_disk_records_the_failure_or_stops_with_one_line(fake, tmp_path,
+@pytest.mark.usefixtures("fake")
+def test_sweep_on_a_full_disk_records_the_failure_or_stops_with_one_line(tmp_path,
                                                                         monkeypatch):
     import errno
 

@@ -40,7 +40,7 @@ class _Data:
     def sample_factors(self, n, rng):
         return rng.randint(0, 40, size=(n, 1))
 
-    def sample_observations_from_factors(self, factors, rng):
+    def sample_observations_from_factors(self, factors, rng):  # noqa: ARG002 (the dataset protocol)
         return self.images[factors[:, 0]]
 
 
@@ -52,15 +52,15 @@ class _Spec:
     cached = False
 
     @classmethod
-    def official_available(cls, split):
+    def official_available(cls, split):  # noqa: ARG003 (the registry-entry interface)
         return cls.cached
 
     @staticmethod
-    def load_synthetic(split, **kw):
+    def load_synthetic(split, **kw):  # noqa: ARG004 (the registry-entry interface)
         return _Data("synthetic")
 
     @staticmethod
-    def load_official(split, **kw):
+    def load_official(split, **kw):  # noqa: ARG004 (the registry-entry interface)
         raise AssertionError("the run loaded the official files")
 
 
@@ -83,7 +83,8 @@ def _id_part(run_dir):
     return run_dir.name.rsplit("-s", 1)[0]
 
 
-def test_metrics_config_hash_is_the_folder_id(fake, tmp_path):
+@pytest.mark.usefixtures("fake")
+def test_metrics_config_hash_is_the_folder_id(tmp_path):
     run_dir = train(_cfg(source="synthetic"), tmp_path, progress=False)
     evaluate_run(run_dir, ["hoyer"], num_train=50, num_test=30)
     prov = json.loads((run_dir / "metrics.json").read_text())["provenance"]
@@ -112,7 +113,8 @@ def test_auto_source_id_does_not_depend_on_the_cache(fake, tmp_path):
     assert prov["config_hash"] == before and prov["dataset"]["source"] == "synthetic"
 
 
-def test_status_describes_its_checkpoint(fake, tmp_path, monkeypatch):
+@pytest.mark.usefixtures("fake")
+def test_status_describes_its_checkpoint(tmp_path, monkeypatch):
     run_dir = train(_cfg(source="synthetic"), tmp_path, progress=False)
     folder = RunFolder(run_dir)
     status = json.loads(folder.status_path.read_text())
@@ -140,7 +142,8 @@ def test_status_describes_its_checkpoint(fake, tmp_path, monkeypatch):
     assert folder.is_trained() and folder.checkpoint_path.read_bytes() == ckpt
 
 
-def test_evaluate_records_the_status_of_an_old_folder(fake, tmp_path):
+@pytest.mark.usefixtures("fake")
+def test_evaluate_records_the_status_of_an_old_folder(tmp_path):
     run_dir = train(_cfg(source="synthetic"), tmp_path, progress=False)
     RunFolder(run_dir).status_path.unlink()
     evaluate_run(run_dir, ["hoyer"], num_train=50, num_test=30)

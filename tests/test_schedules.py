@@ -96,7 +96,7 @@ def test_a_schedule_is_a_recorded_hyperparameter():
         baselines.create("beta_vae", beta="fast")
 
 
-def test_spec_and_cli_take_schedules(tmp_path, monkeypatch):
+def test_spec_and_cli_take_schedules(tmp_path):
     spec = parse_spec("""\
 datasets: [{name: dsprites, source: synthetic}]
 models: [{name: beta_vae, beta: ["linear(0, 4, 10000)", "cyclic_linear(0, 4, 2500)", 4]}]

@@ -71,7 +71,7 @@ def test_embed_by_hand(order):
         emb = [[v * 1.0 - 1.0 for v in range(3)], [v * 0.5 for v in range(4)]]
     else:
         emb = [e.detach().tolist() for e in sup.embedding]
-        assert all(abs(v) <= math.sqrt(3 / s) for e, s in zip(emb, SIZES) for v in e)
+        assert all(abs(v) <= math.sqrt(3 / s) for e, s in zip(emb, SIZES, strict=True) for v in e)
     want = 0.0
     for j in range(2):
         ce = 0.0

@@ -75,7 +75,8 @@ def test_regenerated_frames_equal_sheet_crops(realdata):
     assert not np.array_equal(out[0, 0], out[0, 1])
 
 
-def test_official_import_and_load(realdata, empty_cache):
+@pytest.mark.usefixtures("empty_cache")
+def test_official_import_and_load(realdata):
     assert not S.Sprites.official_available("test")
     with pytest.raises(DisbenchError, match="body/0.png"):
         get("sprites", source="official", split="test")
@@ -103,7 +104,8 @@ def test_official_import_and_load(realdata, empty_cache):
     np.testing.assert_array_equal(np.asarray(again.images), np.asarray(ds.images))
 
 
-def test_corrupt_sheet_is_rejected(realdata, tmp_path, empty_cache):
+@pytest.mark.usefixtures("empty_cache")
+def test_corrupt_sheet_is_rejected(realdata, tmp_path):
     src = tmp_path / "lpc"
     shutil.copytree(realdata / "sprites_lpc", src)
     data = bytearray((src / "hair/3.png").read_bytes())
@@ -139,7 +141,8 @@ def test_prepare_downloads_and_verifies(realdata, empty_cache, monkeypatch):
     assert not (empty_cache / "sprites" / "official" / "sheets" / "body/6.png").exists()
 
 
-def test_npy_import(tmp_path, empty_cache):
+@pytest.mark.usefixtures("empty_cache")
+def test_npy_import(tmp_path):
     # C-DSVAE layout arrays built from twin frames: X = uint8 / 256, one-hot A and D.
     for split, k in (("train", 3), ("test", 2)):
         chars = S.split_characters(split)[:k]

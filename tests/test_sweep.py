@@ -126,7 +126,7 @@ def test_two_concurrent_sweeps_train_each_run_once(tmp_path):
     procs = [subprocess.Popen(_sweep_cmd(spec_path, out), env=_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (o, e) in zip(procs, outs):
+    for p, (o, e) in zip(procs, outs, strict=True):
         assert p.returncode == 0, e
     counts = [_counts(o) for o, _ in outs]
     assert sum(c[1] for c in counts) == 3  # each run trained by exactly one sweep
@@ -173,7 +173,8 @@ def test_failed_run_is_recorded_and_sweep_goes_on(tmp_path):
     assert not (bad / "error.json").exists() and (bad / "metrics.json").is_file()
 
 
-def test_missing_official_data_and_gpu_named(tmp_path, empty_cache, monkeypatch):
+@pytest.mark.usefixtures("empty_cache")
+def test_missing_official_data_and_gpu_named(tmp_path, monkeypatch):
     import torch
     from disbench.errors import DisbenchError
     from disbench.sweeps.sweep import check_requirements
@@ -348,9 +349,11 @@ def test_missing_fid_weights_are_named_before_a_sweep_starts(tmp_path, monkeypat
     (tmp_path / "p.yaml").write_text(text)
     spec = load_spec(tmp_path / "p.yaml")
     monkeypatch.setattr(inception, "missing_requirements",
-                        lambda weights=None: ["Inception weights W not found: put it at P"])
+                        lambda weights=None:  # noqa: ARG005 (the replaced signature)
+                        ["Inception weights W not found: put it at P"])
     with pytest.raises(DisbenchError, match="cannot start; it needs .*for FID, Inception "
                                             "weights W not found"):
         check_requirements(spec)
-    monkeypatch.setattr(inception, "missing_requirements", lambda weights=None: [])
+    monkeypatch.setattr(inception, "missing_requirements",
+                        lambda weights=None: [])  # noqa: ARG005 (the replaced signature)
     check_requirements(spec)  # nothing missing

@@ -39,11 +39,11 @@ class _FakeSpec:
     default_split = "train"
 
     @staticmethod
-    def official_available(split):
+    def official_available(split):  # noqa: ARG004 (the registry-entry interface)
         return False
 
     @staticmethod
-    def load_synthetic(split, **kw):
+    def load_synthetic(split, **kw):  # noqa: ARG004 (the registry-entry interface)
         return _FakeData()
 
 
@@ -60,7 +60,8 @@ def _cfg(model="beta_vae", **kw):
     return RunConfig(**base)
 
 
-def test_train_writes_run_folder(fake, tmp_path):
+@pytest.mark.usefixtures("fake")
+def test_train_writes_run_folder(tmp_path):
     cfg = _cfg()
     run_dir = train(cfg, tmp_path, progress=False)
     assert run_dir == tmp_path / "fake" / "beta_vae" / f"{cfg.run_id()}-s3"
@@ -83,7 +84,8 @@ def test_train_writes_run_folder(fake, tmp_path):
         assert torch.equal(v, state["model"][k])
 
 
-def test_finished_run_is_not_overwritten(fake, tmp_path, caplog):
+@pytest.mark.usefixtures("fake")
+def test_finished_run_is_not_overwritten(tmp_path, caplog):
     run_dir = train(_cfg(), tmp_path, progress=False)
     before = (run_dir / "model.pt").read_bytes()
     with caplog.at_level("INFO"):
@@ -93,7 +95,8 @@ def test_finished_run_is_not_overwritten(fake, tmp_path, caplog):
 
 
 @pytest.mark.parametrize("model", ["beta_vae", "factor_vae"])
-def test_resume_equals_uninterrupted(fake, tmp_path, model):
+@pytest.mark.usefixtures("fake")
+def test_resume_equals_uninterrupted(tmp_path, model):
     cfg = _cfg(model, steps=8)
     full = train(cfg, tmp_path / "a", progress=False)
     part = train(cfg, tmp_path / "b", progress=False, stop_after=4)
@@ -114,7 +117,8 @@ def test_resume_equals_uninterrupted(fake, tmp_path, model):
     assert (full / "train_log.csv").read_text() == (part / "train_log.csv").read_text()
 
 
-def test_run_id_ignores_device_and_log_every_but_not_hparams(fake):
+@pytest.mark.usefixtures("fake")
+def test_run_id_ignores_device_and_log_every_but_not_hparams():
     a = _cfg()
     assert a.run_id() == _cfg(device="auto", log_every=1, checkpoint_every=9).run_id()
     assert a.run_id() != _cfg(hparams={"beta": 8}).run_id()
@@ -123,12 +127,14 @@ def test_run_id_ignores_device_and_log_every_but_not_hparams(fake):
     assert a.run_id() == _cfg(hparams={"beta": 4}).run_id()
 
 
-def test_unknown_hparam_is_an_error_listing_valid_keys(fake, tmp_path):
+@pytest.mark.usefixtures("fake")
+def test_unknown_hparam_is_an_error_listing_valid_keys(tmp_path):
     with pytest.raises(DisbenchError, match=r"unknown hyperparameter\(s\) betta.*valid keys:.*beta"):
         train(_cfg(hparams={"betta": 2}), tmp_path, progress=False)
 
 
-def test_corrupt_and_foreign_checkpoints_are_clear_errors(fake, tmp_path):
+@pytest.mark.usefixtures("fake")
+def test_corrupt_and_foreign_checkpoints_are_clear_errors(tmp_path):
     run_dir = train(_cfg(steps=2), tmp_path, progress=False)
     ckpt = run_dir / "model.pt"
     state = load_checkpoint(ckpt)
@@ -142,7 +148,8 @@ def test_corrupt_and_foreign_checkpoints_are_clear_errors(fake, tmp_path):
     assert not is_trained(run_dir)
 
 
-def test_cli_train(fake, tmp_path, capsys):
+@pytest.mark.usefixtures("fake")
+def test_cli_train(tmp_path, capsys):
     argv = ["train", "vae", "--dataset", "fake", "--steps", "3", "--batch-size", "8",
             "--seed", "1", "--device", "cpu", "--out", str(tmp_path), "--log-every", "1",
             "--set", "latent_dim=4", "--no-progress"]

@@ -45,7 +45,7 @@ def test_pairs_are_reproducible_from_the_rng_alone():
     b = sample_pair_factors(SIZES, 50, "random", np.random.RandomState(3))
     np.random.seed(999)
     c = sample_pair_factors(SIZES, 50, "random", 3)  # an int seeds a RandomState
-    for x, y, z in zip(a, b, c):
+    for x, y, z in zip(a, b, c, strict=True):
         assert np.array_equal(x, y) and np.array_equal(x, z)
     d = sample_pair_factors(SIZES, 50, "random", np.random.default_rng(3))  # a Generator
     assert np.array_equal(d[0] != d[1], d[2])
@@ -67,7 +67,7 @@ def test_dataset_sample_pairs_is_the_sampler():
     ds = datasets.get("dsprites", source="synthetic")
     got = ds.sample_pairs(20, 2, np.random.RandomState(5))
     want = sample_pair_factors(ds.factor_sizes, 20, 2, np.random.RandomState(5))
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert np.array_equal(g, w)
     imgs = ds.sample_observations_from_factors(np.concatenate(got[:2]))
     assert imgs.shape == (40, 1, 64, 64)
@@ -110,7 +110,8 @@ def _model(name, aggregation="argmax", **hp):
 
 def _fixed_posterior(model):
     """The encoder replaced by the hand-made posteriors of x1 and x2."""
-    model.posterior = lambda x: (torch.cat([M1, M2]), torch.cat([LV1, LV2]))
+    # `x` unused here: the signature of posterior(x)
+    model.posterior = lambda x: (torch.cat([M1, M2]), torch.cat([LV1, LV2]))  # noqa: ARG005
     return model
 
 
@@ -160,7 +161,7 @@ def test_weak_loss_against_an_independent_computation():
         torch.manual_seed(7)
         recon, kl = 0.0, 0.0
         zs = [p[0] + torch.exp(0.5 * p[1]) * torch.randn_like(p[0]) for p in post]
-        for x, z, (pm, plv) in zip((x1, x2), zs, post):
+        for x, z, (pm, plv) in zip((x1, x2), zs, post, strict=True):
             logits = model.decoder(z)
             recon += 0.5 * torch.nn.functional.binary_cross_entropy_with_logits(
                 logits, x, reduction="none").flatten(1).sum(1).mean()

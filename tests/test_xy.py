@@ -52,7 +52,8 @@ def test_equal_to_disents_generator(name, reference, sizes):
     np.testing.assert_array_equal(ds.sample_observations_from_factors(f), got)
 
 
-def test_no_official_files_and_prepare_caches_the_grid(tmp_path, empty_cache, monkeypatch):
+@pytest.mark.usefixtures("empty_cache")
+def test_no_official_files_and_prepare_caches_the_grid(tmp_path, monkeypatch):
     cls = D.spec("xyobject")
     monkeypatch.setattr(cls, "factor_sizes", (2, 25, 5, 24))  # a slice of the grid: 74 MB
     assert cls.files == () and not cls.official_available()

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="use only the first K characters of each split (quick runs)")
     t.add_argument("--force", action="store_true", help="retrain even if a judge is stored")
     t.set_defaults(func=run_train)
-    p.set_defaults(func=lambda args: p.print_help() or 2)
+    p.set_defaults(func=lambda args: p.print_help() or 2)  # noqa: ARG005 (a command's func(args))
 
 
 def run_train(args: argparse.Namespace) -> int:

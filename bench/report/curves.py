@@ -41,7 +41,8 @@ def plot_metric_curves(rows: Sequence[dict[str, Any]], stem: str | os.PathLike,
     ncol = min(3, len(series))
     nrow = math.ceil(len(series) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3 * nrow), squeeze=False)
-    for ax, (name, (steps, values)) in zip(axes.flat, series.items()):
+    # the grid may have more axes than series; the spare ones are switched off below
+    for ax, (name, (steps, values)) in zip(axes.flat, series.items(), strict=False):
         ax.plot(steps, values, marker="o", markersize=3)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("step")

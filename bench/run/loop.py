@@ -219,7 +219,7 @@ class SingleStep:
         self.step += 1
         return {n: v.reshape(1) for n, v in terms.items()}
 
-    def member_model(self, k: int) -> Any:
+    def member_model(self, k: int) -> Any:  # noqa: ARG002 (the StepFunction protocol)
         """The model of member ``k`` (for evaluations during training)."""
         return self.model
 

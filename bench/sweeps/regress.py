@@ -177,7 +177,7 @@ def write_baseline(
 
     stated: dict[str, float] = {}
     if old is not None:
-        for m, t in zip(old["metric"], old["tolerance"]):
+        for m, t in zip(old["metric"], old["tolerance"], strict=True):
             stated.setdefault(m, float(t))
     df = new.copy()
     df["tolerance"] = [
