@@ -72,10 +72,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
-from disbench.baselines.base import Model, ModelHparams
+from disbench.baselines.base import Model, ModelHparams, NonNegative, Range
 from disbench.baselines.networks import ConvDecoder, DeterministicEncoder
 from disbench.baselines.registry import register
 from disbench.errors import DisbenchError
@@ -146,15 +146,14 @@ class DAGMMHparams(ModelHparams):
         Model [z_c, z_r] (paper) or z_c only (vaetc) with the mixture.
     """
 
-    gmm_components: int = 2
-    lambda_energy: float = 0.1
-    lambda_cov: float = 0.005
+    # a mixture needs two components at least
+    gmm_components: Annotated[int, Range(ge=2)] = 2
+    lambda_energy: NonNegative = 0.1
+    lambda_cov: NonNegative = 0.005
     gmm_input: str = "paper"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.gmm_components < 2:
-            raise DisbenchError(f"dagmm gmm_components must be >= 2, got {self.gmm_components}")
         if self.gmm_input not in GMM_INPUTS:
             raise DisbenchError(f"dagmm gmm_input must be one of {', '.join(GMM_INPUTS)}, "
                                 f"got {self.gmm_input!r}")
