@@ -271,7 +271,7 @@ def test_possible_dataset_metric_pairs_pass(dataset, metrics):
 def test_every_dataset_kind_says_what_it_offers():
     from disbench.datasets.contract import KINDS
     from disbench.metrics.registry import NEEDS
-    from disbench.sweeps.spec import DATASET_NEEDS, KIND_OFFERS
+    from disbench.run.needs import DATASET_NEEDS, KIND_OFFERS
 
     assert set(KIND_OFFERS) == set(KINDS)
     assert set(DATASET_NEEDS) <= set(NEEDS)

@@ -5,7 +5,8 @@ Modules: ``settings`` (how a setting is declared), ``config`` (:class:`RunConfig
 id), ``folder`` (the run folder: sole owner of its layout and files), ``draws`` (seeding,
 batch indices, sampling noise), ``ensemble`` (:class:`Ensemble`), ``graph_step``
 (:class:`GraphedStep`), ``loop`` (the one training loop), ``trainer`` (``train``,
-``train_ensemble``), ``evaluate`` (``evaluate_run``), ``lock``. Imports go one way:
+``train_ensemble``), ``evaluate`` (``evaluate_run``), ``needs`` (which metrics a
+dataset can give), ``lock``. Imports go one way:
 trainer -> loop -> {graph_step -> ensemble} -> draws, config -> settings; folder is used by
 all (it imports config only to turn a stored record into a RunConfig).
 """

@@ -18,6 +18,9 @@ An evaluation holds the run's lock (:mod:`disbench.run.lock`) from reading
 ``metrics.json`` to writing it back, so two evaluations of one run (two terminals, a sweep
 beside a manual ``disbench evaluate``) take turns and both keep their metrics.
 
+A metric the run's dataset cannot give (:mod:`disbench.run.needs`: ``mig`` on a labelled
+set) is refused in one line before the model is loaded.
+
 Evaluators that need ``"runs"`` (``udr``: a score of the seeds of a variant) are not computed
 per run: :func:`evaluate_run` and :func:`missing_metrics` leave them to
 :func:`disbench.run.udr.compute_udr` (``disbench udr RUNS_DIR``).
@@ -36,6 +39,7 @@ from typing import Any
 from disbench.errors import DisbenchError, resolve_device
 from disbench.metrics.evaluators import EvalOptions
 from disbench.run.folder import RunFolder, load_run
+from disbench.run.needs import check_metrics
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +131,7 @@ def evaluate_run(
 
     folder = RunFolder(run_dir)
     _check_trained(folder)
-    if not metrics:
-        raise DisbenchError("--metrics: give at least one metric")
+    _check_metrics(folder, metrics)
     opts = EvalOptions.build(options, **overrides)
     device = resolve_device(opts.device, "device")
     if not _todo(folder, metrics, opts, force):
@@ -188,6 +191,16 @@ def _check_trained(folder: RunFolder) -> None:
             f"{folder.path} is not fully trained; finish it with 'disbench train ... --resume' "
             "first"
         )
+
+
+def _check_metrics(folder: RunFolder, metrics: list[str]) -> None:
+    """At least one metric, and none the run's dataset cannot give (before any loading)."""
+    if not metrics:
+        raise DisbenchError("--metrics: give at least one metric")
+    trained_on = folder.run_config().dataset
+    check_metrics(trained_on, metrics, where=str(folder.path),
+                  fix=f"drop it from the metrics of this run (trained on {trained_on}), or "
+                      "evaluate a run of a dataset that offers it")
 
 
 def _dataset(folder: RunFolder, data_spec: dict[str, Any]) -> Any:

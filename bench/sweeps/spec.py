@@ -40,12 +40,11 @@ Rules
 - Every metric runs on every dataset of the spec, so a pair that cannot work is refused
   before any training: an evaluator's dataset needs (``disbench.metrics.needs(name)``:
   ground-truth factors, labels, sequences, an OoD partner) must be among what the
-  dataset's kind offers (:data:`KIND_OFFERS`, by ``disbench.datasets.contract.KINDS``); the
-  error names the metric's key and line and the dataset. (A labelled set is not offered
-  as a one-factor ground truth: the factor metrics need ``sample_factors`` and
-  ``sample_observations_from_factors`` of a full factor grid, which a label alone does not
-  make; put such datasets in a spec of their own with the metrics they support.) What a
-  metric needs of the *model* (a decoder, a sequence model) is not checked here.
+  dataset offers, as :mod:`disbench.run.needs` (the one owner of that pairing, which
+  ``disbench evaluate`` checks too) says; the error names the metric's key and line and
+  the dataset. (A labelled set is not offered as a one-factor ground truth; put such
+  datasets in a spec of their own with the metrics they support.) What a metric needs of
+  the *model* (a decoder, a sequence model) is not checked here.
 - A key given twice in one mapping is an error naming both lines (YAML would silently keep
   the last). Aliases are walked once each, and a text whose aliases expand to more than
   :data:`MAX_VALUES` values (a "billion laughs" bomb) is refused before it is built.
@@ -88,15 +87,6 @@ MERGED_KEYS = ("train", "eval")
 REQUIRED_TOP = ("datasets", "models", "train", "metrics")
 #: the keys of a ``datasets`` entry: RunConfig fields, checked by their validators
 DATASET_KEYS = ("name", "source", "split", "options")
-#: the names of :data:`disbench.metrics.registry.NEEDS` that a dataset provides
-DATASET_NEEDS = ("factors", "images", "labels", "sequence", "ood_pair")
-#: what a dataset of each kind (``disbench.datasets.contract.KINDS``) offers of those;
-#: ``ood_pair`` is offered by the datasets ``disbench.metrics.generation.OOD_PAIRS`` names
-KIND_OFFERS: dict[str, frozenset[str]] = {
-    "ground_truth": frozenset({"factors", "images"}),
-    "labelled": frozenset({"labels", "images"}),
-    "sequence": frozenset({"sequence", "images"}),
-}
 
 
 @dataclass
@@ -482,25 +472,17 @@ class _Validator:
                 self.fail(key + (k,), f"no {sel['model']} variant of this suite has {k}={v!r} "
                           f"(it has {', '.join(map(repr, given))})")
     def check_pairs(self, datasets: list[dict[str, Any]], metrics: list[str]) -> None:
-        """Refuse a metric whose dataset needs a dataset of the spec cannot meet."""
-        from disbench import datasets as ds_mod
-        from disbench.metrics import needs
-        from disbench.metrics.generation import OOD_PAIRS
-        from disbench.metrics.registry import NEEDS
+        """Refuse a metric whose dataset needs a dataset of the spec cannot meet
+        (:func:`disbench.run.needs.unmet`)."""
+        from disbench.run.needs import unmet
 
         for name in dict.fromkeys(d["name"] for d in datasets):
-            kind = getattr(ds_mod.spec(name), "kind", None)
-            if kind not in KIND_OFFERS:
-                continue  # a kind this table does not know yet: nothing refused
-            offers = KIND_OFFERS[kind] | ({"ood_pair"} if name in OOD_PAIRS else set())
             for i, metric in enumerate(metrics):
-                lacking = sorted((needs(metric) & set(DATASET_NEEDS)) - offers)
-                if lacking:
-                    what = "; ".join(NEEDS[n] for n in lacking)
-                    self.fail(("metrics", i), f"metric {metric!r} needs {what}, which dataset "
-                              f"{name!r} ({kind.replace('_', '-')}) does not offer; drop the "
-                              "metric or the dataset (every metric runs on every dataset of a "
-                              "spec: give them separate specs)")
+                why = unmet(name, metric)
+                if why is not None:
+                    self.fail(("metrics", i), f"{why}; drop the metric or the dataset (every "
+                              "metric runs on every dataset of a spec: give them separate "
+                              "specs)")
 
     def check_size(self, data: dict[str, Any]) -> None:
         """Refuse a spec of more than ``max_runs`` runs, counted before anything is expanded."""
