@@ -43,7 +43,10 @@ again.
 Twin (``source="synthetic"``): the same alphabets, characters per alphabet and 20
 drawers as each official split; every character is 1-4 random smooth strokes, every
 drawer a random affine warp of it, thresholded to 1 bit; written as the official zip of
-PNGs and read back by the official parser.
+PNGs and read back by the official parser. The twin zip is a derived cache too, stamped
+with its SHA-256: one that fails the check (truncated, emptied) or cannot be parsed is
+deleted with a warning naming it and rendered again (on load, and so by ``disbench
+datasets prepare omniglot --source synthetic``); it is never to be downloaded.
 """
 from __future__ import annotations
 
@@ -72,6 +75,11 @@ _URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
 _MIRROR = "https://github.com/brendenlake/omniglot/raw/master/python/"
 SIZE = 105
 DRAWERS = 20
+#: what to do about an unreadable zip: the official file is downloaded or imported again,
+#: a twin is derived (rendered again from its seed, losing nothing)
+OFFICIAL_FIX = "delete it and download or import it again"
+TWIN_FIX = ("it is a synthetic twin: it is rendered again on the next load, or now by "
+            "'disbench datasets prepare omniglot --source synthetic'")
 
 # Alphabets and their number of characters in each official split.
 ALPHABETS: dict[str, dict[str, int]] = {
@@ -111,11 +119,13 @@ FILES = tuple(
 )
 
 
-def parse_zip(path: str | Path, split: str, *, progress: bool = False) -> dict[str, Any]:
+def parse_zip(path: str | Path, split: str, *, progress: bool = False,
+              fix: str = OFFICIAL_FIX) -> dict[str, Any]:
     """Decode an Omniglot zip: images uint8 (N, 1, 105, 105) ink=255, labels, alphabets.
 
     Raises :class:`DisbenchError` naming the file for unsafe members, a wrong layout,
-    a wrong image size, or counts that differ from the official split.
+    a wrong image size, or counts that differ from the official split; a file that is not
+    a zip (truncated) says ``fix`` (:data:`OFFICIAL_FIX`, or :data:`TWIN_FIX` for a twin).
     """
     from PIL import Image
     from tqdm.auto import tqdm
@@ -124,8 +134,7 @@ def parse_zip(path: str | Path, split: str, *, progress: bool = False) -> dict[s
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DisbenchError(f"{path}: not a valid zip archive ({exc}); delete it and "
-                            f"download or import it again") from None
+        raise DisbenchError(f"{path}: not a valid zip archive ({exc}); {fix}") from None
     with zf:
         names = sorted(n for n in check_members(zf, path) if n.lower().endswith(".png"))
         if not names:
@@ -164,7 +173,8 @@ def parse_zip(path: str | Path, split: str, *, progress: bool = False) -> dict[s
             "class_names": np.array([f"{a}/{c}" for a, c in chars])}
 
 
-def _decoded(zip_path: Path, split: str, key: str, progress: bool) -> dict[str, Any]:
+def _decoded(zip_path: Path, split: str, key: str, progress: bool,
+             fix: str = OFFICIAL_FIX) -> dict[str, Any]:
     """Parse once, then reuse a bit-packed cache keyed by the zip's checksum (stamped with
     its SHA-256; a damaged cache is deleted, naming it, and decoded again)."""
     cache = zip_path.with_name(f".{zip_path.stem}-{key}.decoded.npz")
@@ -174,7 +184,7 @@ def _decoded(zip_path: Path, split: str, key: str, progress: bool) -> dict[str, 
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             discard(cache, f"decoded Omniglot cache {cache} cannot be read ({exc}); decoding "
                            f"the zip again")
-    d = parse_zip(zip_path, split, progress=progress)
+    d = parse_zip(zip_path, split, progress=progress, fix=fix)
     packed = np.packbits(d["images"].reshape(len(d["images"]), -1) > 0, axis=1)
     with atomic_path(cache) as tmp, open(tmp, "wb") as f:
         np.savez(f, n=len(d["images"]), packed=packed, labels=d["labels"],
@@ -255,14 +265,22 @@ class Omniglot(DatasetSpec):
     @classmethod
     def load_synthetic(cls, split: str | None = None, *, seed: int = 0,
                        progress: bool = True, **view: Any) -> LabelledImages:
-        """The twin of ``split``, written once as the official zip and read back."""
+        """The twin of ``split``, written once as the official zip (stamped with its
+        SHA-256) and read back; a damaged twin zip is rendered again."""
         split = cls.check_split(split)
         v = views.make_view(cls.name, SIZE, DEFAULT_VIEW, **view)
         zip_path = cls.twin_folder(seed) / cls.splits[split][0]
-        if not zip_path.exists():
-            write_twin_zip(zip_path, split, seed)
-        d = _decoded(zip_path, split, cls.twin_fingerprint(seed), progress)
-        return cls._build(d, split, "synthetic", cls.twin_fingerprint(seed), v)
+        source = cls.twin_fingerprint(seed)
+        if not check_cache(zip_path, source, "Omniglot twin zip", "rendering the twin again"):
+            _write_stamped_twin(zip_path, split, seed, source)
+        try:
+            d = _decoded(zip_path, split, source, progress, TWIN_FIX)
+        except DisbenchError as exc:  # stamped, yet unparsable: render it again, once
+            discard(zip_path, f"Omniglot twin zip {zip_path} cannot be read ({exc}); "
+                              "rendering the twin again")
+            _write_stamped_twin(zip_path, split, seed, source)
+            d = _decoded(zip_path, split, source, progress, TWIN_FIX)
+        return cls._build(d, split, "synthetic", source, v)
 
 
 def _random_character(rng: np.random.Generator) -> list[np.ndarray]:
@@ -295,6 +313,12 @@ def render_twin(split: str, seed: int = 0) -> dict[str, Any]:
     names = [f"images_{split}/{a}/character{c + 1:02d}/{i + 1:04d}_{d + 1:02d}.png"
              for i, (a, c) in enumerate(chars) for d in range(DRAWERS)]
     return {"ink": ink, "names": names}
+
+
+def _write_stamped_twin(path: Path, split: str, seed: int, source: str) -> None:
+    """Render the twin zip of ``split`` and stamp it (a derived cache, checked on open)."""
+    write_twin_zip(path, split, seed)
+    write_stamp(path, source, mode="full")
 
 
 def write_twin_zip(path: Path, split: str, seed: int = 0) -> None:

@@ -126,6 +126,52 @@ def test_truncated_omniglot_decoded_cache_is_decoded_again(caplog):
         D.get("omniglot", source="synthetic", split="background_small1").images, ds.images)
 
 
+@pytest.fixture
+def tiny_omniglot(empty_cache, monkeypatch):
+    """An empty cache and a background_small1 split of 2 characters (40 images): fast."""
+    from disbench.datasets import omniglot
+
+    monkeypatch.setitem(omniglot.ALPHABETS, "background_small1", {"Greek": 2})
+    monkeypatch.setitem(omniglot.SPLIT_CHARACTERS, "background_small1", 2)
+    monkeypatch.setitem(omniglot.SPLIT_IMAGES, "background_small1", 40)
+    return empty_cache
+
+
+@pytest.mark.usefixtures("tiny_omniglot")
+def test_truncated_omniglot_twin_zip_is_rendered_again_not_downloaded(caplog):
+    split = ["--split", "background_small1"]
+    ds = D.get("omniglot", source="synthetic", split=split[1])
+    assert ds.images.shape == (40, 1, 105, 105)
+    folder = D.spec("omniglot").twin_folder(0)
+    zpath = folder / "images_background_small1.zip"
+    good = zpath.read_bytes()
+
+    def damage(data):  # without the decoded cache, so the zip must be read
+        for decoded in folder.glob(".images_background_small1-*.decoded.*"):
+            decoded.unlink()
+        zpath.write_bytes(data)
+
+    damage(good[:len(good) // 3])  # truncated
+    with caplog.at_level(logging.WARNING):
+        assert main(["datasets", "prepare", "omniglot", "--source", "synthetic", *split]) == 0
+    msgs = _warned(caplog, zpath)
+    assert msgs and "rendering the twin again" in msgs[0], msgs
+    assert not any("download" in m for m in msgs), msgs
+    assert zpath.read_bytes() == good  # the same twin, rendered again
+    # stamped, yet not a zip (the stamp rewritten to match): rendered again on load, and
+    # what it says of the bad zip is that a twin is rendered again, not downloaded
+    damage(b"not a zip")
+    cache.write_stamp(zpath, D.spec("omniglot").twin_fingerprint(0), mode="full")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        again = D.get("omniglot", source="synthetic", split=split[1])
+    msgs = _warned(caplog, zpath)
+    assert msgs and "not a valid zip" in msgs[0] and "synthetic twin" in msgs[0], msgs
+    assert not any("download" in m for m in msgs), msgs
+    np.testing.assert_array_equal(again.images, ds.images)
+    assert zpath.read_bytes() == good
+
+
 def test_truncated_mnist_twin_is_rendered_again_not_downloaded(caplog):
     # the session cache (damaged files are rebuilt, so it is left as it was)
     ds = D.get("mnist", source="synthetic", split="test")
