@@ -183,14 +183,13 @@ class ModelHparams:
 
     def __post_init__(self) -> None:
         from disbench.baselines.likelihoods import default_scale
-        from disbench.baselines.networks import ENCODER_ARCHS
+        from disbench.baselines.networks import ENCODER_ARCHS, image_shape_error
 
         check_ranges(self)
         shape = tuple(int(s) for s in self.image_shape)
         sizes = self.image_sizes()
         if len(shape) != 3 or shape[0] < 1 or shape[1:] not in sizes:
-            allowed = " or ".join(f"(C, {h}, {w})" for h, w in sizes)
-            raise DisbenchError(f"image_shape must be {allowed}, got {self.image_shape!r}")
+            raise DisbenchError(image_shape_error(self.image_shape, sizes))
         self.image_shape = shape
         if self.encoder_arch not in ENCODER_ARCHS:
             raise DisbenchError(

@@ -62,9 +62,19 @@ def _geometry(image_shape: tuple[int, int, int]) -> tuple[int, int]:
         return 1, 4
     if (h, w) == (28, 28):
         return 3, 2
-    raise ValueError(f"image_shape must be (C, 64, 64) or (C, 28, 28), got {image_shape!r}; a "
-                     "dataset with views takes one of those sizes (e.g. --dataset-options "
-                     "size=28 for omniglot; 'disbench datasets info NAME' lists its options)")
+    raise ValueError(image_shape_error(image_shape))
+
+
+def image_shape_error(image_shape: object,
+                      sizes: tuple[tuple[int, int], ...] = ((64, 64), (28, 28))) -> str:
+    """The message for an ``image_shape`` the networks do not take (allowed (H, W):
+    ``sizes``), with the way out: a dataset view of an allowed size."""
+    allowed = " or ".join(f"(C, {h}, {w})" for h, w in sizes)
+    small = min(sizes)[0]
+    return (f"image_shape must be {allowed}, got {image_shape!r}; a dataset with views takes "
+            f"one of those sizes (e.g. --dataset-options size={small} for omniglot, or "
+            f"options: {{size: {small}}} in a spec's dataset entry; 'disbench datasets info "
+            "NAME' lists its options)")
 
 
 class ConvTrunk(nn.Module):

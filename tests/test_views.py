@@ -74,7 +74,8 @@ def test_train_omniglot_with_the_28x28_view_from_the_cli(tmp_path, capsys):
             "--split", "background_small1", "--steps", "2", "--batch-size", "4",
             "--device", "cpu", "--out", str(tmp_path), "--no-progress"]
     assert main(args) == 1  # 105x105 is not a size the networks take
-    assert "image_shape" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "image_shape" in err and "--dataset-options size=28 for omniglot" in err, err
     assert main([*args, "--dataset-options", "size=28"]) == 0
     run = tmp_path / capsys.readouterr().out.strip().splitlines()[-1].split(str(tmp_path))[-1] \
         .lstrip("/")
