@@ -139,6 +139,7 @@ def test_end_to_end_update_pass_and_injected_regression(tmp_path, capsys):
     assert main([*args, "--accept-new"]) == 0
     out = capsys.readouterr().out
     assert "note: dsprites / vae / hoyer" in out and "against 1 baseline row" in out
+    assert "1 scores within tolerance, 1 new score(s) accepted without a baseline row" in out
 
 
 def test_new_metric_without_baseline_row_fails_unless_accepted():
@@ -152,3 +153,22 @@ def test_new_metric_without_baseline_row_fails_unless_accepted():
     assert "sap" in str(failures[0]) and "no baseline row" in str(failures[0])
     failures, notes = regress.compare(new, base, accept_new=True)
     assert failures == [] and len(notes) == 1 and "sap" in notes[0]
+
+
+def test_accepted_new_scores_are_not_counted_as_within_tolerance(tmp_path, monkeypatch, capsys):
+    from disbench.cli import main
+    from disbench.sweeps import sweep
+
+    spec = tmp_path / "tiny_ci.yaml"
+    spec.write_text(TINY)
+    rows = [{"dataset": "dsprites", "model": "vae", "metric": m, "value": v}
+            for m, v in (("hoyer", 0.5), ("mig", 0.1), ("sap", 0.2))]
+    base = tmp_path / "baseline.csv"
+    regress.write_baseline(base, pd.DataFrame(rows[:1]), str(spec))  # hoyer only
+    monkeypatch.setattr(sweep, "run_sweep", lambda *a, **kw: sweep.SweepSummary(a[1]))
+    monkeypatch.setattr(regress, "scores", lambda *a: pd.DataFrame(rows))
+    assert main(["regress", "--suite", str(spec), "--baseline", str(base), "--no-progress",
+                 "--accept-new"]) == 0
+    out = capsys.readouterr().out
+    assert "regress: 1 scores within tolerance, 2 new score(s) accepted without a baseline " \
+           "row, compared against 1 baseline row of" in out, out

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         for f in res.failures:
             print(f"  REGRESSION {f}", file=sys.stderr)
         return 1
-    print(f"regress: {len(res.scores)} scores within tolerance, compared against {rows} of "
-          f"{baseline} ({took:.0f} s)")
+    accepted = (f", {res.accepted_new} new score(s) accepted without a baseline row"
+                if res.accepted_new else "")
+    print(f"regress: {len(res.scores) - res.accepted_new} scores within tolerance{accepted}, "
+          f"compared against {rows} of {baseline} ({took:.0f} s)")
     return 0

@@ -199,6 +199,8 @@ class RegressResult:
     updated: bool = False
     #: rows of the baseline the scores were compared against
     baseline_rows: int = 0
+    #: new scores without a baseline row that passed as notes (``accept_new``)
+    accepted_new: int = 0
 
 
 def run_regress(
@@ -252,4 +254,6 @@ def run_regress(
         write_baseline(baseline, new, str(spec_file), old)
         return RegressResult([], [], new, runs_dir, failed_runs, updated=True)
     failures, notes = compare(new, old, accept_new=accept_new)
-    return RegressResult(failures, notes, new, runs_dir, failed_runs, baseline_rows=len(old))
+    # compare's notes are exactly the new scores accepted without a baseline row
+    return RegressResult(failures, notes, new, runs_dir, failed_runs, baseline_rows=len(old),
+                         accepted_new=len(notes))
