@@ -105,8 +105,8 @@ def describe_os_error(exc: OSError) -> str:
     code = exc.errno
     if code in (errno.ENOSPC, errno.EDQUOT):
         return (f"disk full{' writing ' + path if path else ''} ({exc.strerror}): free space "
-                "there or write elsewhere (--out, $DISBENCH_DATA) and run again "
-                "(interrupted runs resume)")
+                f"{'there' if path else 'on the disk written to'} or write elsewhere (--out, "
+                "$DISBENCH_DATA) and run again (interrupted runs resume)")
     if code == errno.EROFS:
         return (f"{path or 'a file'} is on a read-only file system: write elsewhere (--out, "
                 "$DISBENCH_DATA)")

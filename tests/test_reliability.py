@@ -532,3 +532,149 @@ def test_sweep_on_a_full_disk_records_the_failure_or_stops_with_one_line(tmp_pat
         sweep_mod.run_sweep(spec, tmp_path / "b", jobs=1, progress=False)
     msg = str(info.value)
     assert "disk full" in msg and "error.json" in msg and "sweep stops" in msg, msg
+
+
+# -- the gaps a check of the fixes found -------------------------------------------------------
+class _LabelledData:
+    """The squares as a labelled set (four classes), without factor sampling, like MNIST."""
+
+    name, split, binary, fingerprint, source = "fake_labelled", "train", True, "fl-v1", "synthetic"
+    num_classes = 4
+
+    def __init__(self):
+        squares = _Data()
+        self.images, self.image_shape = squares.images, squares.image_shape
+        self.labels = np.arange(len(self.images)) % self.num_classes
+
+    def __len__(self):
+        return len(self.images)
+
+    def tensor(self, device):
+        return torch.from_numpy(self.images).to(device)
+
+
+class _LabelledSpec(_Spec):
+    kind = "labelled"
+
+    @staticmethod
+    def load_synthetic(split, **kw):  # noqa: ARG004 (the registry-entry interface)
+        return _LabelledData()
+
+
+def test_evaluate_refuses_a_metric_the_run_dataset_cannot_give(tmp_path, monkeypatch, capsys):
+    from disbench import cli
+    from disbench.run import evaluate
+
+    monkeypatch.setitem(DATASETS, "fake_labelled", _LabelledSpec)
+    run_dir = train(_cfg(dataset="fake_labelled"), tmp_path, progress=False)
+
+    def no_model(*args, **kw):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(evaluate, "load_run", no_model)
+    assert cli.main(["evaluate", str(run_dir), "--metrics", "psnr,mig"]) == 1
+    err = _one_line_error(capsys)
+    assert str(run_dir) in err and "metric 'mig' needs a ground-truth dataset" in err, err
+    assert "sample_factors" in err and "dataset 'fake_labelled' (labelled)" in err, err
+    assert not (run_dir / "metrics.json").exists()
+
+
+def test_out_of_memory_on_the_cpu_is_one_line_with_the_fix(tmp_path, monkeypatch, capsys):
+    from disbench import cli
+    from disbench.run import loop
+
+    monkeypatch.setitem(DATASETS, "fake", _Spec)
+
+    def oom(self):  # noqa: ARG001 (stands in for __call__); torch's CPU allocator says this
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: "
+                           "can't allocate memory: you tried to allocate 10000000000000000 "
+                           "bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr(loop.SingleStep, "__call__", oom)
+    assert cli.main([*TRAIN, "--out", str(tmp_path)]) == 1
+    err = _one_line_error(capsys)
+    assert err.startswith("error: out of memory") and "--batch-size" in err, err
+    assert "num_train" in err and "DefaultCPUAllocator" in err, err
+
+
+SWEEP = ("datasets: [{name: fake, source: synthetic}]\nmodels: [{name: vae, latent_dim: 4}]\n"
+         "train: {steps: 2, batch_size: 8, device: cpu}\nseeds: [0]\nmetrics: [hoyer]\n"
+         "eval: {num_train: 40, num_test: 20}\n")
+
+
+def _write_fails(path, text):  # noqa: ARG001 (stands in for the lock's json.dump)
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")  # as a write() raises it: no name
+
+
+@pytest.mark.usefixtures("fake")
+def test_full_disk_when_a_sweep_locks_a_run_names_the_lock_and_leaves_none(tmp_path,
+                                                                           monkeypatch,
+                                                                           capsys):
+    import json as json_mod
+    import types
+
+    from disbench import cli
+    from disbench.run import lock
+    from disbench.sweeps.spec import load_spec
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SWEEP)
+    monkeypatch.setattr(lock, "json", types.SimpleNamespace(
+        dump=_write_fails, loads=json_mod.loads, JSONDecodeError=json_mod.JSONDecodeError))
+    out = tmp_path / "runs"
+    assert cli.main(["sweep", str(spec), "--out", str(out), "--jobs", "1", "--no-progress"]) == 1
+    err = _one_line_error(capsys)
+    (cfg,) = load_spec(spec).run_configs()
+    lock_file = RunFolder.for_config(cfg, out).lock_path
+    assert f"disk full writing {lock_file}" in err and "free space" in err, err
+    assert not lock_file.exists()  # released, not left empty
+
+
+@pytest.mark.usefixtures("fake")
+def test_a_sweep_stopped_while_it_waits_for_a_lock_says_so(tmp_path, monkeypatch, capsys):
+    import signal
+    import socket
+    import types
+
+    from disbench import cli
+    from disbench.run import lock
+    from disbench.sweeps.spec import load_spec
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SWEEP)
+    out = tmp_path / "runs"
+    (cfg,) = load_spec(spec).run_configs()
+    run_dir = RunFolder.for_config(cfg, out).path
+    run_dir.mkdir(parents=True)
+    held = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+    (run_dir / ".lock").write_text(json.dumps(held))  # another sweep (a live pid) holds it
+
+    def sigterm(seconds):  # noqa: ARG001 (stands in for the wait's sleep)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(lock, "time", types.SimpleNamespace(
+        time=time.time, monotonic=time.monotonic, strftime=time.strftime,
+        localtime=time.localtime, sleep=sigterm))
+    code = cli.main(["sweep", str(spec), "--out", str(out), "--jobs", "1", "--no-progress"])
+    assert code == 128 + signal.SIGTERM
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("interrupted (stopped by SIGTERM)") and str(run_dir) in err, err
+    assert "waiting for its lock" in err and f"pid {os.getpid()}" in err, err
+    assert "nothing to save" in err and "saved a checkpoint" not in err, err
+    assert json.loads((run_dir / ".lock").read_text()) == held  # the holder's lock is kept
+
+
+@pytest.mark.parametrize(("model", "kw", "size"), [
+    ("vae", {}, 28),
+    ("ab_vae", {"network": "fashion_mnist"}, 32),  # its own network takes 32x32 only
+])
+def test_image_shape_error_keeps_the_dataset_view_hint(model, kw, size):
+    from disbench import baselines
+
+    with pytest.raises(DisbenchError, match="image_shape must be") as info:
+        baselines.create(model, image_shape=(1, 105, 105), **kw)  # Omniglot's native size
+    msg = str(info.value)
+    assert "got (1, 105, 105)" in msg and f"--dataset-options size={size} for omniglot" in msg
+    assert f"options: {{size: {size}}}" in msg and "disbench datasets info NAME" in msg, msg

@@ -59,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt as exc:
         code = getattr(exc, "exit_code", 130)
-        print(f"interrupted ({exc or 'SIGINT'}): a run in training saved a checkpoint and "
+        what = getattr(exc, "context", None)  # stop.Interrupted: what was stopped, if known
+        print(f"interrupted ({exc or 'SIGINT'}) {what}; run the same command again to continue"
+              if what else
+              f"interrupted ({exc or 'SIGINT'}): a run in training saved a checkpoint and "
               "released its lock; run the same command again (train: with --resume) to "
               "continue", file=sys.stderr)
         return code
@@ -91,6 +94,12 @@ def bounded_int(value: int, flag: str, low: int, high: int) -> int:
     return value
 
 
+#: what torch's errors say when memory runs out: CUDA ("CUDA out of memory"), the CPU
+#: allocator ("DefaultCPUAllocator: can't allocate memory", older "not enough memory")
+_OUT_OF_MEMORY = ("out of memory", "defaultcpuallocator: can't allocate memory",
+                  "defaultcpuallocator: not enough memory")
+
+
 def _one_line(exc: BaseException) -> str | None:
     """The one-line message of an exception the CLI reports (None: show the traceback)."""
     import zipfile
@@ -100,7 +109,7 @@ def _one_line(exc: BaseException) -> str | None:
     if isinstance(exc, OSError):
         return describe_os_error(exc)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, MemoryError) or "out of memory" in first.lower():
+    if isinstance(exc, MemoryError) or any(k in first.lower() for k in _OUT_OF_MEMORY):
         return (f"out of memory ({first}): lower --batch-size (or the eval batch_size / "
                 "num_train), or use a device with more memory")
     if isinstance(exc, (EOFError, zipfile.BadZipFile)):

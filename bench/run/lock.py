@@ -9,7 +9,8 @@ reboot or a container restart, where the host name stays); on another host (a sh
 folder on a cluster), its heartbeat is older than :data:`REMOTE_STALE_SECONDS`. Removing a
 stale lock is serialised by an ``flock`` on a guard file, so two processes cannot both break
 one lock and then both believe they hold the new one. :func:`wait_lock` says which run
-waits for which pid, held since when.
+waits for which pid, held since when, and a stop signal during that wait says so (the
+run was not in training: nothing to save).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from typing import Self
 
 from disbench.atomic import process_alive
 from disbench.run.folder import LOCK_FILE, LOCK_GUARD_FILE
+from disbench.run.stop import Interrupted
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +138,24 @@ def try_lock(run_dir: str | os.PathLike) -> RunLock | None:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             continue
-        with os.fdopen(fd, "w") as f:
-            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, f)
+        _write_owner(fd, path)
         return RunLock(path)
     return None
+
+
+def _write_owner(fd: int, path: Path) -> None:
+    """Record this process in the new lock file ``path`` (open as ``fd``). When that write
+    fails (a full disk), the file is removed, so no empty lock is left behind, and the
+    error names it."""
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, f)
+    except BaseException as exc:  # a signal too: a half-written lock is nobody's
+        with contextlib.suppress(OSError):
+            path.unlink()
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
+        raise
 
 
 def clear_stale(run_dir: str | os.PathLike) -> bool:
@@ -177,6 +193,7 @@ def wait_lock(
     """
     start = time.monotonic()
     reported = None
+    path = Path(run_dir) / LOCK_FILE
     while True:
         lock = try_lock(run_dir)
         if lock is not None:
@@ -184,11 +201,16 @@ def wait_lock(
         now = time.monotonic()
         if reported is None or now - reported > WAIT_REPORT_SECONDS:
             reported = now
-            path = Path(run_dir) / LOCK_FILE
             local = (lock_owner(path) or {}).get("host") == socket.gethostname()
             log.warning("%s waits for %s; it is taken over once its heartbeat is %.0f s old",
                         run_dir, describe_holder(path),
                         LOCAL_STALE_SECONDS if local else REMOTE_STALE_SECONDS)
         if timeout is not None and now - start > timeout:
             return None
-        time.sleep(poll)
+        try:
+            time.sleep(poll)
+        except Interrupted as exc:  # nothing of this run was in training
+            exc.context = exc.context or (
+                f"while {run_dir} was waiting for its lock, held by {describe_holder(path)}; "
+                "nothing was in training, so there was nothing to save")
+            raise

@@ -40,10 +40,16 @@ WATCH_SECONDS = 1.0
 
 
 class Interrupted(KeyboardInterrupt):
-    """Raised to stop on a signal; ``except Exception`` blocks let it pass."""
+    """Raised to stop on a signal; ``except Exception`` blocks let it pass.
+
+    ``context``: what was stopped, when the code it passes through knows better than the
+    command line's default ("a run in training saved a checkpoint"), e.g. a run that only
+    waited for a lock (:func:`disbench.run.lock.wait_lock`).
+    """
 
     def __init__(self, signum: int) -> None:
         self.signum = int(signum)
+        self.context: str | None = None
         super().__init__(f"stopped by {signal.Signals(self.signum).name}")
 
     @property
