@@ -22,6 +22,9 @@ Model scorers (``SCORERS``), each returning one score per image, higher = more i
   the scorer uses ``ood_score`` when the model has it, else ``-critic(x, encode(x))``.
   (The authors' OoD script scores the critic elsewhere, at ``(G(z), z)``: see
   :func:`gwae_ood_protocol`.)
+- ``"energy"``: ``-E(x)``, the negated sample energy of DAGMM's Gaussian mixture on its
+  compression and reconstruction features (Zong et al., "Deep autoencoding Gaussian mixture
+  model for unsupervised anomaly detection", ICLR 2018, Eq. 6: high energy = anomalous).
 
 Scores that draw noise (the ELBO's posterior sample) are computed under
 ``torch.manual_seed(random_state)`` in a forked RNG, so a call is reproducible and leaves
@@ -208,24 +211,32 @@ def _critic(model: Any, x: Any) -> Any:
     return -model.critic(x, model.encode(x))  # f is low on data pairs: negate
 
 
+def _neg_sample_energy(model: Any, x: Any) -> Any:
+    return -model.energy(x)  # DAGMM's energy is high on anomalies: negate
+
+
 SCORERS: dict[str, Callable[[Any, Any], Any]] = {
     "elbo": _elbo,
     "prior_log_density": _prior_log_density,
     "critic": _critic,
+    "energy": _neg_sample_energy,
 }
 
 
 def default_scorer(model: Any) -> str:
     """The paper's OoD score for ``model``'s family.
 
-    gwae -> ``"critic"``; a model with a prior that has ``log_prob`` (ab_vae) ->
-    ``"prior_log_density"``; any other model with ``elbo`` (VAE family) -> ``"elbo"``.
+    gwae -> ``"critic"``; a model with a sample energy (dagmm) -> ``"energy"``; a model
+    with a prior that has ``log_prob`` (ab_vae) -> ``"prior_log_density"``; any other model
+    with ``elbo`` (VAE family) -> ``"elbo"``.
     """
     from disbench.errors import DisbenchError
 
     name = getattr(model, "registry_name", type(model).__name__)
     if hasattr(model, "critic") and (name == "gwae" or hasattr(model, "ood_score")):
         return "critic"
+    if hasattr(model, "energy"):
+        return "energy"
     prior = getattr(model, "prior", None)
     if name == "ab_vae" or (prior is not None and hasattr(prior, "log_prob")):
         return "prior_log_density"
@@ -233,7 +244,7 @@ def default_scorer(model: Any) -> str:
         return "elbo"
     raise DisbenchError(
         f"model {name!r} has no OoD score: it needs elbo(x) (VAE family), prior.log_prob(z) "
-        f"(ab_vae) or critic(x, z) (gwae); choose one of {', '.join(SCORERS)} explicitly"
+        f"(ab_vae), critic(x, z) (gwae) or energy(x) (dagmm); choose one of {', '.join(SCORERS)} explicitly"
     )
 
 
@@ -284,7 +295,7 @@ def ood_scores(
         A trained model (put in eval mode here; its training mode is restored afterwards).
     images : uint8 array-like (N, C, H, W), or a dataset with ``images``
         Images in 0..255; the model sees ``x = images / 255`` in [0, 1].
-    scorer : {"auto", "elbo", "prior_log_density", "critic"}
+    scorer : {"auto", "elbo", "prior_log_density", "critic", "energy"}
         ``"auto"`` picks :func:`default_scorer`.
     batch_size : int
         Images per forward pass (the scores do not depend on it).

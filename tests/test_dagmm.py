@@ -119,3 +119,21 @@ def test_bad_hyperparameters_are_named():
         _model(gmm_components=1)
     with pytest.raises(DisbenchError, match="gmm_input"):
         _model(gmm_input="both")
+
+
+def test_the_ood_evaluator_scores_dagmm_by_its_negated_sample_energy():
+    from disbench.metrics.ood import default_scorer, ood_scores
+
+    model = _model()
+    x = torch.rand(32, 1, 28, 28)
+    opts = model.make_optimizers()
+    for step in range(3):
+        model.train_step_tensors(x, step, opts)
+    model.eval()
+    assert default_scorer(model) == "energy"
+    imgs = (x * 255).round().to(torch.uint8).numpy()
+    got = ood_scores(model, imgs, batch_size=7)  # batches of 7: the score is per image
+    with torch.no_grad():
+        xf = torch.from_numpy(imgs).float() / 255
+        e = D.gmm_energy(model.features(xf)[1], model.gmm_phi, model.gmm_mean, model.gmm_cov)
+    np.testing.assert_allclose(got, -e.double().numpy(), rtol=1e-5, atol=1e-5)
