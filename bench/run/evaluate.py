@@ -35,6 +35,7 @@ from typing import Any
 
 from disbench.errors import DisbenchError, resolve_device
 from disbench.metrics.evaluators import EvalOptions
+from disbench.run.cpu_tuning import tune_for
 from disbench.run.folder import RunFolder, load_run
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ def evaluate_run(
         raise DisbenchError("--metrics: give at least one metric")
     opts = EvalOptions.build(options, **overrides)
     device = resolve_device(opts.device, "device")
+    tune_for(device)  # malloc thresholds on the CPU: encoding reuses its buffers
     if not _todo(folder, metrics, opts, force):
         return folder.read_metrics()["records"]  # nothing to write: no lock needed
     with _run_lock(folder, locked):
