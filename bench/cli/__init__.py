@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from disbench.run.cpu_tuning import set_openmp_env
+
+    set_openmp_env()  # before torch is imported: its OpenMP runtime reads it when loaded
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

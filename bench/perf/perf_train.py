@@ -11,6 +11,10 @@ The "CUDA graph" rows use :class:`disbench.run.graph_step.GraphedStep`: every me
 indices and noise drawn in one call each into fixed buffers, and the whole update (forward,
 backward, Adam) replayed as one captured graph. "fixed buffers (eager)" is the same step
 without the graph (the CPU form).
+
+On the CPU the rows of :mod:`disbench.perf.cpu_train` follow: allocator settings, threads
+per process against processes per core, ``channels_last``, ``torch.compile`` and
+inference-mode encoding, each against the plain loop (one thread) in fresh processes.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from collections.abc import Iterator
 
 import torch
 from disbench import baselines
+from disbench.perf import cpu_train
 from disbench.run.ensemble import Ensemble
 from disbench.run.graph_step import GraphedStep
 
@@ -154,6 +159,7 @@ def run(quick: bool = False) -> Iterator[dict]:
             yield _graph_row(device, data, k, steps, warmup, False, base, exact=True)
     else:
         yield _graph_row(device, data, ks[-1], steps, warmup, False, base, graph=False)
+        yield from cpu_train.rows(quick)  # allocator, threads, layout, compile (issue 20)
         yield ({"name": "train (GPU parts)", "baseline": None, "value": None, "unit": "",
                      "ratio": None, "note": "skipped: no CUDA device"})
 

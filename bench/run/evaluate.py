@@ -38,6 +38,7 @@ from typing import Any
 
 from disbench.errors import DisbenchError, resolve_device
 from disbench.metrics.evaluators import EvalOptions
+from disbench.run.cpu_tuning import tune_for
 from disbench.run.folder import RunFolder, load_run
 from disbench.run.needs import check_metrics
 
@@ -134,6 +135,7 @@ def evaluate_run(
     _check_metrics(folder, metrics)
     opts = EvalOptions.build(options, **overrides)
     device = resolve_device(opts.device, "device")
+    tune_for(device)  # malloc thresholds on the CPU: encoding reuses its buffers
     if not _todo(folder, metrics, opts, force):
         return folder.read_metrics()["records"]  # nothing to write: no lock needed
     with _run_lock(folder, locked):

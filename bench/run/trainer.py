@@ -32,6 +32,7 @@ from disbench.errors import DisbenchError, resolve_device
 from disbench.run import stop
 from disbench.run.batches import labelled_subset, sampler_for
 from disbench.run.config import RunConfig, resolve_hparams
+from disbench.run.cpu_tuning import tune_for
 from disbench.run.draws import batch_data, batch_generator, seed_everything
 from disbench.run.folder import FORMAT_VERSION, RunFolder
 from disbench.run.loop import (
@@ -298,6 +299,7 @@ def _train_single(member: _Member, *, progress: bool, stop_after: int | None) ->
     cfg = member.cfg
     source = _source(member)
     device = resolve_device(cfg.device, "device")
+    tune_for(device)  # malloc thresholds on the CPU (numerically neutral)
     dataset = _load_data(cfg, source)
     record = _record(member, source, dataset, device)
     model = _build_model(cfg, record, device)
@@ -327,6 +329,7 @@ def _train_group(members: list[_Member], source: str, *, progress: bool, cuda_gr
 
     c0 = members[0].cfg
     device = resolve_device(c0.device, "device")
+    tune_for(device)
     dataset = _load_data(c0, source)
     vary = differing([m.cfg for m in members])
     info = {"size": len(members), "vary": vary}

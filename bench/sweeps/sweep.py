@@ -570,8 +570,10 @@ def _worker_job(parent: int, *args: Any, **kw: Any) -> list[RunResult]:
     """:func:`run_job` in a loky worker, which stops cleanly on SIGTERM / SIGINT and when
     the sweep process ``parent`` dies (:func:`disbench.run.stop.worker_init`)."""
     from disbench.run import stop
+    from disbench.run.cpu_tuning import tune_cpu
 
     stop.worker_init(parent)
+    tune_cpu()  # once per worker, before its first job's allocations (the trainer's is a no-op)
     try:
         with stop.in_job():
             return run_job(*args, **kw)
