@@ -284,6 +284,9 @@ def test_ood_record_and_metrics_json_record_the_variant(tmp_path, monkeypatch):
     # the run evaluator writes the record, variant included, into metrics.json (the stand-ins
     # keep the signatures of what they replace)
     monkeypatch.setattr(run_evaluate, "_check_trained", lambda folder: None)  # noqa: ARG005
+    # the stand-in folder has no config.json for the dataset/metric check to read
+    monkeypatch.setattr(run_evaluate, "_check_metrics",
+                        lambda folder, metrics: None)  # noqa: ARG005
     monkeypatch.setattr(run_evaluate, "load_run", lambda path, device="cpu": (  # noqa: ARG005
         _Gauss(), None, {"name": "mnist", "source": "synthetic", "split": "train"}))
     monkeypatch.setattr(run_evaluate, "_provenance", lambda *a: {})
