@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from disbench import __version__
 from disbench.errors import DisbenchError
@@ -126,3 +127,13 @@ def _one_line(exc: BaseException) -> str | None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def optional_spec(args: argparse.Namespace) -> Any:
+    """The ``--spec`` suite at ``--size`` (None without ``--spec``; ``--size`` alone is an
+    error), for the commands that may restrict themselves to a spec's runs."""
+    from disbench.sweeps.spec import load_spec
+
+    if args.size and not args.spec:
+        raise DisbenchError("--size selects a size of --spec: give --spec SPEC.yaml too")
+    return load_spec(args.spec, size=args.size) if args.spec else None

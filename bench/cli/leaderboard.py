@@ -56,16 +56,12 @@ def parse_formats(text: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from disbench.cli import out_folder
-    from disbench.errors import DisbenchError
+    from disbench.cli import optional_spec, out_folder
     from disbench.report import export, leaderboard
-    from disbench.sweeps.spec import load_spec
 
     out_folder(args.out)
     formats = parse_formats(args.format)
-    if args.size and not args.spec:
-        raise DisbenchError("--size selects a size of --spec: give --spec SPEC.yaml too")
-    spec = load_spec(args.spec, size=args.size) if args.spec else None
+    spec = optional_spec(args)
     only = spec.run_dirs(args.runs_dir) if spec else None
     runs, board, hib = leaderboard.build(args.runs_dir, only)
     written = export.export(board, runs, hib, args.out, formats, digits=args.digits)

@@ -45,16 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from disbench.errors import DisbenchError
+    from disbench.cli import optional_spec
     from disbench.metrics import HIGHER_IS_BETTER
     from disbench.report import leaderboard
     from disbench.report.site import SiteOptions, build_site
     from disbench.sweeps import claims as C
-    from disbench.sweeps.spec import load_spec
 
-    if args.size and not args.spec:
-        raise DisbenchError("--size selects a size of --spec: give --spec SPEC.yaml too")
-    spec = load_spec(args.spec, size=args.size) if args.spec else None
+    spec = optional_spec(args)
     only = spec.run_dirs(args.runs_dir) if spec is not None else None
     runs, board, hib = leaderboard.build(args.runs_dir, only)
     table = None
