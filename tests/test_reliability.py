@@ -664,6 +664,8 @@ def test_a_sweep_stopped_while_it_waits_for_a_lock_says_so(tmp_path, monkeypatch
     assert "waiting for its lock" in err and f"pid {os.getpid()}" in err, err
     assert "nothing to save" in err and "saved a checkpoint" not in err, err
     assert json.loads((run_dir / ".lock").read_text()) == held  # the holder's lock is kept
+    from disbench.run import stop
+    assert stop.requested() is None  # the stop request ended with the command
 
 
 @pytest.mark.parametrize(("model", "kw", "size"), [

@@ -105,6 +105,9 @@ def handlers() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+        # The request ends with the block: code run later in this process (a library
+        # caller's next train(), a test) must not find it and stop at once.
+        _STATE.signum = None
 
 
 @contextlib.contextmanager
