@@ -248,6 +248,18 @@ class DAGMM(Model):
         return gmm_energy(z_gmm.float(), self.gmm_phi, self.gmm_mean, self.gmm_cov)
 
     @torch.no_grad()
+    def code_energy(self, z: Tensor) -> Tensor:
+        """Sample energy (N,) of codes z_c under the running GMM: what ganmodokix/gwae
+        ``clu.py`` ``anormaly_dagmm`` computes from the encoded codes (vaetc's DAGMM, whose
+        mixture models the code alone, ``gmm_input="code"``)."""
+        if self.hparams.gmm_input != "code":
+            raise DisbenchError(
+                "the code energy needs a DAGMM whose mixture models the code alone "
+                f"(gmm_input='code', vaetc's); this one has gmm_input={self.hparams.gmm_input!r}, "
+                "whose energy also reads the reconstruction features: score it by energy(x)")
+        return gmm_energy(z.float(), self.gmm_phi, self.gmm_mean, self.gmm_cov)
+
+    @torch.no_grad()
     def ood_score(self, x: Tensor) -> Tensor:
         """``-energy(x)``: higher = more in-distribution."""
         return -self.energy(x)

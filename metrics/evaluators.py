@@ -72,8 +72,9 @@ class EvalOptions:
     device: str | None = field(default=None, metadata={
         "scores": False, "help": "cpu or cuda (default: the model's device)"})
     ood_variant: str | None = field(default=None, metadata={
-        "scores": True, "help": "protocol of ood_auroc for the GWAE critic: official, "
-        "vaetc_main, means or disbench_v1 (default: official; see disbench.metrics.ood)"})
+        "scores": True, "help": "protocol of ood_auroc: official (clu.py: every model scored on "
+        "its codes), vaetc_main, means or disbench_v1 (default: official for gwae and for "
+        "models not 1x28x28, else disbench_v1; see disbench.metrics.ood)"})
 
     def __post_init__(self) -> None:
         from disbench.errors import DisbenchError

@@ -285,8 +285,9 @@ def ood_record(
     (``disbench.datasets.get``; see :func:`.ood.gwae_ood_protocol`).
 
     ``variant`` is a key of :data:`disbench.metrics.ood.GWAE_OOD_VARIANTS`; the default
-    is ``official`` for gwae's critic (the authors' ``clu.py`` protocol) and
-    ``disbench_v1`` for the other scorers; the record's spec names it. ``num_samples``
+    is ``official`` (the authors' ``clu.py`` protocol) for gwae's critic and for models
+    that are not 1x28x28, and ``disbench_v1`` for the other scorers
+    (:func:`disbench.metrics.ood.default_variant`); the record's spec names it. ``num_samples``
     in-distribution images are scored (all when None); the OoD set has as many for
     ``disbench_v1`` and the official ``ceil(num_samples / 64) * 64`` otherwise.
     """
@@ -305,7 +306,8 @@ def ood_record(
                             "load_dataset= (e.g. disbench.datasets.get)")
     out_name, out_split = OOD_PAIRS[name]
     scorer = default_scorer(model) if scorer == "auto" else scorer
-    variant = default_variant(scorer) if variant is None else variant
+    shape = getattr(getattr(model, "hparams", None), "image_shape", None)
+    variant = default_variant(scorer, shape) if variant is None else variant
     return gwae_ood_protocol(
         model, load_dataset=load_dataset, source=getattr(dataset, "source", "auto"),
         in_dataset=name, in_split="test", out_dataset=out_name, out_split=out_split,

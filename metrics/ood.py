@@ -57,17 +57,22 @@ ganmodokix/vaetc@develop_may:
 - both through vaetc's transform (:func:`official_view`: 3x64x64, grey repeated to 3
   channels), Omniglot with the files' polarity (black strokes on white; disbench's loader
   inverts the ink, so the view inverts it back, see :func:`ink_is_bright`);
-- score: ``anormaly_gwae``, the critic at the decoded code and the code,
-  ``disc_block(model.decode(z), z)``, in eval mode ("the higher ``anomaly`` is, the more
-  likely ``z`` is to be OoD"); disbench reports ``-f(G(z), z)`` (higher = more
-  in-distribution), which leaves the AUROC unchanged.
+- score: ``anormaly``, by model family, of the codes ("the higher ``anomaly`` is, the more
+  likely ``z`` is to be OoD"), in eval mode: for GWAE ``anormaly_gwae``, the critic at the
+  decoded code and the code, ``disc_block(model.decode(z), z)``; for DAGMM
+  ``anormaly_dagmm``, the sample energy of the code under the running mixture
+  (:meth:`disbench.baselines.dagmm.DAGMM.code_energy`, vaetc's ``gmm_input="code"``); for
+  every other model ``anormaly_stdgaussian``, ``-log N(z; 0, I)``. disbench reports the
+  negated anomaly (higher = more in-distribution), which leaves the AUROC unchanged.
 
 The other variants: ``vaetc_main`` (vaetc's main branch, where
 ``REPARAMETERIZE_GAUSS_IN_ENCODE = False`` and ``encode_set`` samples explicitly:
 in-distribution samples, OoD posterior means; the description in disbench's issue 13),
 ``means`` (posterior means for both; symmetric, no official source) and ``disbench_v1``
-(disbench's earlier protocol: ``-f(x, encode(x))`` at 1x28x28 on ink-bright Omniglot; the
-only variant for the ``elbo`` and ``prior_log_density`` scorers). The official view is the
+(disbench's earlier protocol: the model's scorer, e.g. ``-f(x, encode(x))`` or the ELBO, at
+1x28x28 on ink-bright Omniglot). The default is ``official`` for the GWAE critic and for a
+model that is not 1x28x28, ``disbench_v1`` for the other scorers (:func:`default_variant`);
+``ood_variant: official`` in a spec's ``eval`` scores every model as ``clu.py``. The official view is the
 model's input shape: 3x64x64 for a model trained as the official one (vaetc's fixed
 ``IMAGE_SHAPE``); a model of another shape is scored at its own shape, recorded as
 ``spec["view"]["official_shape"] = False``. The protocol uses the whole MNIST test split
@@ -76,6 +81,7 @@ model's input shape: 3x64x64 for a model trained as the official one (vaetc's fi
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +93,7 @@ from ._device import module_device
 
 __all__ = [
     "GWAE_OOD_VARIANTS",
+    "OFFICIAL_ANOMALIES",
     "OFFICIAL_VIEW",
     "SCORERS",
     "OodVariant",
@@ -95,6 +102,7 @@ __all__ = [
     "default_variant",
     "gwae_ood_protocol",
     "ink_is_bright",
+    "official_anomaly",
     "official_out_indices",
     "official_view",
     "ood_auroc",
@@ -341,9 +349,9 @@ class OodVariant:
         The codes z of the in- and out-of-distribution images: one reparameterised
         posterior sample per image, or the posterior mean (``model.encode``).
     score : {"energy", "scorer"}
-        ``energy``: ``-f(G(z), z)``, the official ``anormaly_gwae`` negated (higher = more
-        in-distribution); ``scorer``: :func:`ood_scores` with the model's scorer (for gwae
-        ``-f(x, encode(x))``).
+        ``energy``: the official ``anormaly`` of the codes by model family, negated (higher
+        = more in-distribution; :func:`official_anomaly`); ``scorer``: :func:`ood_scores`
+        with the model's scorer (for gwae ``-f(x, encode(x))``).
     view : {"official", "gray28"}
         ``official``: :func:`official_view` at the model's input shape (3x64x64 for the
         official protocol), the files' polarity; ``gray28``: 1x28x28 grey, Omniglot's own
@@ -456,8 +464,9 @@ def _view_shape(model: Any) -> tuple[int, int, int]:
     return OFFICIAL_VIEW if shape is None else tuple(int(s) for s in shape)
 
 
-def _posterior(model: Any, x: Any) -> tuple[Any, Any]:
-    """(mean, logvar) of q(z|x): ``model.posterior(x)``, else a Gaussian ``model.encoder``."""
+def _posterior(model: Any, x: Any) -> tuple[Any, Any] | None:
+    """(mean, logvar) of q(z|x): ``model.posterior(x)``, else a Gaussian ``model.encoder``;
+    None for a deterministic encoder (a tensor: DAGMM's), whose code is its own sample."""
     from disbench.errors import DisbenchError
 
     if hasattr(model, "posterior"):
@@ -465,51 +474,89 @@ def _posterior(model: Any, x: Any) -> tuple[Any, Any]:
     out = model.encoder(x) if hasattr(model, "encoder") else None
     if isinstance(out, tuple) and len(out) == 2:
         return out
+    if hasattr(out, "shape"):
+        return None
     raise DisbenchError(f"{type(model).__name__} has no Gaussian posterior (posterior(x) or an "
                         "encoder returning (mean, logvar)): use the GWAE OoD variant 'means'")
 
 
-def _energy(model: Any, z: Any) -> Any:
+def _critic_energy(model: Any, z: Any) -> Any:
     """``f(G(z), z)``: ``model.critic_energy(z)``, else ``model.critic(model.decode(z), z)``."""
     if hasattr(model, "critic_energy"):
         return model.critic_energy(z)
     return model.critic(model.decode(z), z)
 
 
+def _code_energy(model: Any, z: Any) -> Any:
+    return model.code_energy(z)
+
+
+def _std_gaussian_nll(model: Any, z: Any) -> Any:  # noqa: ARG001 (one signature for all)
+    return 0.5 * (z.double() ** 2 + math.log(2.0 * math.pi)).sum(dim=1)
+
+
+#: ``clu.py`` ``anormaly``'s three cases: name -> (what it is, anomaly(model, z))
+OFFICIAL_ANOMALIES: dict[str, tuple[str, Callable[[Any, Any], Any]]] = {
+    "critic_energy": ("-f(G(z), z), z the codes of the images (clu.py anormaly_gwae, negated)",
+                      _critic_energy),
+    "dagmm_code_energy": ("-E(z), the running mixture's sample energy of the codes (clu.py "
+                          "anormaly_dagmm, negated)", _code_energy),
+    "std_gaussian": ("log N(z; 0, I) of the codes (clu.py anormaly_stdgaussian, negated)",
+                     _std_gaussian_nll),
+}
+
+
+def official_anomaly(model: Any) -> str:
+    """The key of :data:`OFFICIAL_ANOMALIES` ganmodokix/gwae ``clu.py`` ``anormaly`` uses
+    for ``model``: the critic energy for GWAE, the code energy for DAGMM, the standard
+    Gaussian for every other model."""
+    if hasattr(model, "critic_energy") or hasattr(model, "critic"):
+        return "critic_energy"
+    if hasattr(model, "code_energy"):
+        return "dagmm_code_energy"
+    return "std_gaussian"
+
+
 def _codes(model: Any, images: np.ndarray, codes: str, view: Callable, *, batch_size: int,
-           device: Any, seed: int) -> Any:
-    """Codes (N, D) of uint8 ``images`` seen through ``view``: posterior means, or one
-    sample each with noise drawn at once from a CPU generator seeded with ``seed``."""
+           device: Any, seed: int) -> tuple[Any, str]:
+    """Codes (N, D) of uint8 ``images`` seen through ``view``, and what they are: posterior
+    means, one sample each with noise drawn at once from a CPU generator seeded with
+    ``seed``, or a deterministic encoder's codes (vaetc's ``encode_set`` samples only
+    Gaussian encoders)."""
     import torch
 
     means, logvars = [], []
     for start in range(0, len(images), batch_size):
         x = torch.from_numpy(view(images[start:start + batch_size])).to(device)
-        if codes == "mean":
+        post = None if codes == "mean" else _posterior(model, x)
+        if post is None:
             means.append(model.encode(x).float().cpu())
         else:
-            mean, logvar = _posterior(model, x)
-            means.append(mean.float().cpu())
-            logvars.append(logvar.float().cpu())
+            means.append(post[0].float().cpu())
+            logvars.append(post[1].float().cpu())
     mean = torch.cat(means)
     if codes == "mean":
-        return mean
+        return mean, "mean"
+    if not logvars:
+        return mean, "deterministic"
     eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(seed))
-    return mean + torch.exp(0.5 * torch.cat(logvars)) * eps
+    return mean + torch.exp(0.5 * torch.cat(logvars)) * eps, codes
 
 
 def _energy_scores(model: Any, images: np.ndarray, codes: str, view: Callable, *,
-                   batch_size: int, device: Any, seed: int) -> np.ndarray:
-    """``-f(G(z), z)`` per image (higher = more in-distribution), in eval mode."""
+                   batch_size: int, device: Any, seed: int) -> tuple[np.ndarray, str]:
+    """The negated official anomaly of each image's code (higher = more in-distribution),
+    in eval mode, and what the codes are (:func:`_codes`)."""
     import torch
 
+    anomaly = OFFICIAL_ANOMALIES[official_anomaly(model)][1]
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            z = _codes(model, images, codes, view, batch_size=batch_size, device=device,
-                       seed=seed)
-            out = [-_energy(model, z[s:s + batch_size].to(device)).reshape(-1).double().cpu()
+            z, kind = _codes(model, images, codes, view, batch_size=batch_size, device=device,
+                             seed=seed)
+            out = [-anomaly(model, z[s:s + batch_size].to(device)).reshape(-1).double().cpu()
                    for s in range(0, len(z), batch_size)]
     finally:
         model.train(was_training)
@@ -517,9 +564,9 @@ def _energy_scores(model: Any, images: np.ndarray, codes: str, view: Callable, *
     if scores.shape != (len(images),) or not np.isfinite(scores).all():
         from disbench.errors import DisbenchError
 
-        raise DisbenchError(f"the GWAE critic energy gave {scores.shape} scores for "
+        raise DisbenchError(f"the official OoD anomaly gave {scores.shape} scores for "
                             f"{len(images)} images, or NaN/inf (diverged model?)")
-    return scores
+    return scores, kind
 
 
 def _select(total: int, count: Any, rng: np.random.Generator) -> np.ndarray:
@@ -553,8 +600,8 @@ def _official_protocol(model: Any, variant: str, scorer: str,  # noqa: ARG001
                        sets: dict[str, tuple[str, str]], num_in: int | None,
                        num_out: int | None, random_state: int, batch_size: int,
                        device: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Scores ``-f(G(z), z)`` of both sets through :func:`official_view`, and the spec
-    (``scorer`` is the critic, checked by :func:`_check_variant`)."""
+    """The negated official anomaly (:func:`official_anomaly`) of both sets' codes through
+    :func:`official_view`, and the spec (``scorer``, the model's own, is not used)."""
     import functools
 
     v = GWAE_OOD_VARIANTS[variant]
@@ -570,14 +617,15 @@ def _official_protocol(model: Any, variant: str, scorer: str,  # noqa: ARG001
     scores = []
     for offset, (imgs, info, codes) in enumerate(((imgs_in, info_in, v.codes_in),
                                                    (imgs_out, info_out, v.codes_out))):
-        info["codes"] = codes
         view = functools.partial(official_view, shape=shape, invert=info["inverted"])
-        scores.append(_energy_scores(model, imgs, codes, view, batch_size=batch_size,
-                                     device=dev, seed=random_state + offset))
+        score, info["codes"] = _energy_scores(model, imgs, codes, view, batch_size=batch_size,
+                                              device=dev, seed=random_state + offset)
+        scores.append(score)
     if num_out is None:
         info_out["count"] = f"ceil(num_in / {OFFICIAL_BATCH}) * {OFFICIAL_BATCH} (clu.py)"
-    spec = {"variant": variant, "about": v.about, "scorer": "critic_energy",
-            "score": "-f(G(z), z), z the codes of the images (clu.py anormaly_gwae, negated)",
+    anomaly = official_anomaly(model)
+    spec = {"variant": variant, "about": v.about, "scorer": anomaly,
+            "score": OFFICIAL_ANOMALIES[anomaly][0],
             "convention": "higher score = more in-distribution; in-distribution is positive",
             "view": {"shape": list(shape), "official_shape": shape == OFFICIAL_VIEW,
                      "transform": "x / 255, grey repeated to the channels, bilinear resize "
@@ -681,21 +729,22 @@ def _disbench_v1_protocol(model: Any, variant: str, scorer: str,
     return s_in, s_out, spec
 
 
-def default_variant(scorer: str) -> str:
-    """``official`` for the GWAE critic, ``disbench_v1`` (the only one) for other scorers."""
-    return "official" if scorer == "critic" else "disbench_v1"
+def default_variant(scorer: str, shape: Any = None) -> str:
+    """``official`` for the GWAE critic and for a model whose input ``shape`` is not
+    1x28x28 (``disbench_v1`` scores 1x28x28 images only); ``disbench_v1`` otherwise, the
+    protocol earlier records of the other scorers used."""
+    if scorer == "critic" or (shape is not None and tuple(shape) != (1, 28, 28)):
+        return "official"
+    return "disbench_v1"
 
 
-def _check_variant(variant: str | None, scorer: str) -> str:
+def _check_variant(variant: str | None, scorer: str, shape: Any = None) -> str:
     from disbench.errors import DisbenchError
 
-    variant = default_variant(scorer) if variant is None else variant
+    variant = default_variant(scorer, shape) if variant is None else variant
     if variant not in GWAE_OOD_VARIANTS:
         raise DisbenchError(f"unknown GWAE OoD variant {variant!r}; choose one of "
                             f"{', '.join(GWAE_OOD_VARIANTS)}")
-    if GWAE_OOD_VARIANTS[variant].score == "energy" and scorer != "critic":
-        raise DisbenchError(f"the GWAE OoD variant {variant!r} scores the GWAE critic; scorer "
-                            f"{scorer!r} runs only as variant 'disbench_v1'")
     return variant
 
 
@@ -731,7 +780,8 @@ def gwae_ood_protocol(
     variant : str, optional
         A key of :data:`GWAE_OOD_VARIANTS` (default :func:`default_variant`).
     scorer : str
-        See :func:`ood_scores` (``disbench_v1`` only; the other variants use the critic).
+        See :func:`ood_scores` (``disbench_v1`` only; the other variants score the codes
+        by the official anomaly of the model's family, :func:`official_anomaly`).
     num_in, num_out : int, optional
         Random subsets of this many images (drawn with ``random_state``, which also seeds
         the posterior samples). Defaults: all in-distribution images (the official 10,000);
@@ -747,7 +797,8 @@ def gwae_ood_protocol(
 
     if scorer == "auto":
         scorer = default_scorer(model)
-    variant = _check_variant(variant, scorer)
+    variant = _check_variant(variant, scorer, getattr(getattr(model, "hparams", None),
+                                                      "image_shape", None))
     sets = {"in": (in_dataset, in_split), "out": (out_dataset, out_split)}
     run = _official_protocol if GWAE_OOD_VARIANTS[variant].score == "energy" else \
         _disbench_v1_protocol

@@ -254,14 +254,83 @@ def test_scores_reproducible_and_batch_independent():
     assert scores(256, 0) != scores(256, 1)
 
 
-def test_variant_errors():
+def test_variant_errors_and_defaults():
     with pytest.raises(DisbenchError, match="unknown GWAE OoD variant 'nope'"):
         ood.gwae_ood_protocol(_Gauss(), load_dataset=_loader(_small_sets(), []), variant="nope")
-    with pytest.raises(DisbenchError, match="scorer 'elbo' runs only as variant 'disbench_v1'"):
-        ood.gwae_ood_protocol(_Gauss(), load_dataset=_loader(_small_sets(), []), scorer="elbo",
-                              variant="official")
     assert ood.default_variant("critic") == "official"
     assert ood.default_variant("elbo") == "disbench_v1"
+    assert ood.default_variant("elbo", (1, 28, 28)) == "disbench_v1"
+    assert ood.default_variant("elbo", (3, 64, 64)) == "official"  # disbench_v1 is 28x28 only
+
+
+# ------------------------------------------------------- clu.py's anomaly of the other models
+class _Std(torch.nn.Module):
+    """A stand-in VAE (no critic, no code energy): q(z|x) = N(first two pixels, 0.5^2)."""
+
+    registry_name = "vae"
+
+    def __init__(self, shape=(1, 8, 8)):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+        self.hparams = SimpleNamespace(image_shape=shape)
+
+    def posterior(self, x):
+        mean = self.w * x.flatten(1)[:, :2]
+        return mean, torch.full_like(mean, 2 * math.log(0.5))
+
+    def encode(self, x):
+        return self.posterior(x)[0]
+
+    def elbo(self, x):  # disbench_v1's scorer; the official protocol must not call it
+        raise AssertionError("the official protocol scores the code, not the ELBO")
+
+
+def test_other_models_are_scored_by_the_standard_gaussian_of_their_codes(tmp_path):
+    sets = _small_sets(n_in=50, n_out=80)
+    rec = ood.gwae_ood_protocol(_Std(), load_dataset=_loader(sets, []), scorer="elbo",
+                                variant="means", out_dir=tmp_path)
+    assert rec["spec"]["scorer"] == "std_gaussian"
+    codes = sets["mnist"].images.reshape(50, -1)[:, :2].astype(np.float64) / 255.0
+    # clu.py anormaly_stdgaussian: E(z) = 0.5 * sum(z^2 + log 2 pi); the score is -E(z)
+    expected = -0.5 * (codes ** 2 + math.log(2 * math.pi)).sum(axis=1)
+    with np.load(tmp_path / rec["spec"]["roc_file"]) as z:
+        np.testing.assert_allclose(z["scores_in"], expected, rtol=1e-6)
+    # a non-28x28 model's default is the official protocol, so it needs no variant
+    assert generation.ood_record(_Std(), SimpleNamespace(name="mnist", source="synthetic"),
+                                 load_dataset=_loader(sets, []),
+                                 num_samples=50)["spec"]["variant"] == "official"
+
+
+def test_dagmm_is_scored_by_the_energy_of_its_codes(tmp_path):
+    from disbench import baselines
+
+    torch.manual_seed(0)
+    model = baselines.create("dagmm", image_shape=(3, 64, 64), latent_dim=3,
+                             gmm_components=2, gmm_input="code")
+    with torch.no_grad():  # a mixture that is not the initial one
+        model.gmm_mean.copy_(torch.tensor([[0.5, -0.2, 0.1], [-1.0, 0.3, 0.0]]))
+        model.gmm_cov.copy_(torch.diag_embed(torch.tensor([[0.5, 1.0, 2.0], [1.5, 0.7, 0.9]])))
+        model.gmm_phi.copy_(torch.tensor([0.3, 0.7]))
+    sets = _sets(n_in=20, n_out=100)
+    rec = ood.gwae_ood_protocol(model, load_dataset=_loader(sets, []), variant="official",
+                                out_dir=tmp_path)
+    assert rec["spec"]["scorer"] == "dagmm_code_energy"
+    # a deterministic encoder's code is its own sample (vaetc samples Gaussian encoders only)
+    assert rec["spec"]["in"]["codes"] == rec["spec"]["out"]["codes"] == "deterministic"
+    model.eval()
+    with torch.no_grad():
+        z = model.encode(torch.from_numpy(_reference_view(
+            sets["mnist"].images.astype(np.float64))).float()).double().numpy()
+    # -log sum_k phi_k N(z; mu_k, diag(var_k)), written out
+    mu, var, phi = (t.double().numpy() for t in (
+        model.gmm_mean, torch.diagonal(model.gmm_cov, dim1=-2, dim2=-1), model.gmm_phi))
+    log_n = -0.5 * (((z[:, None] - mu) ** 2 / var).sum(-1) + np.log(2 * np.pi * var).sum(-1))
+    expected = np.log((phi * np.exp(log_n)).sum(axis=1))  # the negated energy
+    with np.load(tmp_path / rec["spec"]["roc_file"]) as f:
+        np.testing.assert_allclose(f["scores_in"], expected, rtol=1e-4, atol=1e-5)
+    paper = baselines.create("dagmm", image_shape=(3, 64, 64), latent_dim=3, gmm_input="paper")
+    with pytest.raises(DisbenchError, match="gmm_input='code'"):
+        ood.gwae_ood_protocol(paper, load_dataset=_loader(sets, []), variant="means")
 
 
 # ----------------------------------------------------------------------------- the record
