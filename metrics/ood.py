@@ -499,8 +499,8 @@ def _std_gaussian_nll(model: Any, z: Any) -> Any:  # noqa: ARG001 (one signature
 OFFICIAL_ANOMALIES: dict[str, tuple[str, Callable[[Any, Any], Any]]] = {
     "critic_energy": ("-f(G(z), z), z the codes of the images (clu.py anormaly_gwae, negated)",
                       _critic_energy),
-    "dagmm_code_energy": ("-E(z), the running mixture's sample energy of the codes (clu.py "
-                          "anormaly_dagmm, negated)", _code_energy),
+    "dagmm_code_energy": ("-E(z) of the codes under the running mixture (clu.py "
+                          + "anormaly_dagmm, negated)", _code_energy),
     "std_gaussian": ("log N(z; 0, I) of the codes (clu.py anormaly_stdgaussian, negated)",
                      _std_gaussian_nll),
 }
