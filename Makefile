@@ -28,13 +28,14 @@ test: install
 	$(PY) -m pytest -q -p no:cacheprovider tests
 	$(VENV)/bin/disbench regress --suite ci
 
-# The default benchmark: its CPU size here, its `gpu` size when torch sees CUDA. The claims
-# table (printed, and in results/claims.{csv,tex,md} and the site) says what it showed.
+# The default benchmark: its CPU size here, its `gpu` size when torch sees CUDA. Its tables
+# go to results/default/ (as bench-all's to results/all/; results/claims.md is the paper
+# suites'); the claims table (printed, in results/default/claims.* and the site) says what it showed.
 bench: install
 	@size=$$($(PY) -c "import torch; print('--size gpu' if torch.cuda.is_available() else '')"); \
 	echo "make bench: default suite, $${size:-CPU size} (bench/sweeps/suites/default.yaml)"; \
 	$(DISBENCH) sweep bench/sweeps/suites/default.yaml $$size --out runs/default && \
-	$(DISBENCH) leaderboard runs/default --spec bench/sweeps/suites/default.yaml $$size --format csv,latex,markdown --out results --plots && \
+	$(DISBENCH) leaderboard runs/default --spec bench/sweeps/suites/default.yaml $$size --format csv,latex,markdown --out results/default --plots && \
 	$(DISBENCH) claims default $$size --runs runs/default && \
 	$(DISBENCH) report runs/default --spec bench/sweeps/suites/default.yaml $$size --out results/site
 
