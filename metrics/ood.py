@@ -459,8 +459,13 @@ def official_out_indices(n_in: int, n_out_total: int, rng: np.random.Generator,
     return np.concatenate(passes)[:need]
 
 
+def _model_shape(model: Any) -> Any:
+    """The model's ``hparams.image_shape`` (None: not declared)."""
+    return getattr(getattr(model, "hparams", None), "image_shape", None)
+
+
 def _view_shape(model: Any) -> tuple[int, int, int]:
-    shape = getattr(getattr(model, "hparams", None), "image_shape", None)
+    shape = _model_shape(model)
     return OFFICIAL_VIEW if shape is None else tuple(int(s) for s in shape)
 
 
@@ -713,7 +718,7 @@ def _disbench_v1_protocol(model: Any, variant: str, scorer: str,
     """The ``disbench_v1`` variant (``variant``): the model's scorer on 1x28x28 grey images."""
     from disbench.errors import DisbenchError
 
-    shape = getattr(getattr(model, "hparams", None), "image_shape", None)
+    shape = _model_shape(model)
     if shape is not None and tuple(shape) != (1, 28, 28):
         raise DisbenchError(f"the GWAE OoD variant 'disbench_v1' scores 1x28x28 images; this "
                             f"model takes {tuple(shape)}: use variant 'official'")
@@ -780,8 +785,7 @@ def gwae_ood_protocol(
     variant : str, optional
         A key of :data:`GWAE_OOD_VARIANTS` (default :func:`default_variant`).
     scorer : str
-        See :func:`ood_scores` (``disbench_v1`` only; the other variants score the codes
-        by the official anomaly of the model's family, :func:`official_anomaly`).
+        See :func:`ood_scores` (``disbench_v1`` only; the others: :func:`official_anomaly`).
     num_in, num_out : int, optional
         Random subsets of this many images (drawn with ``random_state``, which also seeds
         the posterior samples). Defaults: all in-distribution images (the official 10,000);
@@ -797,8 +801,7 @@ def gwae_ood_protocol(
 
     if scorer == "auto":
         scorer = default_scorer(model)
-    variant = _check_variant(variant, scorer, getattr(getattr(model, "hparams", None),
-                                                      "image_shape", None))
+    variant = _check_variant(variant, scorer, _model_shape(model))
     sets = {"in": (in_dataset, in_split), "out": (out_dataset, out_split)}
     run = _official_protocol if GWAE_OOD_VARIANTS[variant].score == "energy" else \
         _disbench_v1_protocol
