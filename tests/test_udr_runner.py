@@ -140,3 +140,7 @@ def test_sweeps_and_evaluate_leave_udr_to_the_udr_command(runs, caplog):
         evaluate_run(spec_runs[0], ["udr"], spec.eval, force=True)
     assert "disbench udr" in caplog.text
     assert json.loads((spec_runs[0] / "metrics.json").read_text()) == before
+    caplog.clear()
+    with caplog.at_level("INFO"):  # with work to do, the hint is still said once
+        evaluate_run(spec_runs[0], ["hoyer", "udr"], spec.eval, force=True)
+    assert caplog.text.count("compute it with 'disbench udr") == 1, caplog.text

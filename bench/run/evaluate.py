@@ -133,6 +133,7 @@ def evaluate_run(
     folder = RunFolder(run_dir)
     _check_trained(folder)
     _check_metrics(folder, metrics)
+    _hint_cross_seed(folder, metrics)
     opts = EvalOptions.build(options, **overrides)
     device = resolve_device(opts.device, "device")
     tune_for(device)  # malloc thresholds on the CPU: encoding reuses its buffers
@@ -176,10 +177,14 @@ def merge_metrics(folder: RunFolder, records: list[dict[str, Any]], evaluators: 
 
 def _todo(folder: RunFolder, metrics: list[str], opts: EvalOptions, force: bool) -> list[str]:
     """The evaluators to compute now: every per-run one with ``force``, else the missing ones."""
+    return per_run(metrics) if force else missing_metrics(folder.path, metrics, opts)
+
+
+def _hint_cross_seed(folder: RunFolder, metrics: list[str]) -> None:
+    """Say once where the metrics that compare seeds (udr) are computed instead."""
     for m in sorted(set(metrics) - set(per_run(metrics))):
         log.info("%s: %s compares the seeds of a variant; compute it with 'disbench udr "
                  "RUNS_DIR'", folder.path, m)
-    return per_run(metrics) if force else missing_metrics(folder.path, metrics, opts)
 
 
 def _check_trained(folder: RunFolder) -> None:
