@@ -292,12 +292,7 @@ def ood_record(
     ``disbench_v1`` and the official ``ceil(num_samples / 64) * 64`` otherwise.
     """
     from disbench.errors import DisbenchError
-    from disbench.metrics.ood import (
-        _model_shape,
-        default_scorer,
-        default_variant,
-        gwae_ood_protocol,
-    )
+    from disbench.metrics.ood import default_scorer, default_variant, gwae_ood_protocol
 
     name = getattr(dataset, "name", None)
     if name not in OOD_PAIRS:
@@ -311,7 +306,7 @@ def ood_record(
                             "load_dataset= (e.g. disbench.datasets.get)")
     out_name, out_split = OOD_PAIRS[name]
     scorer = default_scorer(model) if scorer == "auto" else scorer
-    variant = default_variant(scorer, _model_shape(model)) if variant is None else variant
+    variant = default_variant(scorer, model) if variant is None else variant
     return gwae_ood_protocol(
         model, load_dataset=load_dataset, source=getattr(dataset, "source", "auto"),
         in_dataset=name, in_split="test", out_dataset=out_name, out_split=out_split,

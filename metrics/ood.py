@@ -548,13 +548,13 @@ def _codes(model: Any, images: np.ndarray, codes: str, view: Callable, *, batch_
     return mean + torch.exp(0.5 * torch.cat(logvars)) * eps, codes
 
 
-def _energy_scores(model: Any, images: np.ndarray, codes: str, view: Callable, *,
-                   batch_size: int, device: Any, seed: int) -> tuple[np.ndarray, str]:
-    """The negated official anomaly of each image's code (higher = more in-distribution),
-    in eval mode, and what the codes are (:func:`_codes`)."""
+def _energy_scores(model: Any, images: np.ndarray, codes: str, view: Callable,
+                   anomaly: Callable[[Any, Any], Any], *, batch_size: int, device: Any,
+                   seed: int) -> tuple[np.ndarray, str]:
+    """The negated ``anomaly`` (one of :data:`OFFICIAL_ANOMALIES`) of each image's code
+    (higher = more in-distribution), in eval mode, and what the codes are (:func:`_codes`)."""
     import torch
 
-    anomaly = OFFICIAL_ANOMALIES[official_anomaly(model)][1]
     was_training = model.training
     model.eval()
     try:
@@ -619,16 +619,17 @@ def _official_protocol(model: Any, variant: str, scorer: str,  # noqa: ARG001
     imgs_in, info_in = _official_set(load_dataset, source, *sets["in"], num_in, rng)
     out_count = num_out if num_out is not None else ("official", len(imgs_in))
     imgs_out, info_out = _official_set(load_dataset, source, *sets["out"], out_count, rng)
+    anomaly = official_anomaly(model)
     scores = []
     for offset, (imgs, info, codes) in enumerate(((imgs_in, info_in, v.codes_in),
                                                    (imgs_out, info_out, v.codes_out))):
         view = functools.partial(official_view, shape=shape, invert=info["inverted"])
-        score, info["codes"] = _energy_scores(model, imgs, codes, view, batch_size=batch_size,
-                                              device=dev, seed=random_state + offset)
+        score, info["codes"] = _energy_scores(
+            model, imgs, codes, view, OFFICIAL_ANOMALIES[anomaly][1], batch_size=batch_size,
+            device=dev, seed=random_state + offset)
         scores.append(score)
     if num_out is None:
         info_out["count"] = f"ceil(num_in / {OFFICIAL_BATCH}) * {OFFICIAL_BATCH} (clu.py)"
-    anomaly = official_anomaly(model)
     spec = {"variant": variant, "about": v.about, "scorer": anomaly,
             "score": OFFICIAL_ANOMALIES[anomaly][0],
             "convention": "higher score = more in-distribution; in-distribution is positive",
@@ -734,19 +735,20 @@ def _disbench_v1_protocol(model: Any, variant: str, scorer: str,
     return s_in, s_out, spec
 
 
-def default_variant(scorer: str, shape: Any = None) -> str:
-    """``official`` for the GWAE critic and for a model whose input ``shape`` is not
-    1x28x28 (``disbench_v1`` scores 1x28x28 images only); ``disbench_v1`` otherwise, the
+def default_variant(scorer: str, model: Any = None) -> str:
+    """``official`` for the GWAE critic and for a ``model`` whose declared input shape is
+    not 1x28x28 (``disbench_v1`` scores 1x28x28 images only); ``disbench_v1`` otherwise, the
     protocol earlier records of the other scorers used."""
+    shape = _model_shape(model)
     if scorer == "critic" or (shape is not None and tuple(shape) != (1, 28, 28)):
         return "official"
     return "disbench_v1"
 
 
-def _check_variant(variant: str | None, scorer: str, shape: Any = None) -> str:
+def _check_variant(variant: str | None, scorer: str, model: Any = None) -> str:
     from disbench.errors import DisbenchError
 
-    variant = default_variant(scorer, shape) if variant is None else variant
+    variant = default_variant(scorer, model) if variant is None else variant
     if variant not in GWAE_OOD_VARIANTS:
         raise DisbenchError(f"unknown GWAE OoD variant {variant!r}; choose one of "
                             f"{', '.join(GWAE_OOD_VARIANTS)}")
@@ -801,7 +803,7 @@ def gwae_ood_protocol(
 
     if scorer == "auto":
         scorer = default_scorer(model)
-    variant = _check_variant(variant, scorer, _model_shape(model))
+    variant = _check_variant(variant, scorer, model)
     sets = {"in": (in_dataset, in_split), "out": (out_dataset, out_split)}
     run = _official_protocol if GWAE_OOD_VARIANTS[variant].score == "energy" else \
         _disbench_v1_protocol

@@ -259,8 +259,9 @@ def test_variant_errors_and_defaults():
         ood.gwae_ood_protocol(_Gauss(), load_dataset=_loader(_small_sets(), []), variant="nope")
     assert ood.default_variant("critic") == "official"
     assert ood.default_variant("elbo") == "disbench_v1"
-    assert ood.default_variant("elbo", (1, 28, 28)) == "disbench_v1"
-    assert ood.default_variant("elbo", (3, 64, 64)) == "official"  # disbench_v1 is 28x28 only
+    assert ood.default_variant("elbo", _Gauss(shape=(1, 28, 28))) == "disbench_v1"
+    # disbench_v1 is 28x28 only
+    assert ood.default_variant("elbo", _Gauss(shape=(3, 64, 64))) == "official"
 
 
 # ------------------------------------------------------- clu.py's anomaly of the other models
